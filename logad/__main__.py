@@ -1,0 +1,3 @@
+from logad.cli import main
+
+main()

@@ -1,0 +1,31 @@
+"""The ``logad`` command: one module per command group, wired here.
+
+Each module exposes ``register(app)``, which adds its commands to the top-level Typer app.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(name="logad", help="Log anomaly detection at cluster scale, on Ray.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+_COMMAND_MODULES = ["ingest"]
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"logad.cli.{_name}").register(app)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    from logad.cli.common import setup_logging
+
+    setup_logging(verbose)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,77 @@
+"""``logad ingest``: files or URLs in, one ``events`` Parquet folder out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from logad.cli.common import ConfigOpt, OutOpt, WorkersOpt, echo_outputs, handle_errors
+from logad.config import load_config
+
+__all__ = ["register", "ingest"]
+
+
+@handle_errors
+def ingest(
+    sources: Annotated[List[str], typer.Argument(help="Files, directories, globs or URLs (s3://, gs://, file://); .gz/.bz2/.tar read directly.")],
+    out: OutOpt,
+    preset: Annotated[Optional[str], typer.Option("--preset", "-p", help="Source preset: HDFS, BGL, OpenStack, lo2, generic, ... (see `logad presets`).")] = None,
+    log_format: Annotated[Optional[str], typer.Option("--format", help="A log-format string for other logs, e.g. '<Date> <Time> <Level> <Content>'.")] = None,
+    regex: Annotated[Optional[str], typer.Option("--regex", help="A regex with named groups (content, level, component, ...) for other logs.")] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="Label file: HDFS anomaly_label.csv, OpenStack anomalous instance ids, or line_no,label CSV.")] = None,
+    chunk_mb: Annotated[Optional[int], typer.Option("--chunk-mb", help="Cut plain files bigger than this into byte ranges (MB).")] = None,
+    lo2_runs: Annotated[Optional[int], typer.Option("--lo2-runs", help="LO2: use the first N runs.")] = None,
+    lo2_services: Annotated[Optional[List[str]], typer.Option("--lo2-service", help="LO2: only these services (repeat).")] = None,
+    lo2_cases: Annotated[Optional[List[str]], typer.Option("--lo2-test-case", help="LO2: only these error test cases (repeat); 'correct' is always kept.")] = None,
+    lo2_errors: Annotated[Optional[int], typer.Option("--lo2-errors-per-run", help="LO2: draw this many error test cases per run (seeded).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for the LO2 draw.")] = None,
+    load_metrics: Annotated[bool, typer.Option("--load-metrics", help="LO2: also load metrics CSV / metric_*.json into metrics.parquet.")] = False,
+    max_workers: WorkersOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Read logs into the ``events`` table (one row a line) with a manifest of counts.
+
+    Example:
+        logad ingest data/HDFS.log.gz --preset HDFS --labels data/anomaly_label.csv --out runs/hdfs/events
+    """
+    from logad.ray.ingest import DEFAULTS, run_ingest
+
+    cfg = load_config(config, {
+        "preset": preset, "format": log_format, "regex": regex, "labels": labels,
+        "chunk_bytes": chunk_mb * 1024 * 1024 if chunk_mb else None, "max_workers": max_workers,
+        "lo2.runs": lo2_runs, "lo2.services": lo2_services or None, "lo2.test_cases": lo2_cases or None,
+        "lo2.errors_per_run": lo2_errors, "lo2.seed": seed, "lo2.load_metrics": load_metrics or None,
+    }, defaults=DEFAULTS)
+    manifest = run_ingest(sources, out, cfg)
+    t = manifest["totals"]
+    echo_outputs(f"ingest → {out}", {
+        "files": manifest["n_files"], "lines read": t["lines_read"], "events": t["events"],
+        "rejected": t["rejected"], "unmatched format": t["unmatched"], "bad utf-8": t["bad_utf8"],
+        "seconds": manifest["seconds"], "events folder": Path(out) / "events",
+        "manifest": Path(out) / "manifest.json"})
+    if manifest["errors"]:
+        for err in manifest["errors"]:
+            typer.echo(f"logad: error: {err}", err=True)
+        typer.echo(f"logad: {manifest['n_files_failed']} of {manifest['n_files']} file(s) failed; "
+                   "the others were ingested (see manifest.json)", err=True)
+        raise typer.Exit(code=1)
+
+
+def presets() -> None:
+    """List the source presets.
+
+    Example:
+        logad presets
+    """
+    from logad.sources.presets import list_presets, load_preset
+
+    for name in list_presets():
+        p = load_preset(name)
+        typer.echo(f"{name:12s} {p.description}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+    app.command("presets")(presets)

@@ -1,0 +1,1 @@
+"""Stage runners: the only modules that import Ray. Each composes pure transforms with Ray."""

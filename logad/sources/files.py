@@ -1,0 +1,198 @@
+"""Find input files and cut them into work units.
+
+Inputs are local paths, directories (walked recursively), globs and fsspec URLs (``file://``,
+``s3://``, ``gs://``, ``memory://``, ...). Plain files larger than ``chunk_bytes`` are cut into byte
+ranges; a line belongs to the range its first byte falls in, so every range can be read on its own
+worker. Compressed files (``.gz``, ``.bz2``) cannot be cut and are one unit each. A plain ``.tar``
+holds its members as contiguous byte ranges, so each member is read straight from the archive.
+
+Nothing here depends on the number of workers: the units, their order and their ids are a
+function of the inputs and ``chunk_bytes`` alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tarfile
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from logad.errors import InputError
+
+__all__ = ["SourceFile", "WorkUnit", "expand_sources", "plan_units", "compression_of",
+           "newline_count", "open_binary"]
+
+log = logging.getLogger(__name__)
+
+_COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2"}
+_SKIP_NAMES = {"manifest.json", ".DS_Store"}
+
+
+def compression_of(name: str) -> str | None:
+    for suffix, comp in _COMPRESSIONS.items():
+        if name.endswith(suffix):
+            return comp
+    return None
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input file: ``url`` is what fsspec opens; ``member`` names a file inside a ``.tar``.
+
+    For a tar member, ``offset``/``size`` locate its bytes inside the archive.
+    """
+
+    url: str
+    size: int
+    compression: str | None = None
+    member: str | None = None
+    offset: int = 0
+    error: str | None = None  # set when the file was found but cannot be read (e.g. corrupt tar)
+
+    @property
+    def display(self) -> str:
+        return f"{self.url}!{self.member}" if self.member else self.url
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """A piece of one file that one worker reads: bytes ``[start, end)`` relative to the file.
+
+    ``first_line_no`` is the 1-based number of the first line that starts in the range (known
+    from a newline count of the ranges before it); ``file_index`` is the file's position in the
+    sorted input list.
+    """
+
+    index: int
+    file_index: int
+    file: SourceFile
+    start: int
+    end: int
+    first_line_no: int = 1
+    chunk: int = 0
+    n_chunks: int = 1
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def _protocol_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    proto = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+    if proto in ("file", "local"):
+        return os.path.normpath(os.path.abspath(path))
+    return f"{proto}://{path.lstrip('/')}" if proto != "memory" else f"memory://{path}"
+
+
+def _expand_one(src: str) -> list[tuple[str, int]]:
+    fs, path = url_to_fs(src)
+    if any(ch in path for ch in "*?["):
+        matches = sorted(fs.glob(path))
+        return [(_protocol_url(fs, p), fs.size(p)) for p in matches if fs.isfile(p)]
+    if not fs.exists(path):
+        return []
+    if fs.isdir(path):
+        found = []
+        for p in sorted(fs.find(path)):
+            name = p.rsplit("/", 1)[-1]
+            if name in _SKIP_NAMES or name.startswith("."):
+                continue
+            found.append((_protocol_url(fs, p), fs.size(p)))
+        return found
+    return [(_protocol_url(fs, path), fs.size(path))]
+
+
+def _tar_members(url: str) -> list[SourceFile]:
+    """List the regular files of a plain ``.tar`` as byte ranges; a broken archive is one error entry."""
+    members: list[SourceFile] = []
+    try:
+        with fsspec.open(url, "rb") as fh, tarfile.open(fileobj=fh, mode="r:") as tar:
+            for info in tar:
+                if info.isfile():
+                    members.append(SourceFile(url=url, size=info.size, member=info.name,
+                                              offset=info.offset_data,
+                                              compression=compression_of(info.name)))
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        return [SourceFile(url=url, size=0, error=f"corrupt tar archive: {exc}")] + members
+    return sorted(members, key=lambda m: m.member or "")
+
+
+def expand_sources(sources: Sequence[str]) -> list[SourceFile]:
+    """Resolve paths, directories, globs and URLs into a sorted, de-duplicated file list.
+
+    Raises
+    ------
+    InputError
+        Listing every source that matched nothing, before any work starts.
+    """
+    if not sources:
+        raise InputError("no input given: pass one or more files, directories, globs or URLs")
+    missing, seen, files = [], set(), []
+    for src in sources:
+        found = _expand_one(str(src))
+        if not found:
+            missing.append(str(src))
+        for url, size in found:
+            if url in seen:
+                continue
+            seen.add(url)
+            if url.endswith(".tar"):
+                files.extend(_tar_members(url))
+            else:
+                files.append(SourceFile(url=url, size=size, compression=compression_of(url)))
+    if missing:
+        raise InputError("input not found: " + ", ".join(missing) + " (check the path or URL)")
+    return files
+
+
+def open_binary(sf: SourceFile):
+    """Open a :class:`SourceFile` for binary reading (not decompressed)."""
+    return fsspec.open(sf.url, "rb").open()
+
+
+def newline_count(sf: SourceFile, start: int, end: int, block: int = 1 << 24) -> int:
+    """Number of ``\\n`` bytes in ``[start, end)`` of an uncompressed file."""
+    n = 0
+    with open_binary(sf) as fh:
+        fh.seek(sf.offset + start)
+        left = end - start
+        while left > 0:
+            buf = fh.read(min(block, left))
+            if not buf:
+                break
+            n += buf.count(b"\n")
+            left -= len(buf)
+    return n
+
+
+def plan_units(files: Iterable[SourceFile], chunk_bytes: int,
+               count_newlines=None) -> list[WorkUnit]:
+    """Cut files into work units; ``count_newlines(tasks)`` maps ``(file, start, end)`` to counts.
+
+    The default counts sequentially; the Ray runner passes a parallel version.
+    """
+    if chunk_bytes <= 0:
+        raise InputError(f"chunk_bytes must be positive, got {chunk_bytes}")
+    files = list(files)
+    spans: list[tuple[int, SourceFile, list[tuple[int, int]]]] = []
+    count_tasks: list[tuple[SourceFile, int, int]] = []
+    for fi, sf in enumerate(files):
+        if sf.error or sf.compression or sf.size <= chunk_bytes:
+            spans.append((fi, sf, [(0, sf.size)]))
+            continue
+        bounds = list(range(0, sf.size, chunk_bytes)) + [sf.size]
+        ranges = list(zip(bounds[:-1], bounds[1:]))
+        spans.append((fi, sf, ranges))
+        count_tasks.extend((sf, s, e) for s, e in ranges[:-1])
+    counter = count_newlines or (lambda tasks: [newline_count(*t) for t in tasks])
+    counts = dict(zip([(t[0].display, t[1]) for t in count_tasks], counter(count_tasks)))
+    units: list[WorkUnit] = []
+    for fi, sf, ranges in spans:
+        before = 0
+        for ci, (s, e) in enumerate(ranges):
+            units.append(WorkUnit(index=len(units), file_index=fi, file=sf, start=s, end=e,
+                                  first_line_no=before + 1, chunk=ci, n_chunks=len(ranges)))
+            if ci < len(ranges) - 1:
+                before += counts[(sf.display, s)]
+    return units

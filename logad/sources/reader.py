@@ -1,0 +1,285 @@
+"""Read one work unit into batches of log entries, with line numbers and honest counts.
+
+A unit is a byte range of a file (or a whole compressed file). The reader:
+
+* skips the partial line at the start of a range (it belongs to the range before) and finishes the
+  last line past the end of the range;
+* for multi-line formats (``entry_start`` regex, e.g. Java stack traces under an LO2 line) joins
+  continuation lines to the entry above them, reading past the range end for the trailing ones and
+  skipping leading ones that belong to the previous range;
+* decodes UTF-8 with replacement and counts the lines that needed it;
+* stops on a truncated ``.gz`` or other read error after yielding what it read, and reports the
+  error with the file name and the line it reached.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import pyarrow as pa
+
+from logad.sources.files import WorkUnit, open_binary
+
+__all__ = ["EntryBatch", "UnitStats", "iter_entries", "decode_lines"]
+
+_READ_BLOCK = 1 << 22
+
+
+@dataclass
+class EntryBatch:
+    """Entries of one batch: ``raw[i]`` starts on physical line ``line_no[i]`` and spans ``n_lines[i]``."""
+
+    raw: pa.Array
+    line_no: list[int]
+    n_lines: list[int]
+
+
+@dataclass
+class UnitStats:
+    lines_read: int = 0        # physical lines owned by the unit
+    lines_in_entries: int = 0  # physical lines that became (part of) an entry
+    rejected: int = 0          # physical lines rejected (blank, too long)
+    bad_utf8: int = 0          # lines decoded with replacement characters
+    bytes: int = 0
+    error: str | None = None
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (line_no, reason, raw)
+
+
+def decode_lines(chunk: bytes) -> tuple[list[str], int]:
+    """Split ``chunk`` into lines and decode them as UTF-8 (CRLF or LF endings).
+
+    Returns the lines and how many needed replacement characters.
+    """
+    try:
+        lines = chunk.decode("utf-8").split("\n")
+        bad = 0
+    except UnicodeDecodeError:
+        lines, bad = [], 0
+        for part in chunk.split(b"\n"):
+            try:
+                lines.append(part.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad += 1
+                lines.append(part.decode("utf-8", errors="replace"))
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines], bad
+
+
+class _RangeReader:
+    """Byte blocks of a unit from its start (after the previous byte) until the end of the file."""
+
+    def __init__(self, unit: WorkUnit) -> None:
+        self.unit = unit
+        self.sf = unit.file
+        self.splittable = unit.file.compression is None and unit.file.member is None
+        self.starts_clean = True
+
+    def _stream(self):
+        sf = self.sf
+        raw = open_binary(sf)
+        if self.splittable:
+            return raw
+        if sf.member is not None:  # a tar member: its bytes first, then decompress if needed
+            raw.seek(sf.offset)
+            data = raw.read(sf.size)
+            raw.close()
+            raw = io.BytesIO(data)
+        if sf.compression == "gzip":
+            return gzip.GzipFile(fileobj=raw, mode="rb")
+        if sf.compression == "bz2":
+            return bz2.BZ2File(raw, mode="rb")
+        return raw
+
+    def blocks(self) -> Iterator[bytes]:
+        u = self.unit
+        fh = self._stream()
+        try:
+            if self.splittable and u.start > 0:
+                fh.seek(u.start - 1)
+                self.starts_clean = fh.read(1) == b"\n"
+            if self.splittable:
+                while buf := fh.read(_READ_BLOCK):
+                    yield buf
+                return
+            # compressed: gather read1 pieces so a truncation error only costs what is undecoded
+            pieces: list[bytes] = []
+            size = 0
+            try:
+                while piece := fh.read1(1 << 16):
+                    pieces.append(piece)
+                    size += len(piece)
+                    if size >= _READ_BLOCK:
+                        yield b"".join(pieces)
+                        pieces, size = [], 0
+            except Exception:
+                if pieces:
+                    yield b"".join(pieces)
+                raise
+            if pieces:
+                yield b"".join(pieces)
+        finally:
+            fh.close()
+
+
+class _EntryBuilder:
+    """Turns decoded physical lines into entries and keeps the unit's counts."""
+
+    def __init__(self, unit: WorkUnit, stats: UnitStats, entry_start: str | None,
+                 max_line_bytes: int) -> None:
+        self.rx = re.compile(entry_start) if entry_start else None
+        self.stats = stats
+        self.max_line_bytes = max_line_bytes
+        self.line_no = unit.first_line_no
+        # leading continuation lines of a later range belong to the previous range's last entry
+        self.skip_continuations = unit.start > 0 and self.rx is not None
+        self.entries: list[str] = []
+        self.entry_line: list[int] = []
+        self.entry_n: list[int] = []
+        self.done = False
+
+    def _is_start(self, text: str) -> bool:
+        return self.rx is None or bool(self.rx.match(text))
+
+    def add(self, lines: list[str], in_range: bool) -> None:
+        st = self.stats
+        for text in lines:
+            if self.done:
+                return
+            is_start = self._is_start(text)
+            if not in_range:
+                if is_start or not self.entries:
+                    self.done = True  # the next entry belongs to the next range
+                    return
+                self._continue(text)
+                st.lines_read += 1
+                self.line_no += 1
+                continue
+            if self.skip_continuations and not is_start:
+                self.line_no += 1
+                continue
+            self.skip_continuations = False
+            st.lines_read += 1
+            if len(text) > self.max_line_bytes:
+                st.rejected += 1
+                st.rejects.append((self.line_no, f"line longer than max_line_bytes={self.max_line_bytes}",
+                                   text[:1024]))
+            elif not is_start and self.entries:
+                self._continue(text)
+            elif text.strip("\r \t") == "":
+                st.rejected += 1
+                st.rejects.append((self.line_no, "blank line", text))
+            else:
+                self.entries.append(text)
+                self.entry_line.append(self.line_no)
+                self.entry_n.append(1)
+                st.lines_in_entries += 1
+            self.line_no += 1
+
+    def _continue(self, text: str) -> None:
+        self.entries[-1] += "\n" + text
+        self.entry_n[-1] += 1
+        self.stats.lines_in_entries += 1
+
+    def take_batch(self, keep_last: bool) -> EntryBatch | None:
+        """Hand out the entries so far; ``keep_last`` keeps the open entry for continuations."""
+        keep = 1 if keep_last and self.rx is not None else 0
+        n = len(self.entries) - keep
+        if n <= 0:
+            return None
+        arr = pa.array(self.entries[:n], pa.string())
+        batch = EntryBatch(arr, self.entry_line[:n], self.entry_n[:n])
+        del self.entries[:n], self.entry_line[:n], self.entry_n[:n]
+        return batch
+
+
+def _nul_in_head(head: bytes) -> bool:
+    return b"\x00" in head[:8192]
+
+
+def _lines_in_range(complete: bytes, room: int | None) -> int:
+    """How many of the lines in ``complete`` start before ``room`` bytes (None: all)."""
+    n_lines = complete.count(b"\n") + 1
+    if room is None:
+        return n_lines
+    if room <= 0:
+        return 0
+    return min(n_lines, 1 + complete.count(b"\n", 0, room - 1))
+
+
+def iter_entries(unit: WorkUnit, stats: UnitStats, *, entry_start: str | None = None,
+                 max_line_bytes: int = 1 << 20, batch_lines: int = 200_000) -> Iterator[EntryBatch]:
+    """Yield :class:`EntryBatch` es for ``unit`` and fill ``stats`` as it goes.
+
+    Read errors (truncated gzip, corrupt data, binary files) end the iteration early and are set
+    on ``stats.error`` with the file and the last line reached; entries read before stay yielded.
+    Blank lines and lines over ``max_line_bytes`` are rejected with a reason, so
+    ``stats.lines_read == stats.lines_in_entries + stats.rejected``.
+    """
+    reader = _RangeReader(unit)
+    builder = _EntryBuilder(unit, stats, entry_start, max_line_bytes)
+    room = (unit.end - unit.start) if reader.splittable else None  # bytes left in the range
+    stats.bytes = unit.end - unit.start
+    pending = b""
+    first = True
+    skip_partial = False
+    try:
+        for block in reader.blocks():
+            if first:
+                first = False
+                if unit.start == 0 and _nul_in_head(block):
+                    stats.error = f"{unit.file.display}: binary file (NUL bytes near the start); skipped"
+                    return
+                skip_partial = not reader.starts_clean
+            data = pending + block
+            pending = b""
+            if skip_partial:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    if room is not None:
+                        room -= len(data)
+                    continue
+                if room is not None:
+                    room -= nl + 1
+                data = data[nl + 1:]
+                builder.line_no += 1
+                skip_partial = False
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                pending = data
+                continue
+            complete, pending = data[:cut], data[cut + 1:]
+            lines, bad = decode_lines(complete)
+            stats.bad_utf8 += bad
+            n_in = _lines_in_range(complete, room)
+            builder.add(lines[:n_in], True)
+            builder.add(lines[n_in:], False)
+            if room is not None:
+                room -= cut + 1
+            if builder.done:
+                pending = b""
+                break
+            if len(builder.entries) >= batch_lines:
+                batch = builder.take_batch(keep_last=True)
+                if batch is not None:
+                    yield batch
+        if pending and not skip_partial:
+            lines, bad = decode_lines(pending)
+            stats.bad_utf8 += bad
+            builder.add(lines, room is None or room > 0)
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError, ValueError) as exc:
+        if pending:
+            lines, bad = decode_lines(pending)
+            stats.bad_utf8 += bad
+            builder.add(lines, True)
+        stats.error = (f"{unit.file.display}: read error after line {builder.line_no - 1}: "
+                       f"{type(exc).__name__}: {exc}")
+    batch = builder.take_batch(keep_last=False)
+    if batch is not None:
+        yield batch
+    if stats.lines_read == 0 and stats.error is None and unit.n_chunks == 1:
+        stats.error = f"{unit.file.display}: empty file (no lines)"
