@@ -20,6 +20,7 @@ def ingest(
     preset: Annotated[Optional[str], typer.Option("--preset", "-p", help="Source preset: HDFS, BGL, OpenStack, lo2, generic, ... (see `logad presets`).")] = None,
     log_format: Annotated[Optional[str], typer.Option("--format", help="A log-format string for other logs, e.g. '<Date> <Time> <Level> <Content>'.")] = None,
     regex: Annotated[Optional[str], typer.Option("--regex", help="A regex with named groups (content, level, component, ...) for other logs.")] = None,
+    timestamp_format: Annotated[Optional[str], typer.Option("--timestamp-format", help="strptime format of the timestamp fields of --format/--regex, e.g. '%Y-%m-%d %H:%M:%S'.")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Label file: HDFS anomaly_label.csv, OpenStack anomalous instance ids, or line_no,label CSV.")] = None,
     chunk_mb: Annotated[Optional[int], typer.Option("--chunk-mb", help="Cut plain files bigger than this into byte ranges (MB).")] = None,
     lo2_runs: Annotated[Optional[int], typer.Option("--lo2-runs", help="LO2: use the first N runs.")] = None,
@@ -39,7 +40,8 @@ def ingest(
     from logad.ray.ingest import DEFAULTS, run_ingest
 
     cfg = load_config(config, {
-        "preset": preset, "format": log_format, "regex": regex, "labels": labels,
+        "preset": preset, "format": log_format, "regex": regex,
+        "timestamp_format": timestamp_format, "labels": labels,
         "chunk_bytes": chunk_mb * 1024 * 1024 if chunk_mb else None, "max_workers": max_workers,
         "lo2.runs": lo2_runs, "lo2.services": lo2_services or None, "lo2.test_cases": lo2_cases or None,
         "lo2.errors_per_run": lo2_errors, "lo2.seed": seed, "lo2.load_metrics": load_metrics or None,
@@ -75,3 +77,23 @@ def presets() -> None:
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("presets")(presets)
+    app.command("ingest-sessions")(ingest_sessions)
+
+
+@handle_errors
+def ingest_sessions(
+    sources: Annotated[List[str], typer.Argument(help="DeepLog-style session files: one session a line, space-separated integer event keys.")],
+    out: OutOpt,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="One 0/1 a session line, in input order; default: from file names (*abnormal* = 1, *normal* = 0).")] = None,
+    split: Annotated[str, typer.Option("--split", help="chronological (input order) or random.")] = "chronological",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Load pre-parsed session files (DeepLog's hdfs_train etc.) as a ``sequences`` folder.
+
+    Example:
+        logad ingest-sessions hdfs_train hdfs_test_normal hdfs_test_abnormal --out runs/deeplog
+    """
+    from logad.ray.ingest import run_ingest_sessions
+
+    m = run_ingest_sessions(sources, out, labels=labels, split=split, seed=seed)
+    echo_outputs(f"ingest-sessions → {out}", {**m["totals"], "sequences": Path(out) / "sequences"})

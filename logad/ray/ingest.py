@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "preset": "generic",
     "format": None,
     "regex": None,
+    "timestamp_format": None,
     "labels": None,
     "chunk_bytes": 64 * 1024 * 1024,
     "max_line_bytes": 1024 * 1024,
@@ -54,9 +55,9 @@ _COUNTS = ("lines_read", "parsed", "rejected", "events", "unmatched", "bad_utf8"
 
 def _resolve_preset(cfg: dict) -> Preset:
     if cfg.get("regex"):
-        return preset_from_regex(cfg["regex"])
+        return preset_from_regex(cfg["regex"], timestamp_format=cfg.get("timestamp_format"))
     if cfg.get("format"):
-        return preset_from_format(cfg["format"])
+        return preset_from_format(cfg["format"], timestamp_format=cfg.get("timestamp_format"))
     return load_preset(cfg["preset"])
 
 
@@ -221,5 +222,58 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
         "seconds": round(time.perf_counter() - t0, 3), **extra,
     }
     write_yaml(cfg, out / "ingest_config.yaml")
+    write_json(manifest, out / "manifest.json")
+    return manifest
+
+
+def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: str | None = None,
+                        split: str = "chronological", fracs: Sequence[float] = (0.7, 0.1, 0.2),
+                        seed: int = 0) -> dict:
+    """Read DeepLog-style session files straight into a ``sequences`` folder with its split.
+
+    Session files are small next to raw logs, so this runs on the driver without Ray.
+    """
+    import fsspec
+    import pyarrow as pa
+
+    from logad.sessions.split import attach_split, make_split
+    from logad.sources.deeplog import label_from_name, parse_session_lines
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    files = expand_sources(list(sources))
+    label_lines = None
+    if labels:
+        with fsspec.open(labels, "rt") as fh:
+            label_lines = [int(x) for x in fh.read().split()]
+    tables, file_rows, rejects = [], [], []
+    for fi, sf in enumerate(files):
+        with fsspec.open(sf.url, "rt", compression=sf.compression, encoding="utf-8",
+                         errors="replace") as fh:
+            lines = fh.read().splitlines()
+        if label_lines is not None:
+            lab = label_lines[:len(lines)]
+            label_lines = label_lines[len(lines):]
+        else:
+            lab = [label_from_name(sf.url)] * len(lines)
+        table, rej = parse_session_lines(lines, path=sf.display, file_index=fi, labels=lab)
+        tables.append(table)
+        rejects += [(sf.display, *r) for r in rej]
+        file_rows.append({"path": sf.display, "lines_read": len(lines), "parsed": table.num_rows,
+                          "rejected": len(rej), "errors": [f"{sf.display}:{r[0]}: {r[1]}" for r in rej[:20]]})
+    if label_lines:
+        raise InputError(f"{labels}: {len(label_lines)} labels left over after all session lines")
+    seqs = pa.concat_tables(tables)
+    split_table, stats = make_split(seqs.select(["session_id", "start_time", "first_order", "label",
+                                                 "event_ids"]), how=split, fracs=fracs, seed=seed)
+    write_parquet(attach_split(seqs, split_table), out / "sequences" / "part-000000.parquet")
+    write_parquet(split_table, out / "split.parquet")
+    if rejects:
+        write_parquet(pa.table({"path": [r[0] for r in rejects], "line_no": [r[1] for r in rejects],
+                                "reason": [r[2] for r in rejects], "raw": [r[3] for r in rejects]}),
+                      out / "rejected.parquet")
+    manifest = {"stage": "ingest-sessions", "logad_version": __version__, "files": file_rows,
+                "totals": {k: sum(f[k] for f in file_rows) for k in ("lines_read", "parsed", "rejected")},
+                "split": stats, "seconds": round(time.perf_counter() - t0, 3)}
     write_json(manifest, out / "manifest.json")
     return manifest
