@@ -16,7 +16,7 @@ __all__ = ["ConfigOpt", "OutOpt", "WorkersOpt", "handle_errors", "setup_logging"
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c",
                       help="YAML config (a path or a name under configs/); flags override it.")]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created; finished parts are skipped on re-run).")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if missing).")]
 WorkersOpt = Annotated[Optional[int], typer.Option("--num-cpus", help="CPUs for a local Ray (default: all). Ignored on a cluster.")]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -85,22 +85,31 @@ def _protocol_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return f"{proto}://{path.lstrip('/')}" if proto != "memory" else f"memory://{path}"
 
 
+def _walk(fs: fsspec.AbstractFileSystem, path: str) -> list[tuple[str, int]]:
+    found = []
+    for p in sorted(fs.find(path)):
+        name = p.rsplit("/", 1)[-1]
+        if name in _SKIP_NAMES or name.startswith("."):
+            continue
+        found.append((_protocol_url(fs, p), fs.size(p)))
+    return found
+
+
 def _expand_one(src: str) -> list[tuple[str, int]]:
     fs, path = url_to_fs(src)
     if any(ch in path for ch in "*?["):
         matches = sorted(fs.glob(path))
-        return [(_protocol_url(fs, p), fs.size(p)) for p in matches if fs.isfile(p)]
-    if not fs.exists(path):
+    elif fs.exists(path):
+        matches = [path]
+    else:
         return []
-    if fs.isdir(path):
-        found = []
-        for p in sorted(fs.find(path)):
-            name = p.rsplit("/", 1)[-1]
-            if name in _SKIP_NAMES or name.startswith("."):
-                continue
+    found = []
+    for p in matches:
+        if fs.isdir(p):
+            found.extend(_walk(fs, p))
+        else:
             found.append((_protocol_url(fs, p), fs.size(p)))
-        return found
-    return [(_protocol_url(fs, path), fs.size(path))]
+    return found
 
 
 def _tar_members(url: str) -> list[SourceFile]:

@@ -112,6 +112,14 @@ METRICS_SCHEMA = pa.schema([("run", pa.string()), ("metric", pa.string()), ("lab
                             ("timestamp", pa.float64()), ("value", pa.float64()), ("source", pa.string())])
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _read_text(sf: SourceFile) -> str:
     with fsspec.open(sf.url, "rb") as fh:
         if sf.member is not None:
@@ -151,18 +159,22 @@ def load_lo2_metrics(files: Sequence[SourceFile]) -> tuple[pa.Table, list[str]]:
             if tcol is None:
                 problems.append(f"{sf.display}: no timestamp column in {reader.fieldnames}")
                 continue
+            text_cols: set[str] | None = None  # columns whose first value is not a number: labels
             for i, rec in enumerate(reader, start=2):
+                if text_cols is None:
+                    text_cols = {c for c, v in rec.items() if c != tcol and v and not _is_number(v)}
                 try:
                     ts = float(rec[tcol])
                 except (TypeError, ValueError):
                     problems.append(f"{sf.display}:{i}: bad timestamp {rec.get(tcol)!r}")
                     continue
+                labels = json.dumps({c: rec[c] for c in sorted(text_cols)}, sort_keys=True)
                 for col, val in rec.items():
-                    if col == tcol or val in (None, ""):
+                    if col == tcol or col in text_cols or val in (None, ""):
                         continue
-                    try:
-                        add(m_csv["run"], col, "{}", ts, float(val), sf.display)
-                    except ValueError:
+                    if _is_number(val):
+                        add(m_csv["run"], col, labels, ts, float(val), sf.display)
+                    else:
                         problems.append(f"{sf.display}:{i}: non-numeric {col}={val!r}")
         else:
             try:

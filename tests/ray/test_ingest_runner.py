@@ -146,3 +146,28 @@ def test_cli_exit_codes(ray_session, tmp_path):
     assert res.exit_code == 1 and "empty file" in res.output and "1 of 2 file(s) failed" in res.output
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["totals"]["events"] == 1
+
+
+def test_synthetic_lo2_tree_and_tars_give_the_same_events(ray_session, tmp_path):
+    from logad.synth import run_synth
+
+    root = tmp_path / "lo2"
+    run_synth("lo2", root, {"seed": 5, "lo2": {"runs": 2, "errors_per_run": 2, "lines_per_file": 120, "tar": True}})
+    cols = ["raw", "line_no", "run", "test_case", "service", "label", "level"]
+    m_dir = run_ingest([str(root / "light-oauth2-data-*[0-9]")], tmp_path / "dir", {"preset": "lo2"})
+    m_tar = run_ingest([str(root / "*.tar")], tmp_path / "tar", {"preset": "lo2", "lo2": {"load_metrics": True}})
+    assert m_dir["totals"] == m_tar["totals"] and m_dir["n_files"] == m_tar["n_files"] == 2 * 3 * 7
+    a = _events(tmp_path / "dir").select(cols)
+    b = _events(tmp_path / "tar").select(cols)
+    assert a.equals(b)
+    assert m_dir["totals"]["unmatched"] == 0
+    # stack traces stay with the ERROR entry above them, and are counted as read lines
+    raws = a.column("raw").to_pylist()
+    assert any("\n\tat " in r for r in raws)
+    assert m_dir["totals"]["lines_read"] > m_dir["totals"]["events"]
+    assert set(a.column("label").to_pylist()) == {0, 1}
+    assert m_tar["metrics_rows"] > 0
+    # a reproducible draw of error cases per run
+    pick = run_ingest([str(root / "*.tar")], tmp_path / "pick",
+                      {"preset": "lo2", "lo2": {"errors_per_run": 1, "seed": 1, "services": ["token"]}})
+    assert pick["n_files"] == 2 * 2

@@ -62,7 +62,7 @@ def _lo2_tree(root, runs=("light-oauth2-data-1000", "light-oauth2-data-2000"),
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_text("16:29:40.221 [XNIO-1 task-4]  abc DEBUG c.n.X m - hello\n")
     (root / "metrics").mkdir()
-    (root / "metrics" / f"{runs[0]}.csv").write_text("timestamp,cpu,mem\n1.0,0.5,100\n2.0,0.7,x\n")
+    (root / "metrics" / f"{runs[0]}.csv").write_text("timestamp,test_name,cpu,mem\n1.0,correct,0.5,100\n2.0,correct,0.7,x\n")
     (root / runs[0] / "metric_rate.json").write_text(json.dumps(
         {"metric": {"service": "token"}, "values": [[1.0, "3"], [2.0, "4"]]}))
 
@@ -95,4 +95,5 @@ def test_lo2_metrics_table_and_problems(tmp_path):
     assert {(r["metric"], r["timestamp"], r["value"]) for r in rows} == {
         ("cpu", 1.0, 0.5), ("mem", 1.0, 100.0), ("cpu", 2.0, 0.7), ("rate", 1.0, 3.0), ("rate", 2.0, 4.0)}
     assert {r["run"] for r in rows} == {"light-oauth2-data-1000"}
+    assert {r["labels"] for r in rows if r["metric"] == "cpu"} == {'{"test_name": "correct"}'}
     assert len(problems) == 1 and "light-oauth2-data-1000.csv:3" in problems[0] and "mem" in problems[0]
