@@ -14,7 +14,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(name="logad", help="Log anomaly detection at cluster scale, on Ray.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-_COMMAND_MODULES = ["synth", "ingest", "demo"]
+_COMMAND_MODULES = ["synth", "ingest", "parse", "sessionize", "models", "demo"]
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"logad.cli.{_name}").register(app)

@@ -1,0 +1,330 @@
+"""Throughput, scaling and memory of logad parse against drain3, tipping and loglead.
+
+Inputs, in one run: the real HDFS lines of ../shared/data/hdfs_loglead_2pct (134k lines, as they
+are) and, for HDFS and two loghub systems, an N-line corpus (``--lines``, default 2,000,000) made
+from the real lines in which every copy gets fresh values for its variable parts (every digit
+run is redrawn, so block ids, IPs, numbers and task ids change and no line repeats).
+
+Figures (lines/s; per core = divided by the cores used):
+
+* logad, 1 thread: the parse functions in one process, from an events table to parsed Parquet;
+* logad on Ray, 1 and 2 workers: ``run_parse`` from an events folder to the parsed folder
+  (scaling = 2 workers / 1 worker);
+* drain3 ``TemplateMiner`` with drain3's own example masking, every line;
+* tipping (Rust) with 1 and 2 threads (``RAYON_NUM_THREADS``), every line;
+* loglead's Drain path (``EventLogEnhancer.mask`` + ``parse_drain``), every line;
+* peak memory (USS and RSS) of each Ray worker at 1x and 10x input.
+
+The reference tools run on the first ``--sample`` lines of each input (they are slow); their
+lines/s are compared with logad's on the whole input. Writes bench/results/parse.json.
+
+    .venv/bin/python bench/bench_parse.py --lines 2000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from logad.config import load_config, load_yaml  # noqa: E402
+from logad.parsing.loghub import load_loghub_2k  # noqa: E402
+from logad.parsing.masking import compile_passes, rules_from_config  # noqa: E402
+from logad.parsing.miner import DrainSettings, TemplateMiner  # noqa: E402
+from logad.parsing.templates import parse_blocks  # noqa: E402
+from logad.schema import EVENTS_SCHEMA  # noqa: E402
+
+WORK = ROOT / "bench" / "work"
+_VARIABLE = re.compile(r"0[xX][0-9a-fA-F]+|\d+")
+
+
+# -- inputs --------------------------------------------------------------------------------------
+def hdfs_real(data: Path) -> list[str]:
+    """Content part of the real HDFS lines (``date time pid level component: content``)."""
+    path = data / "hdfs_loglead_2pct" / "HDFS_loglead2pct_shared.log.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [line.rstrip("\n").split(" ", 5)[5] for line in fh]
+
+
+def fresh_copies(lines: list[str], n: int, seed: int = 0) -> list[str]:
+    """``n`` lines cycling through ``lines``, every digit run and hex literal redrawn (same length)."""
+    rng = random.Random(seed)
+
+    def redraw(m: re.Match) -> str:
+        v = m.group()
+        if v[:2] in ("0x", "0X"):  # hex literal: new hex digits, same prefix and length
+            return v[:2] + "".join(rng.choice("0123456789abcdef") for _ in v[2:])
+        k = len(v)
+        return str(rng.randrange(10 ** (k - 1) if k > 1 else 0, 10 ** k))
+
+    return [_VARIABLE.sub(redraw, lines[i % len(lines)]) for i in range(n)]
+
+
+def events(contents: list[str], system: str) -> pa.Table:
+    n = len(contents)
+    idx = pa.array(range(1, n + 1), pa.int64())
+    return pa.table({"source": pa.array([system] * n), "path": pa.array([f"{system}.log"] * n),
+                     "line_no": idx, "order": idx, "timestamp": pa.nulls(n, pa.timestamp("us")),
+                     "level": pa.nulls(n, pa.string()), "component": pa.nulls(n, pa.string()),
+                     "content": pa.array(contents, pa.string()), "raw": pa.array(contents, pa.string()),
+                     "matched": pa.array([True] * n), "label": pa.nulls(n, pa.int8())},
+                    schema=EVENTS_SCHEMA)
+
+
+def events_dir(name: str, contents: list[str], system: str, part_rows: int = 131072) -> Path:
+    out = WORK / "inputs" / name
+    if (out / "manifest.json").is_file():
+        return out
+    table = events(contents, system)
+    (out / "events").mkdir(parents=True, exist_ok=True)
+    for i, start in enumerate(range(0, table.num_rows, part_rows)):  # fixed-size parts
+        pq.write_table(table.slice(start, part_rows), out / "events" / f"part-{i:06d}.parquet",
+                       row_group_size=65536)
+    (out / "manifest.json").write_text(json.dumps({"stage": "ingest", "preset": system}))
+    return out
+
+
+# -- logad -------------------------------------------------------------------------------------
+def logad_one_thread(table: pa.Table, system: str, cfg: dict, masking: dict) -> dict:
+    """The parse functions in one process: events table in, parsed Parquet file out."""
+    passes = compile_passes(rules_from_config(masking, system))
+    miner = TemplateMiner(DrainSettings.from_config(cfg["drain"]))
+    batch = 65536
+    t0 = time.perf_counter()
+    blocks = [table.slice(i, batch) for i in range(0, table.num_rows, batch)]
+    parsed, _, templates, res = parse_blocks(blocks, passes, miner)
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        with pq.ParquetWriter(Path(tmp) / "p.parquet", parsed[0].schema) as w:
+            for t in parsed:
+                w.write_table(t)
+    sec = time.perf_counter() - t0
+    return {"lines": table.num_rows, "seconds": round(sec, 3), "lines_per_s": table.num_rows / sec,
+            "templates": templates.num_rows, "distinct_masked": len(res.mapping)}
+
+
+class _WorkerMemory:
+    """Samples USS/RSS of this driver's Ray worker processes (``ray::`` names) every 0.2 s."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.psutil, self.peak, self.names, self._stop = psutil, {}, {}, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                mine = self.psutil.Process(os.getpid()).children(recursive=True)
+            except self.psutil.NoSuchProcess:
+                mine = []
+            for p in mine:  # only this driver's Ray (other jobs may share the machine)
+                try:
+                    name = p.name() or ""
+                    if not (name.startswith("ray::") and "IDLE" not in name):
+                        continue
+                    mem = p.memory_full_info()
+                    uss, rss = self.peak.get(p.pid, (0, 0))
+                    self.peak[p.pid] = (max(uss, mem.uss), max(rss, mem.rss))
+                    if mem.uss >= uss:
+                        self.names[p.pid] = name
+                except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
+                    continue
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+    def max_mb(self) -> dict:
+        if not self.peak:
+            return {"uss_mb": None, "rss_mb": None}
+        top = max(self.peak, key=lambda pid: self.peak[pid][0])
+        return {"uss_mb": round(self.peak[top][0] / 2**20, 1),
+                "rss_mb": round(max(r for _, r in self.peak.values()) / 2**20, 1),
+                "peak_process": self.names.get(top),
+                "per_process_uss_mb": {self.names.get(pid, str(pid))[:60] + f" [{pid}]":
+                                       round(u / 2**20, 1) for pid, (u, _) in self.peak.items()}}
+
+
+def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
+    from logad.ray.parse import run_parse
+
+    out = WORK / "out" / f"{tag}-w{workers}"
+    if (out / "manifest.json").exists():
+        (out / "manifest.json").unlink()  # force a real run
+    with _WorkerMemory() as mem:
+        t0 = time.perf_counter()
+        m = run_parse(src, out, cfg={**cfg, "workers": workers})
+        sec = time.perf_counter() - t0
+    return {"workers": workers, "lines": m["counts"]["read"], "seconds": round(sec, 3),
+            "lines_per_s": m["counts"]["read"] / sec, "phases": m["seconds"],
+            "distinct_masked": m["counts"]["distinct_masked"], **mem.max_mb()}
+
+
+# -- reference tools (run in a child process each, so threads and imports stay apart) -------------
+_CHILD = r'''
+import json, sys, time
+tool, path = sys.argv[1], sys.argv[2]
+msgs = [l.rstrip("\n") for l in open(path, encoding="utf-8")]
+t0 = time.perf_counter()
+if tool == "drain3":
+    from drain3 import TemplateMiner
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+    cfg = TemplateMinerConfig()
+    cfg.masking_instructions = [MaskingInstruction(p, m) for p, m in [
+        (r"((?<=[^A-Za-z0-9])|^)(([0-9a-f]{2,}:){3,}([0-9a-f]{2,}))((?=[^A-Za-z0-9])|$)", "ID"),
+        (r"((?<=[^A-Za-z0-9])|^)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})((?=[^A-Za-z0-9])|$)", "IP"),
+        (r"((?<=[^A-Za-z0-9])|^)([0-9a-f]{6,} ?){3,}((?=[^A-Za-z0-9])|$)", "SEQ"),
+        (r"((?<=[^A-Za-z0-9])|^)([0-9A-F]{4} ?){4,}((?=[^A-Za-z0-9])|$)", "SEQ"),
+        (r"((?<=[^A-Za-z0-9])|^)(0x[a-f0-9A-F]+)((?=[^A-Za-z0-9])|$)", "HEX"),
+        (r"((?<=[^A-Za-z0-9])|^)([\-\+]?\d+)((?=[^A-Za-z0-9])|$)", "NUM"),
+        (r"(?<=executed cmd )(\".+?\")", "CMD")]]
+    tm = TemplateMiner(config=cfg)
+    for m in msgs:
+        tm.add_log_message(m)
+elif tool == "tipping":
+    import tipping
+    tipping.parse(msgs, return_templates=False, return_masks=False)
+elif tool == "loglead":
+    import polars as pl
+    from loglead.enhancers import EventLogEnhancer
+    enh = EventLogEnhancer(pl.DataFrame({"m_message": msgs}))
+    enh.mask()
+    enh.parse_drain()
+sec = time.perf_counter() - t0
+print(json.dumps({"lines": len(msgs), "seconds": sec, "lines_per_s": len(msgs) / sec}))
+'''
+
+
+def reference(tool: str, lines: list[str], threads: int = 1) -> dict:
+    WORK.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=WORK, delete=False,
+                                     encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    env = {**os.environ, "RAYON_NUM_THREADS": str(threads), "POLARS_MAX_THREADS": str(threads),
+           "OMP_NUM_THREADS": str(threads)}
+    try:
+        proc = subprocess.run([sys.executable, "-c", _CHILD, tool, fh.name], env=env,
+                              capture_output=True, text=True, timeout=1800)
+    finally:
+        os.unlink(fh.name)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "threads": threads}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--sample", type=int, default=100_000,
+                    help="lines fed to the reference tools (they are slow)")
+    ap.add_argument("--systems", nargs="*", default=["BGL", "Spark"],
+                    help="loghub systems besides HDFS for the fresh-values corpora")
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get(
+        "LOGAD_SHARED_DATA", ROOT.parent / "shared" / "data")))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--no-ray", action="store_true", help="skip the Ray runs (scaling, memory)")
+    args = ap.parse_args(argv)
+    cfg = load_config("parse")
+    masking = load_yaml(cfg["masking"])
+    WORK.mkdir(parents=True, exist_ok=True)
+
+    real = hdfs_real(args.data)
+    corpora = {"HDFS real": ("HDFS", real)}
+    corpora[f"HDFS fresh {args.lines:,}"] = ("HDFS", fresh_copies(real, args.lines))
+    for system in args.systems:
+        base = load_loghub_2k(args.data, system).content
+        corpora[f"{system} fresh {args.lines:,}"] = (system, fresh_copies(base, args.lines, seed=1))
+
+    rows = []
+    for name, (system, lines) in corpora.items():
+        table = events(lines, system)
+        row = {"input": name, "system": system, "lines": len(lines),
+               "logad_1thread": logad_one_thread(table, system, cfg, masking)}
+        row["distinct_share"] = row["logad_1thread"]["distinct_masked"] / len(lines)
+        sample = lines[:args.sample]
+        row["drain3"] = reference("drain3", sample)
+        row["tipping_1"] = reference("tipping", sample, 1)
+        row["tipping_2"] = reference("tipping", sample, 2)
+        row["loglead"] = reference("loglead", sample)
+        per_core = row["logad_1thread"]["lines_per_s"]
+        row["ratio_per_core"] = {
+            k: per_core / (row[k]["lines_per_s"] / (2 if k == "tipping_2" else 1))
+            for k in ("drain3", "tipping_1", "tipping_2", "loglead") if "lines_per_s" in row[k]}
+        rows.append(row)
+        print(f"{name}: logad 1 thread {per_core:,.0f} lines/s, distinct share "
+              f"{row['distinct_share']:.4%}", flush=True)
+
+    ray_rows = {}
+    if not args.no_ray:
+        from logad.ray.runtime import ensure_ray
+
+        os.environ.setdefault("LOGAD_PROGRESS", "0")
+        ensure_ray(num_cpus=2)
+        fresh = corpora[f"HDFS fresh {args.lines:,}"][1]
+        big = events_dir(f"hdfs-fresh-{args.lines}", fresh, "HDFS")
+        small = events_dir(f"hdfs-fresh-{args.lines // 10}", fresh[:args.lines // 10], "HDFS")
+        ray_rows["1x"] = {w: logad_ray(small, w, cfg, "small") for w in (1, 2)}
+        ray_rows["10x"] = {w: logad_ray(big, w, cfg, "big") for w in (1, 2)}
+        ray_rows["scaling_2_over_1"] = (ray_rows["10x"][2]["lines_per_s"]
+                                        / ray_rows["10x"][1]["lines_per_s"])
+        ray_rows["memory_10x_over_1x"] = (ray_rows["10x"][2]["uss_mb"] / ray_rows["1x"][2]["uss_mb"]
+                                          if ray_rows["1x"][2]["uss_mb"] else None)
+
+    result = {"benchmark": "parse throughput", "date": dt.date.today().isoformat(),
+              "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus "
+                         f"({platform.processor() or 'unknown cpu'})",
+              "note": "2 shared cores, other jobs running: figures are indicative",
+              "command": "bench/bench_parse.py " + " ".join(argv or sys.argv[1:]),
+              "sample_for_reference_tools": args.sample, "rows": rows, "ray": ray_rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "parse.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+
+    print(f"\n{'input':24} {'lines':>9} {'distinct':>8} {'logad/core':>11} {'drain3':>9} "
+          f"{'tip 1t':>9} {'tip 2t':>9} {'loglead':>9} {'x drain3':>8} {'x tip1':>7} {'x tip2/c':>8} {'x loglead':>9}")
+    for r in rows:
+        def lps(k):
+            return f"{r[k]['lines_per_s']:9,.0f}" if "lines_per_s" in r[k] else f"{'err':>9}"
+        rc = r["ratio_per_core"]
+        print(f"{r['input']:24} {r['lines']:9,} {r['distinct_share']:8.3%} "
+              f"{r['logad_1thread']['lines_per_s']:11,.0f} {lps('drain3')} {lps('tipping_1')} "
+              f"{lps('tipping_2')} {lps('loglead')} {rc.get('drain3', 0):8.1f} "
+              f"{rc.get('tipping_1', 0):7.1f} {rc.get('tipping_2', 0):8.1f} {rc.get('loglead', 0):9.1f}")
+    if ray_rows:
+        print(f"\nRay (local, num_cpus=2): {'size':>5} {'workers':>7} {'lines/s':>10} "
+              f"{'peak USS MB':>11} {'peak RSS MB':>11}")
+        for size in ("1x", "10x"):
+            for w in (1, 2):
+                r = ray_rows[size][w]
+                print(f"{'':25}{size:>5} {w:7d} {r['lines_per_s']:10,.0f} "
+                      f"{r['uss_mb'] or 0:11.1f} {r['rss_mb'] or 0:11.1f}")
+        print(f"scaling 2 workers / 1 worker: {ray_rows['scaling_2_over_1']:.2f}x; "
+              f"peak worker USS 10x / 1x: {ray_rows['memory_10x_over_1x'] or float('nan'):.2f}")
+    print(f"wrote {args.out / 'parse.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""``logad models``, ``logad train``, ``logad score``, ``logad evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+import yaml
+
+from logad.cli.common import ConfigOpt, OutOpt, echo_outputs, handle_errors
+from logad.config import load_config
+from logad.errors import ConfigError
+
+__all__ = ["register", "models", "train", "score", "evaluate"]
+
+InputOpt = Annotated[Path, typer.Option("--input", "-i", help="A sequences folder written by `logad sessionize`.")]
+
+
+def _params(pairs: list[str] | None) -> dict:
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"--param expects NAME=VALUE, got {pair!r}")
+        key, val = pair.split("=", 1)
+        out[key.strip()] = yaml.safe_load(val)
+    return out
+
+
+def models() -> None:
+    """List the named models (features + detector), one line each.
+
+    Example:
+        logad models
+    """
+    from logad.models.registry import MODELS
+
+    for spec in MODELS.values():
+        typer.echo(f"{spec.name:30s} {spec.description}")
+
+
+@handle_errors
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="A named model (see `logad models`), e.g. sequence_xgb_counts.")],
+    input: InputOpt,
+    out: OutOpt,
+    threshold: Annotated[Optional[str], typer.Option("--threshold", help="How to pick the threshold on validation: best_f1, percentile, fpr, none.")] = None,
+    q: Annotated[Optional[float], typer.Option("--q", help="Percentile of validation normals (--threshold percentile).")] = None,
+    alpha: Annotated[Optional[float], typer.Option("--alpha", help="False-positive rate on validation normals (--threshold fpr).")] = None,
+    param: Annotated[Optional[List[str]], typer.Option("--param", help="Detector parameter NAME=VALUE (repeat).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train a named model on the train split; pick its threshold on the validation split.
+
+    Example:
+        logad train --model sequence_xgb_counts --input runs/hdfs/sessions --out runs/hdfs/models/xgb
+    """
+    from logad.ray.train import DEFAULTS, run_train
+
+    cfg = load_config(config, {"threshold.method": threshold, "threshold.q": q, "threshold.alpha": alpha},
+                      defaults=DEFAULTS)
+    cfg["params"] = {**cfg.get("params", {}), **_params(param)}
+    s = run_train(model, input, out, cfg)
+    v = s.get("validation") or {}
+    echo_outputs(f"train {model} → {out}", {
+        "train rows": s["train_rows"], "features": s["n_features"], "threshold": f"{s['threshold']:.6g}",
+        "threshold method": s["threshold_method"], "val F1": v.get("f1"), "val ROC-AUC": v.get("roc_auc"),
+        "seconds": s["seconds"]})
+
+
+@handle_errors
+def score(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A model folder written by `logad train`.")],
+    input: InputOpt,
+    out: OutOpt,
+    split: Annotated[Optional[str], typer.Option("--split", help="Score only this split (train/val/test); default all.")] = None,
+    actors: Annotated[Optional[int], typer.Option("--actors", help="Scoring actors (each loads the model once).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Score sessions with a trained model into ``scores.parquet`` (one row a session).
+
+    Example:
+        logad score --model runs/hdfs/models/xgb --input runs/hdfs/sessions --out runs/hdfs/scores/xgb
+    """
+    from logad.ray.score import DEFAULTS, run_score
+
+    cfg = load_config(config, {"split": split, "actors": actors}, defaults=DEFAULTS)
+    m = run_score(model, input, out, cfg)
+    echo_outputs(f"score → {out}", {"sessions": m["sessions"], "flagged": m["flagged"],
+                                    "unknown tokens": m["unknown_tokens"], "seconds": m["seconds"],
+                                    "scores": Path(out) / "scores.parquet"})
+
+
+@handle_errors
+def evaluate(
+    scores: Annotated[Path, typer.Option("--scores", "-s", help="A folder written by `logad score` (or its scores.parquet).")],
+    out: OutOpt,
+    split: Annotated[str, typer.Option("--split", help="Split to evaluate; 'all' for every session.")] = "test",
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model folder (for PSI); default: the one the scores name.")] = None,
+) -> None:
+    """Precision, recall, F1, ROC-AUC, PR-AUC, precision@k, FPR, confusion matrix, PSI and plots.
+
+    Example:
+        logad evaluate --scores runs/hdfs/scores/xgb --out runs/hdfs/eval/xgb
+    """
+    from logad.evaluate.evaluation import run_evaluate
+
+    r = run_evaluate(scores, out, model_dir=model, split=None if split == "all" else split)
+    m = r["metrics"]
+    echo_outputs(f"evaluate ({r['split'] or 'all'}) → {out}", {
+        k: (f"{m[k]:.4f}" if isinstance(m.get(k), float) else m.get(k))
+        for k in ("n", "n_anomalous", "precision", "recall", "f1", "roc_auc", "pr_auc", "fpr", "psi")}
+        | {"metrics": Path(out) / "metrics.json", "plots": Path(out) / "plots"})
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)
+    app.command("train")(train)
+    app.command("score")(score)
+    app.command("evaluate")(evaluate)

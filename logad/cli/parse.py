@@ -1,0 +1,135 @@
+"""``logad parse`` (events in, templates out) and ``logad templates export|import``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from logad.cli.common import ConfigOpt, OutOpt, WorkersOpt, echo_outputs, handle_errors
+from logad.config import load_config
+
+__all__ = ["register", "parse", "templates_app"]
+
+_TRUST_HELP = ("Allow reading a drain3 snapshot. drain3 saves its state with jsonpickle, which "
+               "can build arbitrary Python objects (and so run code) while loading: pass this only "
+               "for a file you made yourself or trust like code. logad's own template_state.json "
+               "is plain JSON and needs no flag.")
+
+templates_app = typer.Typer(name="templates", help="Template states: export to drain3, import from drain3.",
+                            no_args_is_help=True)
+
+
+@handle_errors
+def parse(
+    events_dir: Annotated[Path, typer.Argument(help="Output folder of `logad ingest` (part-*.parquet here or in events/).")],
+    out: OutOpt,
+    drain_state: Annotated[Optional[Path], typer.Option("--drain-state", help="Template state to start from; the result is saved back to it (created when absent). Shares templates and ids across runs.")] = None,
+    match_only: Annotated[bool, typer.Option("--match-only", help="Only assign the templates of --drain-state, create none; unmatched lines get the unknown id 000… and are counted.")] = False,
+    no_mask: Annotated[Optional[List[str]], typer.Option("--no-mask", help="Switch a masking rule off by name (repeat); names are in configs/masking.yaml.")] = None,
+    num_blocks: Annotated[Optional[int], typer.Option("--num-blocks", help="Split the input into N blocks (results never depend on it).")] = None,
+    sim_th: Annotated[Optional[float], typer.Option("--sim-th", help="Drain similarity threshold (drain.sim_th).")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", help="Drain tree depth (drain.depth).")] = None,
+    max_distinct: Annotated[Optional[int], typer.Option("--max-distinct", help="Cap on distinct masked messages (max_distinct).")] = None,
+    trust_drain3_snapshot: Annotated[bool, typer.Option("--trust-drain3-snapshot", help=_TRUST_HELP)] = False,
+    num_cpus: WorkersOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Mask every line, mine templates with Drain, and tag each event with its template id.
+
+    Writes events/ (events + template_id), templates.parquet, template_state.json,
+    rejected.parquet, parse_config.yaml and manifest.json.
+
+    Example:
+        logad parse runs/hdfs/ingest --out runs/hdfs/parse --drain-state runs/templates.json
+    """
+    from logad.ray.parse import DEFAULTS, run_parse
+    from logad.ray.runtime import ensure_ray
+
+    cfg = load_config(config or "parse", {"drain.sim_th": sim_th, "drain.depth": depth,
+                                          "max_distinct": max_distinct}, defaults=DEFAULTS)
+    ensure_ray(num_cpus=num_cpus)
+    m = run_parse(events_dir, out, cfg=cfg, drain_state=drain_state, match_only=match_only,
+                  no_mask=no_mask or (), num_blocks=num_blocks,
+                  trust_drain3_snapshot=trust_drain3_snapshot)
+    c = m["counts"]
+    rows = {"lines read": c["read"], "parsed": c["parsed"], "rejected": c["rejected"],
+            "distinct masked": c["distinct_masked"], "templates": c["templates"],
+            "new templates": c["new_templates"]}
+    if match_only:
+        rows["unmatched (unknown id)"] = c["unmatched"]
+    rows.update({"seconds": m["seconds"], "skipped (already complete)": m.get("skipped", False),
+                 "manifest": Path(out) / "manifest.json"})
+    echo_outputs(f"parse → {out}", rows)
+
+
+def _state_file(path: Path) -> Path:
+    return path / "template_state.json" if path.is_dir() else path
+
+
+@templates_app.command("export")
+@handle_errors
+def export(
+    state: Annotated[Path, typer.Argument(help="template_state.json, or a parse output folder.")],
+    out: OutOpt,
+    drain3: Annotated[bool, typer.Option("--drain3", help="Write drain3's own snapshot (FilePersistence format) for drain3.TemplateMiner.")] = False,
+    compress: Annotated[bool, typer.Option("--compress/--no-compress", help="drain3 snapshot compressed like drain3's default snapshot_compress_state=True.")] = True,
+) -> None:
+    """Export a template state: a drain3 snapshot (--drain3) or a CSV of templates.
+
+    Example:
+        logad templates export runs/hdfs/parse --drain3 --out drain3_state.bin
+    """
+    from logad.errors import InputError
+    from logad.io import atomic_path
+    from logad.parsing.state import from_state, to_drain3_snapshot
+
+    src = _state_file(state)
+    if not src.is_file():
+        raise InputError(f"{src}: no template state here (expected template_state.json)")
+    data = json.loads(src.read_text(encoding="utf-8"))
+    miner = from_state(data, source=str(src))
+    with atomic_path(out) as tmp:
+        if drain3:
+            tmp.write_bytes(to_drain3_snapshot(miner, compress=compress))
+        else:
+            import csv
+
+            with tmp.open("w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(["template_id", "template", "lines", "cluster_id"])
+                for c in data["clusters"]:
+                    w.writerow([c["template_id"], c["template"], c["lines"], c["cluster_id"]])
+    echo_outputs(f"templates export → {out}", {"clusters": len(data["clusters"]),
+                                                "format": "drain3 snapshot" if drain3 else "csv"})
+
+
+@templates_app.command("import")
+@handle_errors
+def import_(
+    snapshot: Annotated[Path, typer.Argument(help="A drain3 snapshot file (FilePersistence).")],
+    out: OutOpt,
+    trust_drain3_snapshot: Annotated[bool, typer.Option("--trust-drain3-snapshot", help=_TRUST_HELP)] = False,
+) -> None:
+    """Convert a drain3 snapshot into a logad template state (plain JSON).
+
+    Example:
+        logad templates import drain3_state.bin --trust-drain3-snapshot --out templates.json
+    """
+    from logad.errors import InputError
+    from logad.io import write_json
+    from logad.parsing.state import from_drain3_snapshot, to_state
+
+    if not snapshot.is_file():
+        raise InputError(f"{snapshot}: no such file")
+    miner = from_drain3_snapshot(snapshot.read_bytes(), trusted=trust_drain3_snapshot,
+                                 source=str(snapshot))
+    write_json(to_state(miner), out)
+    echo_outputs(f"templates import → {out}", {"clusters": len(miner)})
+
+
+def register(app: typer.Typer) -> None:
+    app.command("parse")(parse)
+    app.add_typer(templates_app, name="templates")
