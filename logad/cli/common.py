@@ -12,7 +12,8 @@ import typer
 
 from logad.errors import LogadError
 
-__all__ = ["ConfigOpt", "OutOpt", "WorkersOpt", "handle_errors", "setup_logging", "echo_outputs"]
+__all__ = ["ConfigOpt", "OutOpt", "WorkersOpt", "handle_errors", "setup_logging", "echo_outputs",
+           "echo_table"]
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c",
                       help="YAML config (a path or a name under configs/); flags override it.")]
@@ -49,4 +50,18 @@ def echo_outputs(title: str, rows: dict[str, Any]) -> None:
     table = Table(title=title, show_header=False)
     for key, val in rows.items():
         table.add_row(str(key), str(val))
+    Console().print(table)
+
+
+def echo_table(title: str, rows: list[dict[str, Any]]) -> None:
+    """Print rows (dicts with the same keys) as a table; floats with 3 decimals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for key in rows[0] if rows else []:
+        table.add_column(str(key), justify="right" if not isinstance(rows[0][key], str) else "left")
+    for row in rows:
+        table.add_row(*("n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+                        for v in row.values()))
     Console().print(table)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from logad.cli.common import OutOpt, echo_outputs, handle_errors
+from logad.cli.common import OutOpt, echo_outputs, echo_table, handle_errors
 
 __all__ = ["register", "demo"]
 
@@ -21,6 +21,9 @@ def demo(out: OutOpt, seed: Annotated[int, typer.Option("--seed", help="Seed of 
     from logad.demo import run_demo
 
     def show(name: str, summary: dict) -> None:
+        rows = summary.pop("table", None)
+        if rows:
+            echo_table(f"demo: {name}", rows)
         echo_outputs(f"demo: {name}", summary)
 
     run_demo(out, seed=seed, on_step=show)

@@ -1,0 +1,74 @@
+"""``logad evaluate``: metrics and plots of a ``scores`` table, on one split (test by default).
+
+The threshold is the model's (chosen on validation when trained); evaluation never changes it.
+PSI compares the scored distribution with the training scores the model kept
+(``score_reference`` in ``model.yml``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from logad import __version__
+from logad.errors import InputError
+from logad.evaluate.metrics import compute_metrics
+from logad.evaluate.plots import write_plots
+from logad.io import write_json
+from logad.models.folder import read_model_yml
+from logad.schema import require_columns
+
+__all__ = ["run_evaluate"]
+
+
+def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Path | None = None,
+                 split: str | None = "test", k: tuple[int, ...] = (10, 100)) -> dict:
+    """Write ``metrics.json`` and the PNG plots of ``scores`` (a file or a score folder).
+
+    Sessions without a label are left out of the label metrics and counted.
+    """
+    t0 = time.perf_counter()
+    path = Path(scores)
+    if path.is_dir():
+        path = path / "scores.parquet"
+    if not path.is_file():
+        raise InputError(f"{scores}: no scores.parquet; run `logad score` first")
+    table = pq.read_table(path)
+    require_columns(table, ["session_id", "score", "threshold", "label", "split"], str(path))
+    if split:
+        table = table.filter(pc.equal(table.column("split"), split))
+        if table.num_rows == 0:
+            raise InputError(f"{path}: no sessions in split {split!r}")
+    labels = table.column("label").to_numpy(zero_copy_only=False)
+    known = ~np.isnan(labels.astype(float))
+    s = table.column("score").to_numpy()
+    threshold = float(table.column("threshold")[0].as_py())
+    reference = None
+    manifest_path = path.parent / "manifest.json"
+    if model_dir is None and manifest_path.is_file():
+        import json
+
+        model_dir = json.loads(manifest_path.read_text()).get("model_dir")
+    model_name = None
+    if model_dir is not None and Path(model_dir).is_dir():
+        meta = read_model_yml(model_dir)
+        reference = meta.get("score_reference")
+        model_name = (meta.get("extra") or {}).get("model")
+    y = labels[known].astype(int) if known.any() else None
+    metrics = compute_metrics(y, s[known] if y is not None else s, threshold, reference, k=list(k))
+    if reference is not None and y is not None and (~known).any():
+        metrics["psi"] = compute_metrics(None, s, threshold, reference)["psi"]
+    out = Path(out_dir)
+    plots = write_plots(out / "plots", y, s[known] if y is not None else s, threshold)
+    result = {"stage": "evaluate", "logad_version": __version__, "scores": str(path),
+              "model": model_name, "split": split, "sessions": int(table.num_rows),
+              "unlabelled": int((~known).sum()), "metrics": metrics,
+              "plots": {k: str(v) for k, v in plots.items()},
+              "seconds": round(time.perf_counter() - t0, 3)}
+    write_json(result, out / "metrics.json")
+    return result

@@ -1,0 +1,207 @@
+"""The explicit registry of detectors and of named models (features + detector).
+
+Adding a detector is one new module and one line in :data:`DETECTORS`; a named model is one
+line in :data:`MODELS`. Nothing is discovered by scanning modules.
+
+Parameters of a named model resolve in this order, later wins::
+
+    detector class defaults  <  configs/models.yaml detectors.<detector>
+      <  ModelSpec.params  <  configs/models.yaml models.<name>  <  overrides (CLI flags)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from logad.config import CONFIG_DIR, deep_merge, load_yaml
+from logad.errors import ConfigError
+from logad.models.base import Detector
+from logad.models.baseline import BaselineDetector
+from logad.models.dt import DTDetector
+from logad.models.iforest import IForestDetector
+from logad.models.lr import LRDetector
+from logad.models.oov import OOVDetector
+from logad.models.pca import PCADetector
+from logad.models.rf import RFDetector
+from logad.models.thresholds import THRESHOLD_METHODS
+from logad.models.xgb import XGBDetector
+
+__all__ = ["DETECTORS", "MODELS", "FEATURE_KINDS", "LEVELS", "ModelSpec", "get_detector_class",
+           "get_model", "load_models_config", "resolve_params", "build_detector"]
+
+DETECTORS: dict[str, type[Detector]] = {
+    "baseline": BaselineDetector,
+    "pca": PCADetector,
+    "iforest": IForestDetector,
+    "oov": OOVDetector,
+    "lr": LRDetector,
+    "dt": DTDetector,
+    "rf": RFDetector,
+    "xgb": XGBDetector,
+}
+
+#: Feature kinds a model may ask for; combine with "+" (e.g. "counts+numeric").
+FEATURE_KINDS = ("counts", "tfidf", "words", "trigrams", "numeric")
+LEVELS = ("event", "sequence")
+MODELS_CONFIG = "models.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A named combination of a feature kind and a detector (LO2-chain style).
+
+    Attributes
+    ----------
+    name : str
+        ``<level>_<detector>_<features>``, e.g. ``sequence_if_counts``.
+    level : {"event", "sequence"}
+        One row per log event, or one row per session.
+    features : str
+        One of :data:`FEATURE_KINDS` or a "+" combination of them.
+    detector : str
+        A key of :data:`DETECTORS`.
+    params : Mapping
+        Detector parameters specific to this model (over the detector defaults).
+    description : str
+        One line for ``logad models`` listings and reports.
+    """
+
+    name: str
+    level: str
+    features: str
+    detector: str
+    params: Mapping[str, Any]
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ConfigError(f"model {self.name}: level must be one of {LEVELS}, got {self.level!r}")
+        parts = self.features.split("+")
+        if not parts or any(p not in FEATURE_KINDS for p in parts) or len(set(parts)) != len(parts):
+            raise ConfigError(f"model {self.name}: features must be one of {FEATURE_KINDS} or a '+' "
+                              f"combination, got {self.features!r}")
+        if self.detector not in DETECTORS:
+            raise ConfigError(f"model {self.name}: unknown detector {self.detector!r}")
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    @property
+    def feature_kinds(self) -> tuple[str, ...]:
+        """The feature kinds, e.g. ``("counts", "numeric")``."""
+        return tuple(self.features.split("+"))
+
+
+def _spec(name: str, params: Mapping[str, Any], description: str) -> ModelSpec:
+    level, det, features = name.split("_", 2)
+    det = {"if": "iforest"}.get(det, det)
+    return ModelSpec(name, level, features.replace("_", "+"), det, params, description)
+
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in [
+    _spec("event_lr_words", {}, "event level: logistic regression on message word counts"),
+    _spec("event_dt_trigrams", {}, "event level: decision tree on character trigram counts"),
+    _spec("event_xgb_words", {}, "event level: XGBoost on message word counts"),
+    _spec("event_oov_words", {}, "event level: share of words never seen in training (no labels)"),
+    _spec("sequence_lr_words", {}, "session level: logistic regression on word counts"),
+    _spec("sequence_lr_counts", {}, "session level: logistic regression on event-count vectors"),
+    _spec("sequence_dt_counts", {}, "session level: decision tree on event-count vectors"),
+    _spec("sequence_rf_counts", {}, "session level: random forest on event-count vectors"),
+    _spec("sequence_xgb_counts", {}, "session level: XGBoost on event-count vectors"),
+    _spec("sequence_xgb_counts_numeric", {},
+          "session level: XGBoost on event counts plus numeric session features"),
+    _spec("sequence_if_counts", {}, "session level: isolation forest on event counts (no labels)"),
+    _spec("sequence_if_tfidf", {}, "session level: isolation forest on TF-IDF event vectors"),
+    _spec("sequence_pca_counts", {},
+          "session level: loglizer PCA, residual-subspace SPE with Q-statistic (no labels)"),
+    _spec("sequence_pca_tfidf", {},
+          "session level: loglizer PCA on TF-IDF event vectors (loglizer's HDFS setting)"),
+    _spec("sequence_baseline_counts", {},
+          "session level: new-event share plus EWM frequency shift (no labels)"),
+    _spec("sequence_oov_counts", {}, "session level: share of events unseen in training"),
+]}
+
+
+def get_detector_class(name: str) -> type[Detector]:
+    """The detector class registered as ``name``."""
+    try:
+        return DETECTORS[name]
+    except KeyError:
+        raise ConfigError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}") from None
+
+
+def get_model(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` called ``name``."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+
+
+def load_models_config(path: str | Path | None = None) -> dict[str, Any]:
+    """Read and check ``configs/models.yaml`` (or ``path``).
+
+    Returns ``{"detectors": {name: params}, "models": {name: params}, "threshold": {...}}``;
+    ``threshold`` (``method``: best_f1 | percentile | fpr | none, with ``q`` / ``alpha``) says
+    how to re-choose the threshold on the validation split.
+    """
+    cfg = load_yaml(path if path is not None else CONFIG_DIR / MODELS_CONFIG)
+    unknown = sorted(set(cfg) - {"detectors", "models", "threshold"})
+    if unknown:
+        raise ConfigError(f"{MODELS_CONFIG}: unknown top-level key(s) {unknown}; "
+                          "expected 'detectors', 'models' and 'threshold'")
+    method = (cfg.get("threshold") or {}).get("method", "none")
+    if method not in (*THRESHOLD_METHODS, "none"):
+        raise ConfigError(f"{MODELS_CONFIG}: threshold.method must be one of "
+                          f"{[*THRESHOLD_METHODS, 'none']}, got {method!r}")
+    for det in cfg.get("detectors") or {}:
+        get_detector_class(det)
+    for model in cfg.get("models") or {}:
+        get_model(model)
+    return cfg
+
+
+def resolve_params(model: str | ModelSpec, config: Mapping[str, Any] | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Detector parameters of a named model (see the module docstring for the order).
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+    config : mapping, optional
+        A models config as returned by :func:`load_models_config`; read from
+        ``configs/models.yaml`` when omitted.
+    overrides : mapping, optional
+        Parameter values that win over everything (None values are skipped).
+
+    Returns
+    -------
+    dict
+        Only parameters the detector accepts; an unknown name raises ConfigError.
+    """
+    spec = model if isinstance(model, ModelSpec) else get_model(model)
+    cfg = load_models_config() if config is None else config
+    params = deep_merge({}, (cfg.get("detectors") or {}).get(spec.detector) or {})
+    params = deep_merge(params, dict(spec.params))
+    params = deep_merge(params, (cfg.get("models") or {}).get(spec.name) or {})
+    params = deep_merge(params, {k: v for k, v in (overrides or {}).items() if v is not None})
+    valid = DETECTORS[spec.detector]._param_names()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ConfigError(f"model {spec.name}: unknown parameter(s) {unknown} for detector "
+                          f"{spec.detector}; valid: {', '.join(valid)}")
+    return params
+
+
+def build_detector(model: str | ModelSpec, config: Mapping[str, Any] | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> Detector:
+    """An unfitted detector for a named model with its resolved parameters.
+
+    Examples
+    --------
+    >>> build_detector("sequence_pca_counts", config={}).name
+    'pca'
+    """
+    spec = model if isinstance(model, ModelSpec) else get_model(model)
+    return DETECTORS[spec.detector](**resolve_params(spec, config, overrides))

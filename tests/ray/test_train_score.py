@@ -1,0 +1,72 @@
+"""train → score → evaluate on a real local Ray, for detectors of every kind."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from logad.errors import ModelError
+from logad.evaluate.evaluation import run_evaluate
+from logad.models.trained import TrainedModel
+from logad.ray.score import run_score
+from logad.ray.train import run_train
+from tests.scoring.factory import make_sequences, write_sequences
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_sequences(make_sequences(300, seed=1), tmp_path_factory.mktemp("seq"))
+
+
+@pytest.mark.parametrize("model", ["sequence_xgb_counts", "sequence_if_counts",
+                                   "sequence_baseline_counts", "event_lr_words"])
+def test_train_score_evaluate(ray_session, corpus, tmp_path, model):
+    summary = run_train(model, corpus, tmp_path / "model")
+    assert summary["train_rows"] > 0 and np.isfinite(summary["threshold"])
+    assert "validation" in summary["threshold_method"] or summary["validation"] == {} or \
+        "contamination" in summary["threshold_method"] or "auto" in summary["threshold_method"]
+    m = run_score(tmp_path / "model", corpus, tmp_path / "scores", {"batch_size": 37})
+    scores = pq.read_table(tmp_path / "scores" / "scores.parquet")
+    assert scores.num_rows == m["sessions"] == 300
+    assert scores.column("session_id").to_pylist() == sorted(scores.column("session_id").to_pylist())
+    s, flag = scores.column("score").to_numpy(), scores.column("is_anomaly").to_numpy()
+    assert ((s > summary["threshold"]).astype(np.int8) == flag).all()
+    # batch size (and so the number of actor calls) does not change a score
+    run_score(tmp_path / "model", corpus, tmp_path / "scores2", {"batch_size": 300})
+    assert pq.read_table(tmp_path / "scores2" / "scores.parquet").equals(scores)
+    r = run_evaluate(tmp_path / "scores", tmp_path / "eval")
+    assert r["sessions"] == 60 and r["metrics"]["roc_auc"] > 0.8
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["metrics"]["tp"] + saved["metrics"]["fn"] == saved["metrics"]["n_anomalous"]
+    assert all((tmp_path / "eval" / "plots" / f"{p}.png").stat().st_size > 1000
+               for p in ("pr_curve", "roc_curve", "score_histogram", "confusion_matrix"))
+
+
+def test_threshold_never_sees_test_labels(ray_session, tmp_path):
+    table = make_sequences(300, seed=2)
+    a = run_train("sequence_lr_counts", write_sequences(table, tmp_path / "a"), tmp_path / "ma")
+    flipped = table.set_column(table.schema.get_field_index("label"), "label",
+                               pc.if_else(pc.equal(table.column("split"), "test"),
+                                          pc.subtract(1, table.column("label").cast("int64")).cast("int8"),
+                                          table.column("label")))
+    b = run_train("sequence_lr_counts", write_sequences(flipped, tmp_path / "b"), tmp_path / "mb")
+    assert a["threshold"] == b["threshold"]
+
+
+def test_unseen_events_of_another_corpus_are_counted(ray_session, corpus, tmp_path):
+    run_train("sequence_xgb_counts", corpus, tmp_path / "model")
+    other = write_sequences(make_sequences(50, seed=9, unseen="brand_new_event"), tmp_path / "other")
+    m = run_score(tmp_path / "model", other, tmp_path / "scores")
+    assert m["unknown_tokens"] > 0 and m["sessions"] == 50
+
+
+def test_model_folder_with_a_foreign_file_is_refused(ray_session, corpus, tmp_path):
+    run_train("sequence_if_counts", corpus, tmp_path / "model")
+    TrainedModel.load(tmp_path / "model")
+    (tmp_path / "model" / "evil.pkl").write_bytes(b"\x80\x04")
+    with pytest.raises(ModelError, match="evil.pkl"):
+        TrainedModel.load(tmp_path / "model")
