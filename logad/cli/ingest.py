@@ -29,13 +29,14 @@ def ingest(
     lo2_errors: Annotated[Optional[int], typer.Option("--lo2-errors-per-run", help="LO2: draw this many error test cases per run (seeded).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for the LO2 draw.")] = None,
     load_metrics: Annotated[bool, typer.Option("--load-metrics", help="LO2: also load metrics CSV / metric_*.json into metrics.parquet.")] = False,
+    parse_out: Annotated[Optional[Path], typer.Option("--parse-out", help="Also run `logad parse` on the result, into this folder (ingest + parse in one go).")] = None,
     max_workers: WorkersOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Read logs into the ``events`` table (one row a line) with a manifest of counts.
 
     Example:
-        logad ingest data/HDFS.log.gz --preset HDFS --labels data/anomaly_label.csv --out runs/hdfs/events
+        logad ingest data/HDFS.log.gz --preset HDFS --labels data/anomaly_label.csv --out runs/hdfs/events --parse-out runs/hdfs/parsed
     """
     from logad.ray.ingest import DEFAULTS, run_ingest
 
@@ -59,6 +60,14 @@ def ingest(
         typer.echo(f"logad: {manifest['n_files_failed']} of {manifest['n_files']} file(s) failed; "
                    "the others were ingested (see manifest.json)", err=True)
         raise typer.Exit(code=1)
+    if parse_out is not None:
+        from logad.ray.parse import run_parse
+
+        pm = run_parse(out, parse_out)
+        c = pm["counts"]
+        echo_outputs(f"parse → {parse_out}", {"lines": c["read"], "templates": c["templates"],
+                                               "distinct masked": c["distinct_masked"],
+                                               "manifest": Path(parse_out) / "manifest.json"})
 
 
 def presets() -> None:

@@ -171,3 +171,14 @@ def test_synthetic_lo2_tree_and_tars_give_the_same_events(ray_session, tmp_path)
     pick = run_ingest([str(root / "*.tar")], tmp_path / "pick",
                       {"preset": "lo2", "lo2": {"errors_per_run": 1, "seed": 1, "services": ["token"]}})
     assert pick["n_files"] == 2 * 2
+
+
+def test_cli_ingest_then_parse_in_one_go(ray_session, tmp_path):
+    src = _hdfs_like(tmp_path, n=300)
+    res = CliRunner().invoke(app, ["ingest", str(src), "--preset", "HDFS", "--out", str(tmp_path / "ev"),
+                                   "--parse-out", str(tmp_path / "parsed")])
+    assert res.exit_code == 0, res.output
+    parsed = pq.read_table(tmp_path / "parsed" / "events")
+    assert parsed.num_rows == 300 and "template_id" in parsed.column_names
+    templates = pq.read_table(tmp_path / "parsed" / "templates.parquet")
+    assert templates.num_rows == 1  # one HDFS template, every variable part masked
