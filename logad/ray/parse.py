@@ -6,14 +6,8 @@ units, streaming): each unit is read batch by batch, masked and summarised into 
 masked messages with their first occurrence, its per-file counts and its rejected lines, so a
 worker holds one batch at a time. Mine (driver): the union of distinct messages, sorted by first
 occurrence, goes through Drain once. Join (Ray Data, an actor pool that holds the
-``masked -> template_id`` table once per worker): each unit is read again, ids go onto every line,
-and the worker writes ``events/part-<unit>.parquet`` itself.
-
-Pass 1 also spills each unit's masked column to ``out_dir/_spill/unit-<unit>.parquet``,
-dictionary-encoded (one row group per batch: the unit's distinct masked messages plus an index
-per line, a few bytes a line), so the join reads the masked messages instead of masking every
-line a second time. The spill is removed when the run completes; a unit whose spill is missing
-or does not line up is masked again (same result).
+``masked -> template_id`` table once per worker): each unit is read and masked again, ids go onto
+every line, and the worker writes ``events/part-<unit>.parquet`` itself.
 
 Units are read with pyarrow inside the workers rather than with ``ray.data.read_parquet``: in
 Ray 2.60 its reader held about 1 GB per worker on a 2M-line input (it grew with the input),
@@ -29,22 +23,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.config import CONFIG_DIR, load_yaml
 from logad.errors import ConfigError, InputError
 from logad.io import Timer, atomic_dir, atomic_path, read_json, write_json, write_parquet, write_yaml
-from logad.parsing.distinct import (MASKED, SUMMARY_SCHEMA, DistinctTable, assign_ids,
-                                    block_summary, drop_rejected, mask_block, parquet_options,
-                                    split_summary)
+from logad.parsing.distinct import (SUMMARY_SCHEMA, DistinctTable, assign_ids, block_summary,
+                                    drop_rejected, mask_block, split_summary)
 from logad.parsing.masking import MaskPass, compile_passes, rules_from_config, rules_to_json, select_rules
 from logad.parsing.miner import DrainSettings, TemplateMiner
 from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_state, state_aliases,
@@ -60,7 +50,7 @@ log = logging.getLogger(__name__)
 DEFAULTS: dict[str, Any] = {"masking": "masking", "drain": DrainSettings().to_dict(),
                             "max_distinct": 5_000_000, "match_full_search": "fallback",
                             "batch_size": 65536, "num_blocks": None, "workers": None,
-                            "block_mb": 32, "parquet": {}, "spill": True}
+                            "block_mb": 32}
 
 
 def _input_files(events_dir: Path) -> tuple[list[Path], dict]:
@@ -149,75 +139,34 @@ def _read_unit(unit: dict, batch_size: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([rb])
 
 
-def _spill_path(spill_dir: str, unit: dict) -> Path:
-    return Path(spill_dir) / f"unit-{int(unit['index']):06d}.parquet"
-
-
-def _summarize_units(units: pa.Table, passes: Sequence[MaskPass], batch_size: int,
-                     spill_dir: str | None = None) -> pa.Table:
-    """Read, mask and summarise (distinct, file counts, rejected) every unit of ``units``;
-    with ``spill_dir``, also write each unit's masked column there (see the module docstring)."""
-    parts = []
-    for unit in units.to_pylist():
-        writer, spill = None, _spill_path(spill_dir, unit) if spill_dir else None
-        tmp = spill.with_name(f".{spill.name}.{os.getpid()}.tmp") if spill else None
-        try:
-            for t in _read_unit(unit, batch_size):
-                masked = mask_block(t, passes)
-                parts.append(block_summary(masked))
-                if tmp is not None:
-                    col = pa.table({MASKED: pc.dictionary_encode(masked.column(MASKED))})
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, col.schema, compression="none")
-                    writer.write_table(col)
-            if writer is not None:
-                writer.close()
-                os.replace(tmp, spill)  # a retried task never leaves half a spill
-        finally:
-            if tmp is not None and tmp.exists():
-                tmp.unlink()
+def _summarize_units(units: pa.Table, passes: Sequence[MaskPass], batch_size: int) -> pa.Table:
+    """Read, mask and summarise (distinct, file counts, rejected) every unit of ``units``."""
+    parts = [block_summary(mask_block(t, passes)) for unit in units.to_pylist()
+             for t in _read_unit(unit, batch_size)]
     return pa.concat_tables(parts) if parts else SUMMARY_SCHEMA.empty_table()
 
 
-def _spilled_batches(unit: dict, spill_dir: str | None, batch_size: int
-                     ) -> Iterator[tuple[pa.Table, pa.ChunkedArray | None]]:
-    """The unit's input batches, each with its spilled masked column (None: mask again)."""
-    spill = _spill_path(spill_dir, unit) if spill_dir else None
-    pf = pq.ParquetFile(spill) if spill is not None and spill.is_file() else None
-    for i, batch in enumerate(_read_unit(unit, batch_size)):
-        masked = None
-        if pf is not None and i < pf.metadata.num_row_groups:
-            masked = pf.read_row_group(i).column(MASKED)
-            if len(masked) != batch.num_rows:
-                masked = None
-        yield batch, masked
-
-
 class _AssignAndWrite:
-    """Actor-side join: holds the ``masked -> template_id`` table once; reads each unit again
-    with its spilled masked column (or masks it again), attaches the ids and writes
-    ``part-<unit>.parquet`` itself, batch by batch (the name depends on the input only, never on
-    workers, blocks or retries)."""
+    """Actor-side join: holds the ``masked -> template_id`` table once; reads each unit again,
+    masks it, attaches the ids and writes ``part-<unit>.parquet`` itself, batch by batch (the
+    name depends on the input only, never on workers, blocks or retries)."""
 
     def __init__(self, mapping: pa.Table, out_dir: str, passes: Sequence[MaskPass],
-                 batch_size: int, parquet: dict | None = None, spill_dir: str | None = None
-                 ) -> None:
+                 batch_size: int) -> None:
         self.lookup = dict(zip(mapping.column("masked").to_pylist(),
                                mapping.column("template_id").to_pylist()))
         self.out_dir, self.passes, self.batch_size = Path(out_dir), passes, batch_size
-        self.options, self.spill_dir = parquet_options(parquet), spill_dir
 
     def __call__(self, units: pa.Table) -> pa.Table:
         files, rows = [], []
         for unit in units.to_pylist():
             name, n, writer = f"part-{int(unit['index']):06d}.parquet", 0, None
             with atomic_path(self.out_dir / name) as tmp:
-                for batch, masked in _spilled_batches(unit, self.spill_dir, self.batch_size):
-                    masked_batch = (mask_block(drop_rejected(batch), self.passes) if masked is None
-                                    else drop_rejected(batch.append_column(MASKED, masked)))
-                    table = assign_ids(masked_batch, self.lookup, unknown=UNKNOWN_TEMPLATE_ID)
+                for batch in _read_unit(unit, self.batch_size):
+                    table = assign_ids(mask_block(drop_rejected(batch), self.passes), self.lookup,
+                                       unknown=UNKNOWN_TEMPLATE_ID)
                     if writer is None:
-                        writer = pq.ParquetWriter(tmp, table.schema, **self.options)
+                        writer = pq.ParquetWriter(tmp, table.schema)
                     writer.write_table(table)
                     n += table.num_rows
                 if writer is not None:
@@ -311,14 +260,9 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
     def unit_ds():
         return ray.data.from_items(units, override_num_blocks=max(1, min(n_blocks, len(units))))
 
-    spill_dir = str(out / "_spill") if cfg.get("spill", True) else None
-    if spill_dir:
-        shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
-        Path(spill_dir).mkdir(parents=True)
     with timer("read_mask_distinct"):
         summary = unit_ds().map_batches(
-            _summarize_units,
-            fn_kwargs={"passes": passes, "batch_size": batch_size, "spill_dir": spill_dir},
+            _summarize_units, fn_kwargs={"passes": passes, "batch_size": batch_size},
             batch_format="pyarrow", batch_size=1,
             compute=ray.data.TaskPoolStrategy(size=int(workers)) if workers else None)
         acc = DistinctTable(int(cfg["max_distinct"]))
@@ -343,19 +287,19 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
             written = unit_ds().map_batches(
                 _AssignAndWrite, batch_format="pyarrow", batch_size=1, compute=pool,
                 fn_constructor_kwargs={"mapping": result.mapping, "out_dir": str(tmp),
-                                       "passes": passes, "batch_size": batch_size,
-                                       "parquet": cfg.get("parquet"), "spill_dir": spill_dir})
+                                       "passes": passes, "batch_size": batch_size})
             parts = {}
             for b in written.iter_batches(batch_format="pyarrow", batch_size=None):
                 parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
     with timer("finish"):
-        if spill_dir:
-            shutil.rmtree(spill_dir, ignore_errors=True)
         per_file = _per_file(counts)
         rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
         write_parquet(templates, out / "templates.parquet")
         write_parquet(rej, out / "rejected.parquet")
         write_json(state, out / "template_state.json")
+        for side in ("labels.parquet", "metrics.parquet"):  # ingest's side tables travel along
+            if (events_dir / side).is_file():
+                write_parquet(pq.read_table(events_dir / side), out / side)
         for side in ("labels.parquet", "metrics.parquet"):  # ingest's side tables travel along
             if (events_dir / side).is_file():
                 write_parquet(pq.read_table(events_dir / side), out / side)
