@@ -67,7 +67,7 @@ def _train_evaluate(out: Path, seed: int, state: dict) -> dict:
         t = run_train(name, out / "sessions", out / "models" / name)
         run_score(out / "models" / name, out / "sessions", out / "scores" / name)
         m = run_evaluate(out / "scores" / name, out / "evaluation" / name)["metrics"]
-        table.append({"model": name, "threshold from": t["threshold_method"],
+        table.append({"model": name, "threshold": t["threshold_method"].replace(" on validation", "@val"),
                       **{k: m.get(k) for k in ("precision", "recall", "f1", "roc_auc", "pr_auc")}})
     return {"table": table, "models": str(out / "models"),
             "metrics": str(out / "evaluation" / "<model>" / "metrics.json"),

@@ -64,4 +64,4 @@ def echo_table(title: str, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         table.add_row(*("n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
                         for v in row.values()))
-    Console().print(table)
+    Console(width=max(100, Console().width)).print(table)
