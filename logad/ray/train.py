@@ -10,6 +10,7 @@ The test split is never read here.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from pathlib import Path
@@ -20,11 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from logad import __version__
 from logad.config import deep_merge, load_yaml
-from logad.errors import InputError
+from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
 from logad.io import Timer
+from logad.models.folder import read_model_yml
 from logad.models.registry import build_detector, get_model, load_models_config
 from logad.models.thresholds import choose_threshold
 from logad.models.trained import TrainedModel, featurize, labels_of
@@ -75,6 +78,21 @@ def _fingerprint(files: list[str], counts: dict[str, int]) -> dict[str, Any]:
     return {"paths": files, "rows": counts, "hash": h.hexdigest()}
 
 
+def _train_key(*parts: Any) -> str:
+    """What makes a trained model: model name, data hash, configs, parameters, logad version."""
+    doc = json.dumps([*parts, __version__], sort_keys=True, default=str)
+    return hashlib.blake2b(doc.encode(), digest_size=16).hexdigest()
+
+
+def _finished(out_dir: str | Path, key: str) -> dict | None:
+    """The summary of a model folder trained with the same key, else None (re-train)."""
+    try:
+        extra = read_model_yml(out_dir).get("extra") or {}
+    except ModelError:
+        return None
+    return extra if extra.get("train_key") == key else None
+
+
 def _xy(model: TrainedModel, table: pa.Table) -> tuple[Any, np.ndarray, int, list[str]]:
     X, names, unknown = featurize(model.featurizers, table)
     return X, labels_of(table, model.spec.level), int(unknown.sum()), names
@@ -91,6 +109,13 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     models_cfg = load_models_config()
     timer = Timer()
     files = sequences_files(sequences)
+    features_cfg = deep_merge(load_yaml("features.yaml"), cfg.get("features") or {})
+    params = build_detector(spec, models_cfg, cfg.get("params") or {}).get_params()
+    key = _train_key(spec.name, _fingerprint(files, {})["hash"], cfg, features_cfg, params)
+    done = _finished(out_dir, key)
+    if done is not None:
+        log.info("%s: %s already trained on these sessions with this config; skipping", out_dir, spec.name)
+        return {**done, "skipped": True}
     ensure_ray()
     import ray
 
@@ -99,7 +124,6 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
         ds = ray.data.read_parquet(files)
         from logad.ray.features import fit_featurizer_distributed
 
-        features_cfg = deep_merge(load_yaml("features.yaml"), cfg.get("features") or {})
         featurizers = []
         for kind in spec.feature_kinds:
             f = make_featurizer_from_config(kind, features_cfg, level=spec.level)
@@ -149,7 +173,7 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
         "n_features": int(detector.n_features_in_), "train_rows": int(X_tr.shape[0]),
         "train_unknown_tokens": unk_tr, "train_anomalous": int((y_tr == 1).sum()),
         "validation": val_metrics, "data": _fingerprint(files, counts), "seconds": timer.seconds,
-        "config": cfg,
+        "config": cfg, "train_key": key,
     }
     model.save(out_dir, extra=summary)
     return summary

@@ -65,7 +65,11 @@ def test_unseen_events_of_another_corpus_are_counted(ray_session, corpus, tmp_pa
 
 
 def test_model_folder_with_a_foreign_file_is_refused(ray_session, corpus, tmp_path):
-    run_train("sequence_if_counts", corpus, tmp_path / "model")
+    first = run_train("sequence_if_counts", corpus, tmp_path / "model")
+    again = run_train("sequence_if_counts", corpus, tmp_path / "model")
+    assert again.get("skipped") and again["threshold"] == first["threshold"]
+    other = run_train("sequence_if_counts", corpus, tmp_path / "model", {"params": {"n_estimators": 20}})
+    assert not other.get("skipped")
     TrainedModel.load(tmp_path / "model")
     (tmp_path / "model" / "evil.pkl").write_bytes(b"\x80\x04")
     with pytest.raises(ModelError, match="evil.pkl"):
