@@ -76,6 +76,9 @@ class Detector(abc.ABC):
     name: ClassVar[str] = ""
     #: True when ``fit`` needs labels with both classes.
     supervised: ClassVar[bool] = False
+    #: Rows of the training split ``fit`` should see when labels are known: ``"all"``, or
+    #: ``"normal"`` for novelty detectors whose "unseen" means "not seen in normal training".
+    fit_on: ClassVar[str] = "all"
     #: ``"matrix"`` (ndarray / CSR float64) or ``"sequence"`` (list of int64 event-id arrays).
     input_kind: ClassVar[str] = "matrix"
     #: What ``contamination="auto"`` means for this detector, or None if it has no natural cut.

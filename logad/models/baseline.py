@@ -88,6 +88,8 @@ class BaselineDetector(Detector):
     [0.0, 1.25]
     """
 
+    fit_on = "normal"
+
     name: ClassVar[str] = "baseline"
     weight_files: ClassVar[tuple[str, ...]] = ("unseen.npy", "profile.npy")
 

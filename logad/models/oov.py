@@ -39,6 +39,8 @@ class OOVDetector(Detector):
     [0.5]
     """
 
+    fit_on = "normal"
+
     name: ClassVar[str] = "oov"
     auto_threshold: ClassVar[str | None] = "any unseen event"
     weight_files: ClassVar[tuple[str, ...]] = ("unseen.npy",)

@@ -142,6 +142,10 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
         log.warning("train: %d rows without a label are left out of supervised training",
                     int((~known).sum()))
         X_tr, y_tr = X_tr[known], y_tr[known]
+    elif detector.fit_on == "normal" and (y_tr == 1).any():
+        log.info("train: %s learns what normal looks like: %d anomalous train rows left out",
+                 spec.detector, int((y_tr == 1).sum()))
+        X_tr, y_tr = X_tr[y_tr != 1], y_tr[y_tr != 1]
     with timer("fit"):
         detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
     method = (cfg.get("threshold") or {}).get("method", "best_f1")

@@ -74,3 +74,10 @@ def test_model_folder_with_a_foreign_file_is_refused(ray_session, corpus, tmp_pa
     (tmp_path / "model" / "evil.pkl").write_bytes(b"\x80\x04")
     with pytest.raises(ModelError, match="evil.pkl"):
         TrainedModel.load(tmp_path / "model")
+
+
+def test_novelty_detectors_learn_from_normal_train_rows_only(ray_session, corpus, tmp_path):
+    s = run_train("sequence_oov_counts", corpus, tmp_path / "oov")
+    train = make_sequences(300, seed=1).filter(pc.equal(make_sequences(300, seed=1).column("split"), "train"))
+    n_normal = int(pc.sum(pc.equal(train.column("label"), 0)).as_py())
+    assert s["train_rows"] == n_normal and s["train_anomalous"] == 0
