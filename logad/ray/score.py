@@ -66,8 +66,10 @@ def run_score(model_dir: str | Path, sequences: str | Path, out_dir: str | Path,
     ds = ray.data.read_parquet(files)
     if cfg.get("split"):
         ds = ds.filter(expr=f"split == '{cfg['split']}'")
+    lo, hi = _pool_size(cfg.get("actors"))
     rows = ds.map_batches(ModelScorer, fn_constructor_args=(str(model_dir),), batch_format="pyarrow",
-                          batch_size=int(cfg["batch_size"]), concurrency=_pool_size(cfg.get("actors")))
+                          batch_size=int(cfg["batch_size"]),
+                          compute=ray.data.ActorPoolStrategy(min_size=lo, max_size=hi))
     tables = [t for t in ray.get(rows.to_arrow_refs()) if t.num_rows]
     table = pa.concat_tables(tables) if tables else None
     scores = aggregate_to_sessions(table, model.detector.threshold_) if table is not None \

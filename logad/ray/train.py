@@ -32,6 +32,7 @@ from logad.models.registry import build_detector, get_model, load_models_config
 from logad.models.thresholds import choose_threshold
 from logad.models.trained import TrainedModel, featurize, labels_of
 from logad.ray.runtime import ensure_ray
+from logad.scoring import aggregate_to_sessions, score_batch
 from logad.schema import require_columns
 
 __all__ = ["run_train", "read_split", "sequences_files", "DEFAULTS"]
@@ -93,6 +94,14 @@ def _finished(out_dir: str | Path, key: str) -> dict | None:
     return extra if extra.get("train_key") == key else None
 
 
+def _session_scores(model: TrainedModel, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Session scores and labels of ``table``, exactly as ``logad score`` computes them."""
+    sessions = aggregate_to_sessions(score_batch(model, table), model.detector.threshold_)
+    labels = sessions.column("label").to_numpy(zero_copy_only=False).astype(float)
+    known = ~np.isnan(labels)
+    return sessions.column("score").to_numpy()[known], labels[known].astype(np.int64)
+
+
 def _xy(model: TrainedModel, table: pa.Table) -> tuple[Any, np.ndarray, int, list[str]]:
     X, names, unknown = featurize(model.featurizers, table)
     return X, labels_of(table, model.spec.level), int(unknown.sum()), names
@@ -151,11 +160,10 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     method = (cfg.get("threshold") or {}).get("method", "best_f1")
     val_metrics: dict[str, Any] = {}
     if val.num_rows:
-        X_val, y_val, _, _ = _xy(model, val)
-        keep = y_val >= 0
-        X_val, y_val = X_val[keep], y_val[keep]
         with timer("threshold"):
-            s_val = detector.score_samples(X_val)
+            # the threshold is chosen on what scoring reports: one score a session (event-level
+            # models: the highest line), so a line-level optimum never decides a session's flag
+            s_val, y_val = _session_scores(model, val)
             if method != "none" and len(y_val):
                 usable = method != "best_f1" or len(np.unique(y_val)) == 2
                 if usable:

@@ -81,3 +81,14 @@ def test_novelty_detectors_learn_from_normal_train_rows_only(ray_session, corpus
     train = make_sequences(300, seed=1).filter(pc.equal(make_sequences(300, seed=1).column("split"), "train"))
     n_normal = int(pc.sum(pc.equal(train.column("label"), 0)).as_py())
     assert s["train_rows"] == n_normal and s["train_anomalous"] == 0
+
+
+def test_event_level_threshold_is_chosen_on_session_scores(ray_session, corpus, tmp_path):
+    s = run_train("event_lr_words", corpus, tmp_path / "ev")
+    # validation metrics are per session (60 of them), not per line
+    assert s["validation"]["n"] == 60
+    m = run_score(tmp_path / "ev", corpus, tmp_path / "scores", {"split": "val"})
+    scores = pq.read_table(tmp_path / "scores" / "scores.parquet")
+    assert m["sessions"] == 60 and scores.num_rows == 60
+    flagged = int(pc.sum(scores.column("is_anomaly")).as_py())
+    assert flagged == s["validation"]["n_flagged"]
