@@ -137,7 +137,6 @@ class XGBDetector(Detector):
         self.estimator_.save_model(str(Path(folder) / WEIGHTS))
 
     def _load_weights(self, folder: str | os.PathLike) -> None:
-        from xgboost import XGBClassifier
         from xgboost.core import XGBoostError
 
         est = self._make_estimator(self.scale_pos_weight_)
