@@ -25,7 +25,7 @@ from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
 from logad.io import Timer
-from logad.models.folder import read_model_yml
+from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model, load_models_config
 from logad.models.thresholds import choose_threshold
 from logad.models.trained import TrainedModel, featurize, labels_of
@@ -78,8 +78,9 @@ def _fingerprint(files: list[str], counts: dict[str, int]) -> dict[str, Any]:
 
 
 def _train_key(*parts: Any) -> str:
-    """What makes a trained model: model name, data hash, configs, parameters, logad version."""
-    doc = json.dumps([*parts, __version__], sort_keys=True, default=str)
+    """What makes a trained model: model name, data hash, configs, parameters, and the code
+    (logad version and git commit), so a fix in the code retrains."""
+    doc = json.dumps([*parts, __version__, git_commit()], sort_keys=True, default=str)
     return hashlib.blake2b(doc.encode(), digest_size=16).hexdigest()
 
 
