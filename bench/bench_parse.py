@@ -46,6 +46,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from logad.config import load_config, load_yaml  # noqa: E402
 from logad.parsing.loghub import load_loghub_2k  # noqa: E402
+from logad.parsing.distinct import parquet_options  # noqa: E402
 from logad.parsing.masking import compile_passes, rules_from_config  # noqa: E402
 from logad.parsing.miner import DrainSettings, TemplateMiner  # noqa: E402
 from logad.parsing.templates import parse_blocks  # noqa: E402
@@ -111,7 +112,8 @@ def logad_one_thread(table: pa.Table, system: str, cfg: dict, masking: dict) -> 
     blocks = [table.slice(i, batch) for i in range(0, table.num_rows, batch)]
     parsed, _, templates, res = parse_blocks(blocks, passes, miner)
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-        with pq.ParquetWriter(Path(tmp) / "p.parquet", parsed[0].schema) as w:
+        with pq.ParquetWriter(Path(tmp) / "p.parquet", parsed[0].schema,
+                              **parquet_options(cfg.get("parquet"))) as w:
             for t in parsed:
                 w.write_table(t)
     sec = time.perf_counter() - t0
@@ -177,9 +179,37 @@ def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
         t0 = time.perf_counter()
         m = run_parse(src, out, cfg={**cfg, "workers": workers})
         sec = time.perf_counter() - t0
+    ph = m["seconds"]
+    startup = ph.get("plan", 0) + ph.get("start_workers", 0)
+    steady = sum(ph.get(k, 0) for k in ("read_mask_distinct", "mine", "assign_write"))
     return {"workers": workers, "lines": m["counts"]["read"], "seconds": round(sec, 3),
-            "lines_per_s": m["counts"]["read"] / sec, "phases": m["seconds"],
+            "lines_per_s": m["counts"]["read"] / sec, "phases": ph,
+            "startup_seconds": round(startup, 3),
+            "steady_lines_per_s": m["counts"]["read"] / max(steady, 1e-9),
             "distinct_masked": m["counts"]["distinct_masked"], **mem.max_mb()}
+
+
+def _burn(n: int) -> float:
+    t0, x = time.perf_counter(), 0
+    for i in range(n):
+        x += i * i
+    return time.perf_counter() - t0
+
+
+def cpu_ceiling(n: int = 10_000_000) -> float:
+    """Control for the scaling figure: speed-up of 2 processes of pure Python over 1 on this
+    machine right now (about 2.0 on 2 idle cores; lower when other jobs hold a core)."""
+    import multiprocessing as mp
+
+    t0 = time.perf_counter()
+    _burn(n)
+    _burn(n)
+    serial = time.perf_counter() - t0
+    with mp.get_context("spawn").Pool(2) as pool:
+        t0 = time.perf_counter()
+        pool.map(_burn, [n, n])
+        parallel = time.perf_counter() - t0
+    return round(serial / parallel, 2)
 
 
 # -- reference tools (run in a child process each, so threads and imports stay apart) -------------
@@ -246,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         "LOGAD_SHARED_DATA", ROOT.parent / "shared" / "data")))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--no-ray", action="store_true", help="skip the Ray runs (scaling, memory)")
+    ap.add_argument("--ray-only", action="store_true",
+                    help="redo only the Ray runs; keep the other rows of the existing parse.json")
     args = ap.parse_args(argv)
+    load_start = os.getloadavg()
     cfg = load_config("parse")
     masking = load_yaml(cfg["masking"])
     WORK.mkdir(parents=True, exist_ok=True)
@@ -254,12 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     real = hdfs_real(args.data)
     corpora = {"HDFS real": ("HDFS", real)}
     corpora[f"HDFS fresh {args.lines:,}"] = ("HDFS", fresh_copies(real, args.lines))
-    for system in args.systems:
+    previous = json.loads((args.out / "parse.json").read_text()) if args.ray_only else {}
+    for system in ([] if args.ray_only else args.systems):
         base = load_loghub_2k(args.data, system).content
         corpora[f"{system} fresh {args.lines:,}"] = (system, fresh_copies(base, args.lines, seed=1))
 
-    rows = []
-    for name, (system, lines) in corpora.items():
+    rows = previous.get("rows", [])
+    for name, (system, lines) in ({} if args.ray_only else corpora).items():
         table = events(lines, system)
         row = {"input": name, "system": system, "lines": len(lines),
                "logad_1thread": logad_one_thread(table, system, cfg, masking)}
@@ -286,19 +320,27 @@ def main(argv: list[str] | None = None) -> int:
         fresh = corpora[f"HDFS fresh {args.lines:,}"][1]
         big = events_dir(f"hdfs-fresh-{args.lines}", fresh, "HDFS")
         small = events_dir(f"hdfs-fresh-{args.lines // 10}", fresh[:args.lines // 10], "HDFS")
+        ray_rows["cpu_ceiling_before"] = cpu_ceiling()
         ray_rows["1x"] = {w: logad_ray(small, w, cfg, "small") for w in (1, 2)}
         ray_rows["10x"] = {w: logad_ray(big, w, cfg, "big") for w in (1, 2)}
         ray_rows["scaling_2_over_1"] = (ray_rows["10x"][2]["lines_per_s"]
                                         / ray_rows["10x"][1]["lines_per_s"])
+        ray_rows["cpu_ceiling_after"] = cpu_ceiling()
+        ray_rows["scaling_2_over_1_steady"] = (ray_rows["10x"][2]["steady_lines_per_s"]
+                                               / ray_rows["10x"][1]["steady_lines_per_s"])
         ray_rows["memory_10x_over_1x"] = (ray_rows["10x"][2]["uss_mb"] / ray_rows["1x"][2]["uss_mb"]
                                           if ray_rows["1x"][2]["uss_mb"] else None)
 
     result = {"benchmark": "parse throughput", "date": dt.date.today().isoformat(),
               "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus "
                          f"({platform.processor() or 'unknown cpu'})",
-              "note": "2 shared cores, other jobs running: figures are indicative",
+              "note": "2 shared cores, other jobs may run: see load_avg",
+              "load_avg": {"start": [round(x, 2) for x in load_start],
+                           "end": [round(x, 2) for x in os.getloadavg()]},
               "command": "bench/bench_parse.py " + " ".join(argv or sys.argv[1:]),
               "sample_for_reference_tools": args.sample, "rows": rows, "ray": ray_rows}
+    if args.ray_only:  # the rows keep the date, load and command of the run that made them
+        result["rows_from"] = {k: previous.get(k) for k in ("date", "command", "load_avg")}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "parse.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
 
@@ -314,13 +356,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{rc.get('tipping_1', 0):7.1f} {rc.get('tipping_2', 0):8.1f} {rc.get('loglead', 0):9.1f}")
     if ray_rows:
         print(f"\nRay (local, num_cpus=2): {'size':>5} {'workers':>7} {'lines/s':>10} "
-              f"{'peak USS MB':>11} {'peak RSS MB':>11}")
+              f"{'steady':>10} {'start s':>7} {'peak USS MB':>11} {'peak RSS MB':>11}")
         for size in ("1x", "10x"):
             for w in (1, 2):
                 r = ray_rows[size][w]
                 print(f"{'':25}{size:>5} {w:7d} {r['lines_per_s']:10,.0f} "
+                      f"{r['steady_lines_per_s']:10,.0f} {r['startup_seconds']:7.2f} "
                       f"{r['uss_mb'] or 0:11.1f} {r['rss_mb'] or 0:11.1f}")
-        print(f"scaling 2 workers / 1 worker: {ray_rows['scaling_2_over_1']:.2f}x; "
+        print(f"scaling 2 workers / 1 worker: {ray_rows['scaling_2_over_1']:.2f}x "
+              f"(steady state {ray_rows['scaling_2_over_1_steady']:.2f}x; machine ceiling, 2 "
+              f"processes of pure Python: {ray_rows['cpu_ceiling_before']:.2f}x before, "
+              f"{ray_rows['cpu_ceiling_after']:.2f}x after); "
               f"peak worker USS 10x / 1x: {ray_rows['memory_10x_over_1x'] or float('nan'):.2f}")
     print(f"wrote {args.out / 'parse.json'}")
     return 0

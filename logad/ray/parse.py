@@ -1,13 +1,25 @@
 """Parse runner: an ``events`` folder in, parsed events + templates + template state out.
 
 Plan (driver): list ``part-*.parquet``, resolve the masking rules (input preset + generic), load
-the template state, cut the input into units (one per file row group). Work (Ray Data over the
-units, streaming): each unit is read batch by batch, masked and summarised into its distinct
-masked messages with their first occurrence, its per-file counts and its rejected lines, so a
-worker holds one batch at a time. Mine (driver): the union of distinct messages, sorted by first
-occurrence, goes through Drain once. Join (Ray Data, an actor pool that holds the
-``masked -> template_id`` table once per worker): each unit is read and masked again, ids go onto
-every line, and the worker writes ``events/part-<unit>.parquet`` itself.
+the template state, cut the input into units (one per file row group) and the units into groups
+(``num_blocks``). Work: one pool of Ray actors (``workers``, one CPU each), started once and used
+by both passes; the driver hands each idle actor the next group (``ray.util.ActorPool``). Pass 1:
+each unit is read batch by batch, masked and summarised into its distinct masked messages with
+their first occurrence, its per-file counts and its rejected lines, so a worker holds one batch
+at a time. Mine (driver): the union of distinct messages, sorted by first occurrence, goes through
+Drain once. Pass 2 (join): every actor receives the ``masked -> template_id`` table once (object
+store), reads each unit of its groups again, puts ids onto every line and writes
+``events/part-<unit>.parquet`` itself.
+
+Plain actors rather than Ray Data: in Ray 2.60 each Ray Data execution cost 1-1.5 s of set-up on
+a 2-core machine even for no-op work, and the join's actor pool started its processes a second
+time; with 2M lines that was a third of the run and kept 2 workers from scaling.
+
+Pass 1 also spills each unit's masked column to ``out_dir/_spill/unit-<unit>.parquet``,
+dictionary-encoded (one row group per batch: the unit's distinct masked messages plus an index
+per line, a few bytes a line), so the join reads the masked messages instead of masking every
+line a second time. The spill is removed when the run completes; a unit whose spill is missing
+or does not line up is masked again (same result).
 
 Units are read with pyarrow inside the workers rather than with ``ray.data.read_parquet``: in
 Ray 2.60 its reader held about 1 GB per worker on a 2M-line input (it grew with the input),
@@ -23,18 +35,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.config import CONFIG_DIR, load_yaml
 from logad.errors import ConfigError, InputError
 from logad.io import Timer, atomic_dir, atomic_path, read_json, write_json, write_parquet, write_yaml
-from logad.parsing.distinct import (SUMMARY_SCHEMA, DistinctTable, assign_ids, block_summary,
-                                    drop_rejected, mask_block, split_summary)
+from logad.parsing.distinct import (MASKED, SUMMARY_SCHEMA, DistinctTable, assign_ids,
+                                    block_summary, drop_rejected, mask_block, parquet_options,
+                                    split_summary)
 from logad.parsing.masking import MaskPass, compile_passes, rules_from_config, rules_to_json, select_rules
 from logad.parsing.miner import DrainSettings, TemplateMiner
 from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_state, state_aliases,
@@ -50,7 +66,7 @@ log = logging.getLogger(__name__)
 DEFAULTS: dict[str, Any] = {"masking": "masking", "drain": DrainSettings().to_dict(),
                             "max_distinct": 5_000_000, "match_full_search": "fallback",
                             "batch_size": 65536, "num_blocks": None, "workers": None,
-                            "block_mb": 32}
+                            "parquet": {}, "spill": True}
 
 
 def _input_files(events_dir: Path) -> tuple[list[Path], dict]:
@@ -132,51 +148,142 @@ def _units(files: Sequence[Path]) -> list[dict]:
     return units
 
 
-def _read_unit(unit: dict, batch_size: int) -> Iterator[pa.Table]:
-    """Batches of one unit; a worker never holds more than one batch of input."""
+def _read_unit(unit: dict, batch_size: int, columns: Sequence[str] | None = None
+               ) -> Iterator[pa.Table]:
+    """Batches of one unit; a worker never holds more than one batch of input. One thread:
+    a worker has one CPU, and pyarrow's decoding threads only add CPU time there."""
     pf = pq.ParquetFile(unit["file"])
-    for rb in pf.iter_batches(batch_size=batch_size, row_groups=[int(unit["row_group"])]):
+    for rb in pf.iter_batches(batch_size=batch_size, row_groups=[int(unit["row_group"])],
+                              columns=list(columns) if columns else None, use_threads=False):
         yield pa.Table.from_batches([rb])
 
 
-def _summarize_units(units: pa.Table, passes: Sequence[MaskPass], batch_size: int) -> pa.Table:
-    """Read, mask and summarise (distinct, file counts, rejected) every unit of ``units``."""
-    parts = [block_summary(mask_block(t, passes)) for unit in units.to_pylist()
-             for t in _read_unit(unit, batch_size)]
+#: Columns pass 1 reads (``raw`` only for batches with rejected lines, see _summary_batches).
+_SUMMARY_COLUMNS = ("path", "line_no", "order", "content")
+
+
+def _summary_batches(unit: dict, batch_size: int) -> Iterator[pa.Table]:
+    """The unit's batches with the columns pass 1 needs; ``raw`` (as big as ``content``) is read
+    only for a batch that has lines without content (they go to rejected.parquet)."""
+    offset, raw = 0, None
+    for t in _read_unit(unit, batch_size, _SUMMARY_COLUMNS):
+        if t.column("content").null_count:
+            if raw is None:
+                raw = pq.ParquetFile(unit["file"]).read_row_group(
+                    int(unit["row_group"]), columns=["raw"], use_threads=False).column("raw")
+            t = t.append_column("raw", raw.slice(offset, t.num_rows))
+        else:
+            t = t.append_column("raw", pa.nulls(t.num_rows, pa.string()))
+        offset += t.num_rows
+        yield t
+
+
+def _spill_path(spill_dir: str, unit: dict) -> Path:
+    return Path(spill_dir) / f"unit-{int(unit['index']):06d}.parquet"
+
+
+def _summarize_units(units: Sequence[dict], passes: Sequence[MaskPass], batch_size: int,
+                     spill_dir: str | None = None) -> pa.Table:
+    """Read, mask and summarise (distinct, file counts, rejected) every unit of ``units``;
+    with ``spill_dir``, also write each unit's masked column there (see the module docstring)."""
+    parts = []
+    for unit in units:
+        writer, spill = None, _spill_path(spill_dir, unit) if spill_dir else None
+        tmp = spill.with_name(f".{spill.name}.{os.getpid()}.tmp") if spill else None
+        try:
+            for t in _summary_batches(unit, batch_size):
+                masked = mask_block(t, passes)
+                parts.append(block_summary(masked))
+                if tmp is not None:
+                    col = pa.table({MASKED: pc.dictionary_encode(masked.column(MASKED))})
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, col.schema, compression="none")
+                    writer.write_table(col)
+            if writer is not None:
+                writer.close()
+                os.replace(tmp, spill)  # a retried task never leaves half a spill
+        finally:
+            if tmp is not None and tmp.exists():
+                tmp.unlink()
     return pa.concat_tables(parts) if parts else SUMMARY_SCHEMA.empty_table()
 
 
-class _AssignAndWrite:
-    """Actor-side join: holds the ``masked -> template_id`` table once; reads each unit again,
-    masks it, attaches the ids and writes ``part-<unit>.parquet`` itself, batch by batch (the
-    name depends on the input only, never on workers, blocks or retries)."""
+def _spilled_batches(unit: dict, spill_dir: str | None, batch_size: int
+                     ) -> Iterator[tuple[pa.Table, pa.ChunkedArray | None]]:
+    """The unit's input batches, each with its spilled masked column (None: mask again)."""
+    spill = _spill_path(spill_dir, unit) if spill_dir else None
+    pf = pq.ParquetFile(spill) if spill is not None and spill.is_file() else None
+    for i, batch in enumerate(_read_unit(unit, batch_size)):
+        masked = None
+        if pf is not None and i < pf.metadata.num_row_groups:
+            masked = pf.read_row_group(i).column(MASKED)
+            if len(masked) != batch.num_rows:
+                masked = None
+        yield batch, masked
 
-    def __init__(self, mapping: pa.Table, out_dir: str, passes: Sequence[MaskPass],
-                 batch_size: int) -> None:
+
+def _assign_and_write(units: Sequence[dict], lookup: dict, out_dir: Path,
+                      passes: Sequence[MaskPass], batch_size: int, options: dict,
+                      spill_dir: str | None) -> pa.Table:
+    """Join: read each unit again with its spilled masked column (or mask it again), attach the
+    ids and write ``part-<unit>.parquet`` batch by batch (the name depends on the input only,
+    never on workers, blocks or retries). Returns ``file, rows`` of the parts written."""
+    files, rows = [], []
+    for unit in units:
+        name, n, writer = f"part-{int(unit['index']):06d}.parquet", 0, None
+        with atomic_path(out_dir / name) as tmp:
+            for batch, masked in _spilled_batches(unit, spill_dir, batch_size):
+                masked_batch = (mask_block(drop_rejected(batch), passes) if masked is None
+                                else drop_rejected(batch.append_column(MASKED, masked)))
+                table = assign_ids(masked_batch, lookup, unknown=UNKNOWN_TEMPLATE_ID)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, **options)
+                writer.write_table(table)
+                n += table.num_rows
+            if writer is not None:
+                writer.close()
+            else:
+                tmp.unlink()
+        if n:
+            files.append(name)
+            rows.append(n)
+    return pa.table({"file": pa.array(files, pa.string()), "rows": pa.array(rows, pa.int64())})
+
+
+class _ParseWorker:
+    """One worker of a run (a Ray actor, one CPU): pass 1 (:meth:`summarize`), then, once it
+    holds the mapping (:meth:`set_mapping`, built into a dict once per worker), pass 2
+    (:meth:`assign`). Holds one batch of input at a time plus the mapping."""
+
+    def __init__(self, passes: Sequence[MaskPass], batch_size: int, spill_dir: str | None,
+                 parquet: dict | None) -> None:
+        self.passes, self.batch_size, self.spill_dir = passes, batch_size, spill_dir
+        self.options = parquet_options(parquet)
+        self.lookup: dict = {}
+        self.out_dir = Path(".")
+
+    def ready(self) -> bool:
+        return True
+
+    def summarize(self, units: list[dict]) -> pa.Table:
+        return _summarize_units(units, self.passes, self.batch_size, self.spill_dir)
+
+    def set_mapping(self, mapping: pa.Table, out_dir: str) -> int:
         self.lookup = dict(zip(mapping.column("masked").to_pylist(),
                                mapping.column("template_id").to_pylist()))
-        self.out_dir, self.passes, self.batch_size = Path(out_dir), passes, batch_size
+        self.out_dir = Path(out_dir)
+        return len(self.lookup)
 
-    def __call__(self, units: pa.Table) -> pa.Table:
-        files, rows = [], []
-        for unit in units.to_pylist():
-            name, n, writer = f"part-{int(unit['index']):06d}.parquet", 0, None
-            with atomic_path(self.out_dir / name) as tmp:
-                for batch in _read_unit(unit, self.batch_size):
-                    table = assign_ids(mask_block(drop_rejected(batch), self.passes), self.lookup,
-                                       unknown=UNKNOWN_TEMPLATE_ID)
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, table.schema)
-                    writer.write_table(table)
-                    n += table.num_rows
-                if writer is not None:
-                    writer.close()
-                else:
-                    tmp.unlink()
-            if n:
-                files.append(name)
-                rows.append(n)
-        return pa.table({"file": pa.array(files, pa.string()), "rows": pa.array(rows, pa.int64())})
+    def assign(self, units: list[dict]) -> pa.Table:
+        return _assign_and_write(units, self.lookup, self.out_dir, self.passes, self.batch_size,
+                                 self.options, self.spill_dir)
+
+
+def _groups(units: list[dict], n_blocks: int) -> list[list[dict]]:
+    """``units`` cut into ``n_blocks`` contiguous groups of nearly equal size (none empty)."""
+    n = max(1, min(int(n_blocks), len(units)))
+    bounds = [round(i * len(units) / n) for i in range(n + 1)]
+    return [units[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
 def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None = None,
@@ -247,59 +354,58 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
 
     ensure_ray()
     import ray
+    from ray.util import ActorPool
 
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True
-    if cfg.get("block_mb"):  # a worker holds one block at a time: cap its size
-        ctx.target_max_block_size = int(float(cfg["block_mb"]) * 2**20)
-    workers = cfg.get("workers")
     batch_size = int(cfg["batch_size"])
     units = _units(files)
-    n_blocks = int(num_blocks) if num_blocks else min(len(units), 200)
-
-    def unit_ds():
-        return ray.data.from_items(units, override_num_blocks=max(1, min(n_blocks, len(units))))
-
-    with timer("read_mask_distinct"):
-        summary = unit_ds().map_batches(
-            _summarize_units, fn_kwargs={"passes": passes, "batch_size": batch_size},
-            batch_format="pyarrow", batch_size=1,
-            compute=ray.data.TaskPoolStrategy(size=int(workers)) if workers else None)
-        acc = DistinctTable(int(cfg["max_distinct"]))
-        counts, rejected = [], []
-        for batch in summary.iter_batches(batch_format="pyarrow", batch_size=None):
-            parts = split_summary(batch)
-            acc.add(parts["distinct"])
-            counts.append(parts["file"])
-            if parts["rejected"].num_rows:
-                rejected.append(parts["rejected"])
-        distinct = acc.result()
-    with timer("mine"):
-        result = mine_distinct(miner, distinct, match_only=match_only,
-                               full_search=str(cfg.get("match_full_search", "fallback")))
-        templates = templates_table(miner, distinct, result)
-        state = to_state(miner, masking={"preset": preset, "rules": rules_to_json(rules)},
-                         aliases=aliases)
-    with timer("assign_write"):
-        with atomic_dir(out / "events") as tmp:
-            pool = (ray.data.ActorPoolStrategy(size=int(workers)) if workers
-                    else ray.data.ActorPoolStrategy(min_size=1, max_size=None))
-            written = unit_ds().map_batches(
-                _AssignAndWrite, batch_format="pyarrow", batch_size=1, compute=pool,
-                fn_constructor_kwargs={"mapping": result.mapping, "out_dir": str(tmp),
-                                       "passes": passes, "batch_size": batch_size})
-            parts = {}
-            for b in written.iter_batches(batch_format="pyarrow", batch_size=None):
-                parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
+    groups = _groups(units, int(num_blocks) if num_blocks else min(len(units), 200))
+    workers = cfg.get("workers")
+    n_workers = int(workers) if workers else max(1, int(ray.cluster_resources().get("CPU", 1)))
+    n_workers = max(1, min(n_workers, len(groups)))
+    spill_dir = str(out / "_spill") if cfg.get("spill", True) else None
+    if spill_dir:
+        shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
+        Path(spill_dir).mkdir(parents=True)
+    worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(_ParseWorker)
+    actors = [worker_cls.remote(passes, batch_size, spill_dir, cfg.get("parquet"))
+              for _ in range(n_workers)]
+    try:
+        with timer("start_workers"):
+            ray.get([a.ready.remote() for a in actors])
+        with timer("read_mask_distinct"):
+            acc = DistinctTable(int(cfg["max_distinct"]))
+            counts, rejected = [], []
+            for summary in ActorPool(actors).map(lambda a, g: a.summarize.remote(g), groups):
+                parts = split_summary(summary)
+                acc.add(parts["distinct"])
+                counts.append(parts["file"])
+                if parts["rejected"].num_rows:
+                    rejected.append(parts["rejected"])
+            distinct = acc.result()
+        with timer("mine"):
+            result = mine_distinct(miner, distinct, match_only=match_only,
+                                   full_search=str(cfg.get("match_full_search", "fallback")))
+            templates = templates_table(miner, distinct, result)
+            state = to_state(miner, masking={"preset": preset, "rules": rules_to_json(rules)},
+                             aliases=aliases)
+        with timer("assign_write"):
+            with atomic_dir(out / "events") as tmp:
+                mapping = ray.put(result.mapping)
+                ray.get([a.set_mapping.remote(mapping, str(tmp)) for a in actors])
+                parts = {}
+                for b in ActorPool(actors).map(lambda a, g: a.assign.remote(g), groups):
+                    parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
+    finally:
+        for a in actors:
+            ray.kill(a)
     with timer("finish"):
+        if spill_dir:
+            shutil.rmtree(spill_dir, ignore_errors=True)
         per_file = _per_file(counts)
         rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
         write_parquet(templates, out / "templates.parquet")
         write_parquet(rej, out / "rejected.parquet")
         write_json(state, out / "template_state.json")
-        for side in ("labels.parquet", "metrics.parquet"):  # ingest's side tables travel along
-            if (events_dir / side).is_file():
-                write_parquet(pq.read_table(events_dir / side), out / side)
         for side in ("labels.parquet", "metrics.parquet"):  # ingest's side tables travel along
             if (events_dir / side).is_file():
                 write_parquet(pq.read_table(events_dir / side), out / side)

@@ -7,7 +7,9 @@ import pytest
 
 from logad.config import load_yaml
 from logad.errors import ConfigError
-from logad.parsing.masking import (MaskRule, compile_passes, mask_array, rules_from_config,
+import logad.parsing.masking as masking_mod
+from logad.parsing.masking import (MaskRule, canonical_digits, compile_passes, digit_blind,
+                                   mask_array, rules_from_config,
                                    select_rules)
 
 
@@ -92,3 +94,51 @@ def test_chunked_and_large_string_input():
     passes = compile_passes([MaskRule("num", r"\d+")])
     chunked = pa.chunked_array([pa.array(["a 1"]), pa.array(["b 22"])]).cast(pa.large_string())
     assert mask_array(chunked, passes).to_pylist() == ["a <*>", "b <*>"]
+
+
+# -- masking each digit shape once (exact fast path) ------------------------------------------------
+_MIXED = ["blk_-1608999687919862906 from /10.250.19.102:54106", "x86_64 node12 took 17 ms",
+          "x86_64 node34 took 29 ms", "0x1f2e and 0x9a", "ü9 ï 7z", "", None, "build 2.6.32-5",
+          "user 1234 at 12:34:56", "user 9876 at 23:45:07", "v1 v2 v3 done", "v8 v9 v7 done",
+          "Jun 20 03:40:59 2005 sshd[123]", "port 50010 ok", "port 8 ok"]
+
+
+@pytest.fixture
+def always_by_shape(monkeypatch):
+    monkeypatch.setattr(masking_mod, "DEDUPE_MAX_SHARE", 1.01)
+    monkeypatch.setattr(masking_mod, "_MIN_DEDUPE_ROWS", 1)
+
+
+@pytest.mark.parametrize("preset", [None, "Linux", "Thunderbird", "Proxifier"])
+def test_masking_by_digit_shape_equals_line_by_line(masking_cfg, always_by_shape, preset):
+    passes = compile_passes(rules_from_config(masking_cfg, preset))
+    values = pa.array(_MIXED * 7, pa.string())
+    for arr in (values, values.slice(3, 50)):
+        fast = mask_array(arr, passes, dedupe=True)
+        slow = mask_array(arr, passes, dedupe=False)
+        assert fast.to_pylist() == slow.to_pylist()
+    # digits the rules keep (x86_64) come back exactly as they were, not as their shape
+    assert "x86_" in mask_array(values, passes).to_pylist()[1]
+
+
+def test_rules_that_tell_digits_apart_are_masked_line_by_line(always_by_shape):
+    passes = compile_passes([MaskRule("low", "[0-4]+")])
+    assert not digit_blind(passes)
+    out = mask_array(pa.array(["a19 b40 c77"] * 5), passes).to_pylist()
+    assert out == ["a<*>9 b<*> c77"] * 5
+
+
+@pytest.mark.parametrize("pattern, blind", [(r"\d{1,3}\.\d+", True), (r"[0-9a-fA-F]{8}", True),
+                                            (r"[^0-9]+", True), (r"\bport \w+", True),
+                                            (r"[0-5]", False), (r"x7", False), (r"[^3]", False),
+                                            (r"\x31", False), (r"\pN", False)])
+def test_digit_blind(pattern, blind):
+    assert digit_blind(compile_passes([MaskRule("r", pattern)])) is blind
+
+
+def test_canonical_digits_keeps_lengths_nulls_and_slices():
+    values = pa.array(["a19", None, "0x7f", "", "ü29"])
+    assert canonical_digits(values).to_pylist() == ["a11", None, "0x1f", "", "ü11"]
+    part = canonical_digits(values.slice(1, 3))
+    part.validate(full=True)
+    assert part.to_pylist() == [None, "0x1f", ""]

@@ -49,12 +49,16 @@ def reference(ray_session, events_dir, cfg, tmp_path_factory):
     return out, manifest
 
 
-@pytest.mark.parametrize("num_blocks, workers", [(2, None), (4, None), (8, None), (4, 1), (4, 2)])
+@pytest.mark.parametrize("num_blocks, workers, spill",
+                         [(2, None, True), (4, None, True), (8, None, True), (4, 1, True),
+                          (4, 2, True), (4, 2, False)])
 def test_ids_do_not_depend_on_blocks_or_workers(ray_session, events_dir, cfg, reference, tmp_path,
-                                                num_blocks, workers):
+                                                num_blocks, workers, spill):
     ref_out, _ = reference
-    run_parse(events_dir, tmp_path, cfg={**cfg, "workers": workers}, num_blocks=num_blocks)
+    run_parse(events_dir, tmp_path, cfg={**cfg, "workers": workers, "spill": spill},
+              num_blocks=num_blocks)
     assert _ids(tmp_path) == _ids(ref_out)
+    assert not (tmp_path / "_spill").exists()  # the spill is removed when the run completes
     assert pq.read_table(tmp_path / "templates.parquet").equals(
         pq.read_table(ref_out / "templates.parquet"))
 
@@ -68,11 +72,13 @@ def test_manifest_counts_and_outputs(reference):
     assert m["files"]["a.log"]["rejected"] == 1
     assert set(m["seconds"]) >= {"read_mask_distinct", "mine", "assign_write"}
     assert len(m["event_files"]) == 14  # one file per input row group (units of work)
+    assert not (out / "_spill").exists()
     events = pq.read_table(out / "events")
     assert events.num_rows == c["parsed"] and "template_id" in events.column_names
     assert "_masked" not in events.column_names
     rej = pq.read_table(out / "rejected.parquet")
     assert rej.column("line_no").to_pylist() == [1501] and rej.column("path").to_pylist() == ["a.log"]
+    assert rej.column("raw").to_pylist() == ["\x00garbage"]  # pass 1 reads raw only for such lines
     templates = pq.read_table(out / "templates.parquet")
     assert sum(templates.column("count").to_pylist()) == c["parsed"]
     assert set(events.column("template_id").to_pylist()) == set(templates.column("template_id").to_pylist())
