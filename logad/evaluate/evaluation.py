@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
-from logad.evaluate.metrics import compute_metrics
+from logad.evaluate.metrics import compute_metrics, psi
 from logad.evaluate.plots import write_plots
 from logad.io import write_json
 from logad.models.folder import read_model_yml
@@ -61,7 +61,7 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     y = labels[known].astype(int) if known.any() else None
     metrics = compute_metrics(y, s[known] if y is not None else s, threshold, reference, k=list(k))
     if reference is not None and y is not None and (~known).any():
-        metrics["psi"] = compute_metrics(None, s, threshold, reference)["psi"]
+        metrics["psi"] = psi(reference, s)  # drift over every scored session, labelled or not
     out = Path(out_dir)
     plots = write_plots(out / "plots", y, s[known] if y is not None else s, threshold)
     result = {"stage": "evaluate", "logad_version": __version__, "scores": str(path),

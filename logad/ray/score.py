@@ -21,7 +21,7 @@ from logad.io import write_json, write_parquet, write_yaml
 from logad.models.trained import TrainedModel
 from logad.ray.runtime import ensure_ray
 from logad.ray.train import sequences_files
-from logad.scoring import aggregate_to_sessions, score_batch
+from logad.scoring import SCORES_SCHEMA, aggregate_to_sessions, score_batch
 
 __all__ = ["run_score", "ModelScorer", "DEFAULTS"]
 
@@ -73,7 +73,7 @@ def run_score(model_dir: str | Path, sequences: str | Path, out_dir: str | Path,
     tables = [t for t in ray.get(rows.to_arrow_refs()) if t.num_rows]
     table = pa.concat_tables(tables) if tables else None
     scores = aggregate_to_sessions(table, model.detector.threshold_) if table is not None \
-        else aggregate_to_sessions(pa.table({}), model.detector.threshold_)
+        else SCORES_SCHEMA.empty_table()
     out = Path(out_dir)
     write_parquet(scores, out / "scores.parquet")
     n_flagged = int(pc.sum(scores.column("is_anomaly")).as_py() or 0) if scores.num_rows else 0

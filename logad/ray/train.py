@@ -69,12 +69,12 @@ def read_split(files: list[str], split: str | None, columns: list[str] | None = 
     return pa.concat_tables(tables).sort_by("session_id")
 
 
-def _fingerprint(files: list[str], counts: dict[str, int]) -> dict[str, Any]:
+def _fingerprint(files: list[str]) -> dict[str, Any]:
     h = hashlib.blake2b(digest_size=16)
     for f in files:
         meta = pq.read_metadata(f)
         h.update(f"{Path(f).name}:{meta.num_rows}:{Path(f).stat().st_size}".encode())
-    return {"paths": files, "rows": counts, "hash": h.hexdigest()}
+    return {"paths": files, "hash": h.hexdigest()}
 
 
 def _train_key(*parts: Any) -> str:
@@ -119,7 +119,8 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     files = sequences_files(sequences)
     features_cfg = deep_merge(load_yaml("features.yaml"), cfg.get("features") or {})
     params = build_detector(spec, models_cfg, cfg.get("params") or {}).get_params()
-    key = _train_key(spec.name, _fingerprint(files, {})["hash"], cfg, features_cfg, params)
+    data = _fingerprint(files)
+    key = _train_key(spec.name, data["hash"], cfg, features_cfg, params)
     done = _finished(out_dir, key)
     if done is not None:
         log.info("%s: %s already trained on these sessions with this config; skipping", out_dir, spec.name)
@@ -177,13 +178,13 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
             val_metrics = compute_metrics(y_val, s_val, detector.threshold_)
     elif method != "none":
         log.warning("threshold: no validation split; keeping %s", detector.threshold_method_)
-    counts = {"train": int(train.num_rows), "val": int(val.num_rows)}
     summary = {
         "model": spec.name, "detector": spec.detector, "features": spec.features, "level": spec.level,
         "threshold": float(detector.threshold_), "threshold_method": detector.threshold_method_,
         "n_features": int(detector.n_features_in_), "train_rows": int(X_tr.shape[0]),
         "train_unknown_tokens": unk_tr, "train_anomalous": int((y_tr == 1).sum()),
-        "validation": val_metrics, "data": _fingerprint(files, counts), "seconds": timer.seconds,
+        "validation": val_metrics, "seconds": timer.seconds,
+        "data": {**data, "rows": {"train": int(train.num_rows), "val": int(val.num_rows)}},
         "config": cfg, "train_key": key,
     }
     model.save(out_dir, extra=summary)
