@@ -6,6 +6,7 @@ now: remote outputs (s3://) go through fsspec in the runners.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,14 +14,14 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
 __all__ = ["atomic_path", "atomic_dir", "write_parquet", "write_json", "write_yaml", "read_json",
-           "Timer"]
+           "run_key", "finished_manifest", "Timer"]
 
 
 @contextmanager
@@ -77,6 +78,29 @@ def read_json(path: str | os.PathLike) -> Any:
 def write_yaml(obj: Any, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def run_key(files: Sequence[str | os.PathLike], *settings: Any) -> str:
+    """What makes a stage's output: its input files (name, size, mtime) and its settings.
+
+    A re-run whose key equals the finished run's (``manifest.json`` ``run_key``) skips the work.
+    logad's version is part of the key, so an upgrade redoes the stage.
+    """
+    from logad import __version__
+
+    stats = [(Path(f).name, Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f in files]
+    doc = json.dumps([stats, *settings, __version__], sort_keys=True, default=str)
+    return hashlib.blake2b(doc.encode(), digest_size=16).hexdigest()
+
+
+def finished_manifest(out_dir: str | os.PathLike, key: str) -> dict | None:
+    """The manifest of a complete run in ``out_dir`` made with ``key``, else None."""
+    path = Path(out_dir) / "manifest.json"
+    try:
+        done = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return done if isinstance(done, dict) and done.get("run_key") == key else None
 
 
 class Timer:

@@ -53,6 +53,7 @@ def sessionize(
         "rejected lines": m["rejected"]["total"], "sessions built": m["sessions_built"],
         "duplicates removed": m["duplicates_removed"], "train anomalies dropped": m["train_anomalous_dropped"],
         "sessions written": m["sessions_written"], "splits": splits, "labels": m["labels_from"],
+        "skipped (already complete)": m.get("skipped", False),
         "sequences": m["outputs"]["sequences"], "manifest": Path(out) / "manifest.json"})
 
 

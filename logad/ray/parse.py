@@ -2,28 +2,20 @@
 
 Plan (driver): list ``part-*.parquet``, resolve the masking rules (input preset + generic), load
 the template state, cut the input into units (one per file row group) and the units into groups
-(``num_blocks``). Work: one pool of Ray actors (``workers``, one CPU each), started once and used
-by both passes; the driver hands each idle actor the next group (``ray.util.ActorPool``). Pass 1:
-each unit is read batch by batch, masked and summarised into its distinct masked messages with
-their first occurrence, its per-file counts and its rejected lines, so a worker holds one batch
-at a time. Mine (driver): the union of distinct messages, sorted by first occurrence, goes through
-Drain once. Pass 2 (join): every actor receives the ``masked -> template_id`` table once (object
-store), reads each unit of its groups again, puts ids onto every line and writes
-``events/part-<unit>.parquet`` itself.
+(``num_blocks``). Work: one pool of Ray actors (``workers``, one CPU each,
+:class:`logad.ray.parse_worker.ParseWorker`), started once and used by both passes; groups go to
+whichever actor frees up, each actor with a second group queued (:func:`logad.ray.pool.ordered_map`),
+and results come back in input order. Pass 1: each unit is masked and summarised into its
+distinct masked messages with their first occurrence, per-file counts and rejected lines (its
+masked column spilled to ``out_dir/_spill/``). Mine (driver): the union of distinct messages,
+sorted by first occurrence, goes through Drain once. Pass 2 (join): every actor receives the
+``masked -> template_id`` table once (object store), reads each unit of its groups again with its
+spill, puts ids onto every line and writes ``events/part-<unit>.parquet`` itself. The spill is
+removed when the run completes.
 
 Plain actors rather than Ray Data: in Ray 2.60 each Ray Data execution cost 1-1.5 s of set-up on
 a 2-core machine even for no-op work, and the join's actor pool started its processes a second
 time; with 2M lines that was a third of the run and kept 2 workers from scaling.
-
-Pass 1 also spills each unit's masked column to ``out_dir/_spill/unit-<unit>.parquet``,
-dictionary-encoded (one row group per batch: the unit's distinct masked messages plus an index
-per line, a few bytes a line), so the join reads the masked messages instead of masking every
-line a second time. The spill is removed when the run completes; a unit whose spill is missing
-or does not line up is masked again (same result).
-
-Units are read with pyarrow inside the workers rather than with ``ray.data.read_parquet``: in
-Ray 2.60 its reader held about 1 GB per worker on a 2M-line input (it grew with the input),
-while a row group read batch by batch keeps a worker's memory flat.
 
 Outputs in ``out_dir``: ``events/``, ``templates.parquet``, ``template_state.json``,
 ``rejected.parquet``, ``parse_config.yaml`` and, last, ``manifest.json`` (it marks the run
@@ -35,29 +27,28 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.config import CONFIG_DIR, load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import Timer, atomic_dir, atomic_path, read_json, write_json, write_parquet, write_yaml
-from logad.parsing.distinct import (MASKED, SUMMARY_SCHEMA, DistinctTable, assign_ids,
-                                    block_summary, drop_rejected, mask_block, parquet_options,
-                                    split_summary)
-from logad.parsing.masking import MaskPass, compile_passes, rules_from_config, rules_to_json, select_rules
+from logad.io import (Timer, atomic_dir, atomic_path, finished_manifest, read_json, run_key, write_json,
+                      write_parquet, write_yaml)
+from logad.parsing.distinct import DistinctTable, split_summary
+from logad.parsing.masking import compile_passes, rules_from_config, rules_to_json, select_rules
 from logad.parsing.miner import DrainSettings, TemplateMiner
 from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_state, state_aliases,
                                  to_state)
 from logad.parsing.templates import mine_distinct, templates_table
+from logad.ray.parse_worker import ParseWorker, work_units
+from logad.ray.pool import ordered_map
 from logad.ray.runtime import ensure_ray
-from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, UNKNOWN_TEMPLATE_ID, require_columns
+from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
 
 __all__ = ["run_parse", "DEFAULTS", "resolve_rules", "load_template_state"]
 
@@ -131,152 +122,15 @@ def load_template_state(path: Path | None, settings: DrainSettings, *, trusted: 
     return from_drain3_snapshot(data, trusted=trusted, source=str(path)), {}, {}
 
 
-def _fingerprint(files: Sequence[Path], cfg: dict, rules: list, state_sha: str | None,
-                 match_only: bool, num_blocks: int | None) -> str:
-    key = json.dumps([[(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files],
-                      cfg, rules_to_json(rules), state_sha, match_only, num_blocks, __version__],
-                     sort_keys=True, default=str)
-    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+def default_blocks(n_units: int, n_workers: int) -> int:
+    """Groups of units when ``num_blocks`` is not given: about 8 units (a few 100k lines) per
+    group, so the cost of a task is small next to its work, yet at least 4 groups per worker, so
+    a worker that finishes early takes over work; at most 200 groups.
 
-
-def _units(files: Sequence[Path]) -> list[dict]:
-    """Work units: one per (file, row group), numbered in input order."""
-    units = []
-    for f in files:
-        for rg in range(pq.ParquetFile(f).metadata.num_row_groups):
-            units.append({"index": len(units), "file": str(f), "row_group": rg})
-    return units
-
-
-def _read_unit(unit: dict, batch_size: int, columns: Sequence[str] | None = None
-               ) -> Iterator[pa.Table]:
-    """Batches of one unit; a worker never holds more than one batch of input. One thread:
-    a worker has one CPU, and pyarrow's decoding threads only add CPU time there."""
-    pf = pq.ParquetFile(unit["file"])
-    for rb in pf.iter_batches(batch_size=batch_size, row_groups=[int(unit["row_group"])],
-                              columns=list(columns) if columns else None, use_threads=False):
-        yield pa.Table.from_batches([rb])
-
-
-#: Columns pass 1 reads (``raw`` only for batches with rejected lines, see _summary_batches).
-_SUMMARY_COLUMNS = ("path", "line_no", "order", "content")
-
-
-def _summary_batches(unit: dict, batch_size: int) -> Iterator[pa.Table]:
-    """The unit's batches with the columns pass 1 needs; ``raw`` (as big as ``content``) is read
-    only for a batch that has lines without content (they go to rejected.parquet)."""
-    offset, raw = 0, None
-    for t in _read_unit(unit, batch_size, _SUMMARY_COLUMNS):
-        if t.column("content").null_count:
-            if raw is None:
-                raw = pq.ParquetFile(unit["file"]).read_row_group(
-                    int(unit["row_group"]), columns=["raw"], use_threads=False).column("raw")
-            t = t.append_column("raw", raw.slice(offset, t.num_rows))
-        else:
-            t = t.append_column("raw", pa.nulls(t.num_rows, pa.string()))
-        offset += t.num_rows
-        yield t
-
-
-def _spill_path(spill_dir: str, unit: dict) -> Path:
-    return Path(spill_dir) / f"unit-{int(unit['index']):06d}.parquet"
-
-
-def _summarize_units(units: Sequence[dict], passes: Sequence[MaskPass], batch_size: int,
-                     spill_dir: str | None = None) -> pa.Table:
-    """Read, mask and summarise (distinct, file counts, rejected) every unit of ``units``;
-    with ``spill_dir``, also write each unit's masked column there (see the module docstring)."""
-    parts = []
-    for unit in units:
-        writer, spill = None, _spill_path(spill_dir, unit) if spill_dir else None
-        tmp = spill.with_name(f".{spill.name}.{os.getpid()}.tmp") if spill else None
-        try:
-            for t in _summary_batches(unit, batch_size):
-                masked = mask_block(t, passes)
-                parts.append(block_summary(masked))
-                if tmp is not None:
-                    col = pa.table({MASKED: pc.dictionary_encode(masked.column(MASKED))})
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, col.schema, compression="none")
-                    writer.write_table(col)
-            if writer is not None:
-                writer.close()
-                os.replace(tmp, spill)  # a retried task never leaves half a spill
-        finally:
-            if tmp is not None and tmp.exists():
-                tmp.unlink()
-    return pa.concat_tables(parts) if parts else SUMMARY_SCHEMA.empty_table()
-
-
-def _spilled_batches(unit: dict, spill_dir: str | None, batch_size: int
-                     ) -> Iterator[tuple[pa.Table, pa.ChunkedArray | None]]:
-    """The unit's input batches, each with its spilled masked column (None: mask again)."""
-    spill = _spill_path(spill_dir, unit) if spill_dir else None
-    pf = pq.ParquetFile(spill) if spill is not None and spill.is_file() else None
-    for i, batch in enumerate(_read_unit(unit, batch_size)):
-        masked = None
-        if pf is not None and i < pf.metadata.num_row_groups:
-            masked = pf.read_row_group(i).column(MASKED)
-            if len(masked) != batch.num_rows:
-                masked = None
-        yield batch, masked
-
-
-def _assign_and_write(units: Sequence[dict], lookup: dict, out_dir: Path,
-                      passes: Sequence[MaskPass], batch_size: int, options: dict,
-                      spill_dir: str | None) -> pa.Table:
-    """Join: read each unit again with its spilled masked column (or mask it again), attach the
-    ids and write ``part-<unit>.parquet`` batch by batch (the name depends on the input only,
-    never on workers, blocks or retries). Returns ``file, rows`` of the parts written."""
-    files, rows = [], []
-    for unit in units:
-        name, n, writer = f"part-{int(unit['index']):06d}.parquet", 0, None
-        with atomic_path(out_dir / name) as tmp:
-            for batch, masked in _spilled_batches(unit, spill_dir, batch_size):
-                masked_batch = (mask_block(drop_rejected(batch), passes) if masked is None
-                                else drop_rejected(batch.append_column(MASKED, masked)))
-                table = assign_ids(masked_batch, lookup, unknown=UNKNOWN_TEMPLATE_ID)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema, **options)
-                writer.write_table(table)
-                n += table.num_rows
-            if writer is not None:
-                writer.close()
-            else:
-                tmp.unlink()
-        if n:
-            files.append(name)
-            rows.append(n)
-    return pa.table({"file": pa.array(files, pa.string()), "rows": pa.array(rows, pa.int64())})
-
-
-class _ParseWorker:
-    """One worker of a run (a Ray actor, one CPU): pass 1 (:meth:`summarize`), then, once it
-    holds the mapping (:meth:`set_mapping`, built into a dict once per worker), pass 2
-    (:meth:`assign`). Holds one batch of input at a time plus the mapping."""
-
-    def __init__(self, passes: Sequence[MaskPass], batch_size: int, spill_dir: str | None,
-                 parquet: dict | None) -> None:
-        self.passes, self.batch_size, self.spill_dir = passes, batch_size, spill_dir
-        self.options = parquet_options(parquet)
-        self.lookup: dict = {}
-        self.out_dir = Path(".")
-
-    def ready(self) -> bool:
-        return True
-
-    def summarize(self, units: list[dict]) -> pa.Table:
-        return _summarize_units(units, self.passes, self.batch_size, self.spill_dir)
-
-    def set_mapping(self, mapping: pa.Table, out_dir: str) -> int:
-        self.lookup = dict(zip(mapping.column("masked").to_pylist(),
-                               mapping.column("template_id").to_pylist()))
-        self.out_dir = Path(out_dir)
-        return len(self.lookup)
-
-    def assign(self, units: list[dict]) -> pa.Table:
-        return _assign_and_write(units, self.lookup, self.out_dir, self.passes, self.batch_size,
-                                 self.options, self.spill_dir)
+    >>> default_blocks(31, 2), default_blocks(1000, 2), default_blocks(1000, 64), default_blocks(3, 2)
+    (8, 125, 200, 3)
+    """
+    return max(1, min(n_units, 200, max(4 * n_workers, n_units // 8)))
 
 
 def _groups(units: list[dict], n_blocks: int) -> list[list[dict]]:
@@ -334,15 +188,16 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
         if match_only and (state_path is None or not state_path.exists()):
             raise ConfigError("--match-only needs an existing --drain-state FILE to match against")
         state_sha = _sha(state_path) if state_path else None
-        fp = _fingerprint(files, cfg, rules, state_sha, match_only, num_blocks)
-        done = read_json(out / "manifest.json") if (out / "manifest.json").is_file() else None
-        if done and done.get("status") == "complete" and done.get("fingerprint") == fp:
+        settings_key = (cfg, rules_to_json(rules), match_only, num_blocks)
+        fp = run_key(files, state_sha, *settings_key)
+        done = finished_manifest(out, fp)
+        if done and done.get("status") == "complete":
             log.info("%s: parse already complete for these inputs; skipping", out)
             return {**done, "skipped": True}
+        done = read_json(out / "manifest.json") if (out / "manifest.json").is_file() else None
         if (done and done.get("status") == "complete" and state_path is not None
-                and done.get("fingerprint") == _fingerprint(
-                    files, cfg, rules, done.get("drain_state", {}).get("sha256_before"),
-                    match_only, num_blocks)
+                and done.get("run_key") == run_key(
+                    files, done.get("drain_state", {}).get("sha256_before"), *settings_key)
                 and done.get("drain_state", {}).get("sha256_after") == state_sha):
             log.info("%s: parse already complete (state saved by that run); skipping", out)
             return {**done, "skipped": True}
@@ -354,19 +209,18 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
 
     ensure_ray()
     import ray
-    from ray.util import ActorPool
 
     batch_size = int(cfg["batch_size"])
-    units = _units(files)
-    groups = _groups(units, int(num_blocks) if num_blocks else min(len(units), 200))
+    units = work_units(files)
     workers = cfg.get("workers")
     n_workers = int(workers) if workers else max(1, int(ray.cluster_resources().get("CPU", 1)))
+    groups = _groups(units, int(num_blocks) if num_blocks else default_blocks(len(units), n_workers))
     n_workers = max(1, min(n_workers, len(groups)))
     spill_dir = str(out / "_spill") if cfg.get("spill", True) else None
     if spill_dir:
         shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
         Path(spill_dir).mkdir(parents=True)
-    worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(_ParseWorker)
+    worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(ParseWorker)
     actors = [worker_cls.remote(passes, batch_size, spill_dir, cfg.get("parquet"))
               for _ in range(n_workers)]
     try:
@@ -375,7 +229,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
         with timer("read_mask_distinct"):
             acc = DistinctTable(int(cfg["max_distinct"]))
             counts, rejected = [], []
-            for summary in ActorPool(actors).map(lambda a, g: a.summarize.remote(g), groups):
+            for summary in ordered_map(actors, lambda a, g: a.summarize.remote(g), groups):
                 parts = split_summary(summary)
                 acc.add(parts["distinct"])
                 counts.append(parts["file"])
@@ -393,7 +247,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
                 mapping = ray.put(result.mapping)
                 ray.get([a.set_mapping.remote(mapping, str(tmp)) for a in actors])
                 parts = {}
-                for b in ActorPool(actors).map(lambda a, g: a.assign.remote(g), groups):
+                for b in ordered_map(actors, lambda a, g: a.assign.remote(g), groups):
                     parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
     finally:
         for a in actors:
@@ -420,7 +274,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
     n_rej = sum(r["rejected"] for r in per_file.values())
     manifest = {
         "stage": "parse", "status": "complete", "logad_version": __version__,
-        "events_dir": str(events_dir), "preset": preset, "fingerprint": fp,
+        "events_dir": str(events_dir), "preset": preset, "run_key": fp,
         "counts": {"read": read, "parsed": read - n_rej, "rejected": n_rej,
                    "unmatched": result.unmatched_lines, "distinct_masked": distinct.num_rows,
                    "templates": templates.num_rows,

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import deep_merge, load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import Timer, atomic_dir, write_json, write_parquet, write_yaml
+from logad.io import Timer, atomic_dir, finished_manifest, run_key, write_json, write_parquet, write_yaml
 from logad.schema import require_columns
 from logad.sessions.build import SESSION_COL, apply_session_labels, build_sequences, key_rows, rejected_rows
 from logad.sessions.schema import EVENT_COLUMNS, SEQUENCES_SCHEMA, SPLIT_SCHEMA
@@ -246,6 +246,11 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     for f in files:
         require_columns(pq.read_schema(f), needed, f"{f} (sessionize --by {by})")
     labels_path = _labels_path(cfg, parsed_dir, events_dir) if by in ID_MODES else None
+    key = run_key([*files, *([labels_path] if labels_path else [])], cfg)
+    done = finished_manifest(out_dir, key)
+    if done:
+        log.info("%s: sessionize already complete for these inputs and settings; skipping", out_dir)
+        return {**done, "skipped": True}
     labels = None
     if labels_path is not None:
         require_columns(pq.read_schema(labels_path), ["session_key", "label"], str(labels_path))
@@ -313,7 +318,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     write_yaml(cfg, out_dir / "sessionize_config.yaml")
     manifest = {
-        "stage": "sessionize", "logad_version": __version__, "input": str(parsed_dir), "by": by, "key_column": key_col,
+        "stage": "sessionize", "logad_version": __version__, "run_key": key, "input": str(parsed_dir), "by": by, "key_column": key_col,
         "labels_from": str(labels_path) if labels is not None else "line labels",
         "events_read": n_read, "lines_sessioned": n_sessioned,
         "rejected": {"total": n_rejected, "reasons": reasons},

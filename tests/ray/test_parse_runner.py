@@ -90,7 +90,7 @@ def test_manifest_counts_and_outputs(reference):
 def test_rerun_with_same_inputs_skips(ray_session, events_dir, cfg, reference):
     out, m = reference
     again = run_parse(events_dir, out, cfg=cfg, num_blocks=1)
-    assert again["skipped"] is True and again["fingerprint"] == m["fingerprint"]
+    assert again["skipped"] is True and again["run_key"] == m["run_key"]
 
 
 def test_shared_state_keeps_ids_and_match_only_counts_unknown(ray_session, events_dir, cfg,

@@ -167,3 +167,19 @@ def test_cli_sessionize(ray_session, tmp_path):
     assert "window: 8" in cfg and "step: 4" in cfg
     bad = CliRunner().invoke(_cli_app(), ["sessionize", str(parsed), "--out", str(out), "--by", "nope"])
     assert bad.exit_code == 2 and "by must be one of" in bad.output
+
+
+def test_rerun_skips_finished_work_and_redoes_changed_work(ray_session, tmp_path):
+    parsed = _write_parts(_bgl_events(60), tmp_path / "parsed", 2)
+    out = tmp_path / "out"
+    first = _run(parsed, out, by="fixed", window=10)
+    assert "skipped" not in first
+    before = (out / "split.parquet").stat().st_mtime_ns
+    again = _run(parsed, out, by="fixed", window=10)
+    assert again["skipped"] is True and again["run_key"] == first["run_key"]
+    assert (out / "split.parquet").stat().st_mtime_ns == before  # nothing rewritten
+    other = _run(parsed, out, by="fixed", window=20)  # other settings: built again
+    assert "skipped" not in other and other["run_key"] != first["run_key"]
+    assert other["sessions_written"] == 3 and first["sessions_written"] == 6
+    pq.write_table(_bgl_events(80), parsed / "part-00001.parquet")  # changed input: built again
+    assert "skipped" not in _run(parsed, out, by="fixed", window=20)

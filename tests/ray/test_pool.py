@@ -1,0 +1,48 @@
+"""ordered_map: every item once, results in input order, work spread over the actors."""
+
+from __future__ import annotations
+
+import doctest
+import time
+
+import pytest
+
+import logad.ray.parse as parse_runner
+from logad.ray.parse import default_blocks
+from logad.ray.pool import ordered_map
+
+
+class _Echo:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def run(self, item: tuple[int, float]) -> tuple[int, str]:
+        index, delay = item
+        time.sleep(delay)
+        return index, self.name
+
+
+def test_results_come_in_input_order_although_they_finish_out_of_order(ray_session):
+    import ray
+
+    actors = [ray.remote(num_cpus=0)(_Echo).remote(n) for n in ("a", "b")]
+    # the first item is slow: later items finish first on the other actor
+    items = [(0, 0.6)] + [(i, 0.02) for i in range(1, 12)]
+    out = list(ordered_map(actors, lambda a, it: a.run.remote(it), items, depth=2))
+    assert [i for i, _ in out] == list(range(12))
+    by_actor = {n: sum(1 for _, m in out if m == n) for n in ("a", "b")}
+    assert by_actor["a"] >= 1 and by_actor["b"] > by_actor["a"]  # the free actor took more
+    assert list(ordered_map(actors, lambda a, it: a.run.remote(it), [])) == []
+    for a in actors:
+        ray.kill(a)
+
+
+@pytest.mark.parametrize("n_units,n_workers", [(1, 1), (3, 2), (31, 2), (1000, 2), (10**5, 64)])
+def test_default_blocks_keep_each_worker_busy_and_tasks_large(n_units, n_workers):
+    n = default_blocks(n_units, n_workers)
+    assert 1 <= n <= min(n_units, 200)
+    assert n >= min(n_units, 4 * n_workers, 200)  # a worker that finishes early finds work
+
+
+def test_parse_runner_doctests():
+    assert doctest.testmod(parse_runner).failed == 0
