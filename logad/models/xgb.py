@@ -22,9 +22,15 @@ __all__ = ["XGBDetector"]
 WEIGHTS = "model.json"
 
 
-def _as_csr(X: Any) -> sp.csr_matrix:
-    """CSR without stored zeros: XGBoost reads absent sparse entries as *missing*, dense zeros as
-    0, so one representation for fit and score keeps dense and sparse input scoring the same."""
+def _as_input(X: Any, zero_as_missing: bool) -> Any:
+    """One representation for fit and score, whether ``X`` arrives dense or sparse.
+
+    XGBoost reads absent sparse entries as *missing* and dense zeros as the value 0. With
+    ``zero_as_missing`` the input becomes CSR without stored zeros (every zero is missing: cheap
+    on wide word or trigram vectors); without it, a dense float array (a zero is a value).
+    """
+    if not zero_as_missing:
+        return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
     X = sp.csr_matrix(X, dtype=np.float64, copy=True)
     X.eliminate_zeros()
     return X
@@ -50,11 +56,13 @@ class XGBDetector(Detector):
         XGBoost threads; each row's score is a sum over trees in order, so threads do not
         change it.
     random_state : int or None, default 0
-
-    Notes
-    -----
-    Input is always converted to CSR without stored zeros, so a zero count is "absent" (XGBoost's
-    missing value) whether ``X`` arrives dense or sparse.
+    zero_as_missing : bool, default True
+        True: a zero count is "absent", XGBoost's missing value, and the input stays sparse (for
+        wide word or trigram vectors). False: a zero is a value the trees split on, and the input
+        is made dense (for short event-count vectors). Missing values take a learnt default
+        branch: a count that is zero at scoring time where training never had a zero at that
+        split goes wherever that default points, which can flag a session for lacking an event
+        that normal training sessions always had (seen on HDFS: ``bench/README.md``).
     """
 
     name: ClassVar[str] = "xgb"
@@ -67,7 +75,7 @@ class XGBDetector(Detector):
                  colsample_bytree: float = 1.0, min_child_weight: float = 1.0,
                  reg_lambda: float = 1.0, scale_pos_weight: Any = None,
                  tree_method: str = "hist", n_jobs: int | None = None,
-                 random_state: int | None = 0) -> None:
+                 random_state: int | None = 0, zero_as_missing: bool = True) -> None:
         self.contamination = contamination
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -80,6 +88,7 @@ class XGBDetector(Detector):
         self.tree_method = tree_method
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.zero_as_missing = zero_as_missing
 
     def _check_params(self) -> None:
         n = self.name
@@ -96,6 +105,7 @@ class XGBDetector(Detector):
         check_choice(n, "tree_method", self.tree_method, ["hist", "approx", "exact"])
         check_optional_int(n, "n_jobs", self.n_jobs, lo=-1)
         check_random_state(n, self.random_state)
+        check_choice(n, "zero_as_missing", self.zero_as_missing, [True, False])
 
     def _make_estimator(self, scale_pos_weight: float | None) -> Any:
         from xgboost import XGBClassifier
@@ -111,7 +121,7 @@ class XGBDetector(Detector):
 
     def _fit(self, X: Any, y: np.ndarray | None) -> None:
         assert y is not None
-        X = _as_csr(X)
+        X = _as_input(X, self.zero_as_missing)
         spw = self.scale_pos_weight
         if spw == "auto":
             spw = float((y == 0).sum() / (y == 1).sum())
@@ -125,7 +135,7 @@ class XGBDetector(Detector):
     def _score(self, X: Any) -> np.ndarray:
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
-        return self.estimator_.predict_proba(_as_csr(X))[:, 1].astype(np.float64)
+        return self.estimator_.predict_proba(_as_input(X, self.zero_as_missing))[:, 1].astype(np.float64)
 
     def _get_state(self) -> dict[str, Any]:
         return {"scale_pos_weight": self.scale_pos_weight_}

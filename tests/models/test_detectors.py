@@ -200,3 +200,42 @@ def test_pca_without_residual_variance_falls_back_to_max_training_spe():
     assert np.isnan(det.q_threshold_)
     assert det.threshold_ == pytest.approx(det.score_samples(X).max())
     assert det.predict(np.array([[1.0, -2.0]])).tolist() == [1]
+
+
+def test_xgb_zero_as_missing_decides_where_an_unseen_zero_goes():
+    # normals have feature 0 in {1, 2}, anomalies in {5, 6}: no zero in training
+    X = np.array([[1.0, 1], [2, 1], [1, 2], [2, 2], [5, 1], [6, 2], [5, 2], [6, 1]] * 5)
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1] * 5)
+    lacking = np.array([[0.0, 1.0], [0.0, 2.0]])  # rows that lack the event entirely
+    scores = {}
+    for z in (True, False):
+        det = XGBDetector(n_estimators=20, zero_as_missing=z).fit(X, y)
+        dense, sparse = det.score_samples(lacking), det.score_samples(sp.csr_matrix(lacking))
+        np.testing.assert_array_equal(dense, sparse)  # one representation either way
+        scores[z] = dense
+    # as a value, 0 lies below every normal count, so it scores like the normals
+    normal_score = XGBDetector(n_estimators=20, zero_as_missing=False).fit(X, y) \
+        .score_samples(np.array([[1.0, 1.0]]))[0]
+    np.testing.assert_allclose(scores[False], normal_score)
+    # as missing, it follows the learnt default branch instead
+    assert not np.allclose(scores[True], scores[False])
+    with pytest.raises(ConfigError, match="zero_as_missing"):
+        XGBDetector(zero_as_missing="no").fit(X, y)
+
+
+def test_lr_cv_chooses_C_on_training_folds_and_keeps_it(data, tmp_path):
+    X, y = data
+    det = LRDetector(C="cv", Cs=[0.001, 1000.0], cv=3).fit(X, y)
+    assert det.C_ in (0.001, 1000.0)
+    fixed = LRDetector(C=det.C_).fit(X, y)  # same as fitting with the chosen C
+    np.testing.assert_allclose(det.score_samples(X), fixed.score_samples(X))
+    det.save(tmp_path / "m")
+    back = LRDetector.load(tmp_path / "m")
+    assert back.C_ == det.C_
+    np.testing.assert_allclose(back.score_samples(X), det.score_samples(X))
+    # one anomaly: nothing to cross-validate, C falls back to 1.0
+    y1 = np.zeros_like(y)
+    y1[0] = 1
+    assert LRDetector(C="cv").fit(X, y1).C_ == 1.0
+    with pytest.raises(ConfigError, match="Cs"):
+        LRDetector(C="cv", Cs=[]).fit(X, y)
