@@ -11,12 +11,16 @@ Figures (lines/s; per core = divided by the cores used):
 * logad on Ray, 1 and 2 workers: ``run_parse`` from an events folder to the parsed folder
   (scaling = 2 workers / 1 worker);
 * drain3 ``TemplateMiner`` with drain3's own example masking, every line;
-* tipping (Rust) with 1 and 2 threads (``RAYON_NUM_THREADS``), every line;
+* tipping (Rust) with 1 and 2 threads (``RAYON_NUM_THREADS``), every line, in its fastest mode
+  (cluster ids only), and with one thread in the mode that gives each line its template, as
+  logad does (``return_templates=True``), and with ``tipping.parse``'s defaults (templates and
+  parameter masks);
 * loglead's Drain path (``EventLogEnhancer.mask`` + ``parse_drain``), every line;
 * peak memory (USS and RSS) of each Ray worker at 1x and 10x input.
 
 The reference tools run on the first ``--sample`` lines of each input (they are slow); their
-lines/s are compared with logad's on the whole input. Writes bench/results/parse.json.
+lines/s are compared with logad's on the whole input. Every tool, logad included, runs
+``--repeat`` times on the same input and its best time counts. Writes bench/results/parse.json.
 
     .venv/bin/python bench/bench_parse.py --lines 2000000
 """
@@ -103,20 +107,23 @@ def events_dir(name: str, contents: list[str], system: str, part_rows: int = 131
 
 
 # -- logad -------------------------------------------------------------------------------------
-def logad_one_thread(table: pa.Table, system: str, cfg: dict, masking: dict) -> dict:
-    """The parse functions in one process: events table in, parsed Parquet file out."""
+def logad_one_thread(table: pa.Table, system: str, cfg: dict, masking: dict,
+                     repeat: int = 1) -> dict:
+    """The parse functions in one process: events table in, parsed Parquet file out (best of
+    ``repeat`` runs, each with a fresh miner)."""
     passes = compile_passes(rules_from_config(masking, system))
-    miner = TemplateMiner(DrainSettings.from_config(cfg["drain"]))
-    batch = 65536
-    t0 = time.perf_counter()
-    blocks = [table.slice(i, batch) for i in range(0, table.num_rows, batch)]
-    parsed, _, templates, res = parse_blocks(blocks, passes, miner)
-    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-        with pq.ParquetWriter(Path(tmp) / "p.parquet", parsed[0].schema,
-                              **parquet_options(cfg.get("parquet"))) as w:
-            for t in parsed:
-                w.write_table(t)
-    sec = time.perf_counter() - t0
+    batch, sec = 65536, float("inf")
+    for _ in range(repeat):
+        miner = TemplateMiner(DrainSettings.from_config(cfg["drain"]))
+        t0 = time.perf_counter()
+        blocks = [table.slice(i, batch) for i in range(0, table.num_rows, batch)]
+        parsed, _, templates, res = parse_blocks(blocks, passes, miner)
+        with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+            with pq.ParquetWriter(Path(tmp) / "p.parquet", parsed[0].schema,
+                                  **parquet_options(cfg.get("parquet"))) as w:
+                for t in parsed:
+                    w.write_table(t)
+        sec = min(sec, time.perf_counter() - t0)
     return {"lines": table.num_rows, "seconds": round(sec, 3), "lines_per_s": table.num_rows / sec,
             "templates": templates.num_rows, "distinct_masked": len(res.mapping)}
 
@@ -170,8 +177,15 @@ class _WorkerMemory:
 
 
 def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
-    from logad.ray.parse import run_parse
+    """``run_parse`` in a fresh local Ray (num_cpus=2), as a ``logad parse`` command gets it;
+    the clock starts after Ray is up (a cluster is up before a job arrives)."""
+    import ray
 
+    from logad.ray.parse import run_parse
+    from logad.ray.runtime import ensure_ray
+
+    ray.shutdown()
+    ensure_ray(num_cpus=2)
     out = WORK / "out" / f"{tag}-w{workers}"
     if (out / "manifest.json").exists():
         (out / "manifest.json").unlink()  # force a real run
@@ -196,59 +210,83 @@ def _burn(n: int) -> float:
     return time.perf_counter() - t0
 
 
-def cpu_ceiling(n: int = 10_000_000) -> float:
-    """Control for the scaling figure: speed-up of 2 processes of pure Python over 1 on this
-    machine right now (about 2.0 on 2 idle cores; lower when other jobs hold a core)."""
+def _parse_seconds(events_files: list[str]) -> float:
+    """Seconds of logad's one-thread parse (mask, mine, join, write) of some events files."""
+    cfg = load_config("parse")
+    table = pa.concat_tables(pq.read_table(f) for f in events_files)
+    return logad_one_thread(table, "HDFS", cfg, load_yaml(cfg["masking"]))["seconds"]
+
+
+def cpu_ceiling(kernel: str = "python", arg: object = 10_000_000) -> float:
+    """Control for the scaling figure: speed-up of 2 plain processes over 1 on this machine
+    right now, each timing its own work (no start-up, no Ray). ``python``: a pure-Python loop;
+    ``parse``: logad's one-thread parse of an events file (the work the Ray workers share)."""
     import multiprocessing as mp
 
-    t0 = time.perf_counter()
-    _burn(n)
-    _burn(n)
-    serial = time.perf_counter() - t0
+    fn = {"python": _burn, "parse": _parse_seconds}[kernel]
     with mp.get_context("spawn").Pool(2) as pool:
-        t0 = time.perf_counter()
-        pool.map(_burn, [n, n])
-        parallel = time.perf_counter() - t0
+        pool.apply(fn, (arg,))  # warm: imports, caches
+        serial = pool.apply(fn, (arg,)) + pool.apply(fn, (arg,))
+        parallel = max(pool.map(fn, [arg, arg], chunksize=1))
     return round(serial / parallel, 2)
 
 
 # -- reference tools (run in a child process each, so threads and imports stay apart) -------------
 _CHILD = r'''
 import json, sys, time
-tool, path = sys.argv[1], sys.argv[2]
+tool, path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
 msgs = [l.rstrip("\n") for l in open(path, encoding="utf-8")]
-t0 = time.perf_counter()
-if tool == "drain3":
-    from drain3 import TemplateMiner
-    from drain3.masking import MaskingInstruction
-    from drain3.template_miner_config import TemplateMinerConfig
-    cfg = TemplateMinerConfig()
-    cfg.masking_instructions = [MaskingInstruction(p, m) for p, m in [
-        (r"((?<=[^A-Za-z0-9])|^)(([0-9a-f]{2,}:){3,}([0-9a-f]{2,}))((?=[^A-Za-z0-9])|$)", "ID"),
-        (r"((?<=[^A-Za-z0-9])|^)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})((?=[^A-Za-z0-9])|$)", "IP"),
-        (r"((?<=[^A-Za-z0-9])|^)([0-9a-f]{6,} ?){3,}((?=[^A-Za-z0-9])|$)", "SEQ"),
-        (r"((?<=[^A-Za-z0-9])|^)([0-9A-F]{4} ?){4,}((?=[^A-Za-z0-9])|$)", "SEQ"),
-        (r"((?<=[^A-Za-z0-9])|^)(0x[a-f0-9A-F]+)((?=[^A-Za-z0-9])|$)", "HEX"),
-        (r"((?<=[^A-Za-z0-9])|^)([\-\+]?\d+)((?=[^A-Za-z0-9])|$)", "NUM"),
-        (r"(?<=executed cmd )(\".+?\")", "CMD")]]
-    tm = TemplateMiner(config=cfg)
-    for m in msgs:
-        tm.add_log_message(m)
-elif tool == "tipping":
-    import tipping
-    tipping.parse(msgs, return_templates=False, return_masks=False)
-elif tool == "loglead":
-    import polars as pl
-    from loglead.enhancers import EventLogEnhancer
-    enh = EventLogEnhancer(pl.DataFrame({"m_message": msgs}))
-    enh.mask()
-    enh.parse_drain()
-sec = time.perf_counter() - t0
-print(json.dumps({"lines": len(msgs), "seconds": sec, "lines_per_s": len(msgs) / sec}))
+
+
+def run():
+    if tool == "drain3":
+        from drain3 import TemplateMiner
+        from drain3.masking import MaskingInstruction
+        from drain3.template_miner_config import TemplateMinerConfig
+        cfg = TemplateMinerConfig()
+        cfg.masking_instructions = [MaskingInstruction(p, m) for p, m in [
+            (r"((?<=[^A-Za-z0-9])|^)(([0-9a-f]{2,}:){3,}([0-9a-f]{2,}))((?=[^A-Za-z0-9])|$)", "ID"),
+            (r"((?<=[^A-Za-z0-9])|^)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})((?=[^A-Za-z0-9])|$)", "IP"),
+            (r"((?<=[^A-Za-z0-9])|^)([0-9a-f]{6,} ?){3,}((?=[^A-Za-z0-9])|$)", "SEQ"),
+            (r"((?<=[^A-Za-z0-9])|^)([0-9A-F]{4} ?){4,}((?=[^A-Za-z0-9])|$)", "SEQ"),
+            (r"((?<=[^A-Za-z0-9])|^)(0x[a-f0-9A-F]+)((?=[^A-Za-z0-9])|$)", "HEX"),
+            (r"((?<=[^A-Za-z0-9])|^)([\-\+]?\d+)((?=[^A-Za-z0-9])|$)", "NUM"),
+            (r"(?<=executed cmd )(\".+?\")", "CMD")]]
+        tm = TemplateMiner(config=cfg)
+        for m in msgs:
+            tm.add_log_message(m)
+    elif tool == "tipping":  # fastest mode: cluster ids only
+        import tipping
+        tipping.parse(msgs, return_templates=False, return_masks=False)
+    elif tool == "tipping_templates":  # each line's template, as logad gives
+        import tipping
+        tipping.parse(msgs, return_templates=True, return_masks=False)
+    elif tool == "tipping_default":  # tipping.parse's defaults: templates and parameter masks
+        import tipping
+        tipping.parse(msgs)
+    elif tool == "loglead":
+        import polars as pl
+        from loglead.enhancers import EventLogEnhancer
+        enh = EventLogEnhancer(pl.DataFrame({"m_message": msgs}))
+        enh.mask()
+        enh.parse_drain()
+
+
+best = float("inf")
+for _ in range(repeat):  # a fresh miner each time; the best time counts
+    t0 = time.perf_counter()
+    run()
+    best = min(best, time.perf_counter() - t0)
+print(json.dumps({"lines": len(msgs), "seconds": best, "lines_per_s": len(msgs) / best}))
 '''
 
 
-def reference(tool: str, lines: list[str], threads: int = 1) -> dict:
+#: Result keys of the reference runs, in table order.
+REFERENCE_TOOLS = ("drain3", "tipping_1", "tipping_templates_1", "tipping_default_1", "tipping_2",
+                   "loglead")
+
+
+def reference(tool: str, lines: list[str], threads: int = 1, repeat: int = 1) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=WORK, delete=False,
                                      encoding="utf-8") as fh:
@@ -256,7 +294,7 @@ def reference(tool: str, lines: list[str], threads: int = 1) -> dict:
     env = {**os.environ, "RAYON_NUM_THREADS": str(threads), "POLARS_MAX_THREADS": str(threads),
            "OMP_NUM_THREADS": str(threads)}
     try:
-        proc = subprocess.run([sys.executable, "-c", _CHILD, tool, fh.name], env=env,
+        proc = subprocess.run([sys.executable, "-c", _CHILD, tool, fh.name, str(repeat)], env=env,
                               capture_output=True, text=True, timeout=1800)
     finally:
         os.unlink(fh.name)
@@ -270,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lines", type=int, default=2_000_000)
     ap.add_argument("--sample", type=int, default=100_000,
                     help="lines fed to the reference tools (they are slow)")
+    ap.add_argument("--scale-lines", type=int, default=10_000_000,
+                    help="HDFS fresh lines for a second scaling run, where start-up weighs less "
+                         "(0: skip)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each tool on each input; the best time counts")
     ap.add_argument("--systems", nargs="*", default=["BGL", "Spark"],
                     help="loghub systems besides HDFS for the fresh-values corpora")
     ap.add_argument("--data", type=Path, default=Path(os.environ.get(
@@ -296,40 +339,55 @@ def main(argv: list[str] | None = None) -> int:
     for name, (system, lines) in ({} if args.ray_only else corpora).items():
         table = events(lines, system)
         row = {"input": name, "system": system, "lines": len(lines),
-               "logad_1thread": logad_one_thread(table, system, cfg, masking)}
+               "logad_1thread": logad_one_thread(table, system, cfg, masking, args.repeat)}
         row["distinct_share"] = row["logad_1thread"]["distinct_masked"] / len(lines)
         sample = lines[:args.sample]
-        row["drain3"] = reference("drain3", sample)
-        row["tipping_1"] = reference("tipping", sample, 1)
-        row["tipping_2"] = reference("tipping", sample, 2)
-        row["loglead"] = reference("loglead", sample)
+        row["drain3"] = reference("drain3", sample, 1, args.repeat)
+        row["tipping_1"] = reference("tipping", sample, 1, args.repeat)
+        row["tipping_templates_1"] = reference("tipping_templates", sample, 1, args.repeat)
+        row["tipping_default_1"] = reference("tipping_default", sample, 1, args.repeat)
+        row["tipping_2"] = reference("tipping", sample, 2, args.repeat)
+        row["loglead"] = reference("loglead", sample, 1, args.repeat)
         per_core = row["logad_1thread"]["lines_per_s"]
         row["ratio_per_core"] = {
             k: per_core / (row[k]["lines_per_s"] / (2 if k == "tipping_2" else 1))
-            for k in ("drain3", "tipping_1", "tipping_2", "loglead") if "lines_per_s" in row[k]}
+            for k in REFERENCE_TOOLS if "lines_per_s" in row[k]}
         rows.append(row)
         print(f"{name}: logad 1 thread {per_core:,.0f} lines/s, distinct share "
               f"{row['distinct_share']:.4%}", flush=True)
 
     ray_rows = {}
     if not args.no_ray:
-        from logad.ray.runtime import ensure_ray
-
         os.environ.setdefault("LOGAD_PROGRESS", "0")
-        ensure_ray(num_cpus=2)
         fresh = corpora[f"HDFS fresh {args.lines:,}"][1]
         big = events_dir(f"hdfs-fresh-{args.lines}", fresh, "HDFS")
         small = events_dir(f"hdfs-fresh-{args.lines // 10}", fresh[:args.lines // 10], "HDFS")
         ray_rows["cpu_ceiling_before"] = cpu_ceiling()
+        part = [str(f) for f in sorted((big / "events").glob("part-*.parquet"))[:8]]  # 1M lines
+        ray_rows["parse_ceiling_before"] = cpu_ceiling("parse", part)
         ray_rows["1x"] = {w: logad_ray(small, w, cfg, "small") for w in (1, 2)}
         ray_rows["10x"] = {w: logad_ray(big, w, cfg, "big") for w in (1, 2)}
         ray_rows["scaling_2_over_1"] = (ray_rows["10x"][2]["lines_per_s"]
                                         / ray_rows["10x"][1]["lines_per_s"])
         ray_rows["cpu_ceiling_after"] = cpu_ceiling()
+        ray_rows["parse_ceiling_after"] = cpu_ceiling("parse", part)
         ray_rows["scaling_2_over_1_steady"] = (ray_rows["10x"][2]["steady_lines_per_s"]
                                                / ray_rows["10x"][1]["steady_lines_per_s"])
         ray_rows["memory_10x_over_1x"] = (ray_rows["10x"][2]["uss_mb"] / ray_rows["1x"][2]["uss_mb"]
                                           if ray_rows["1x"][2]["uss_mb"] else None)
+        ray_rows["memory_10x_over_1x_by_workers"] = {
+            w: round(ray_rows["10x"][w]["uss_mb"] / ray_rows["1x"][w]["uss_mb"], 3)
+            for w in (1, 2) if ray_rows["1x"][w]["uss_mb"]}
+        if args.scale_lines:
+            name = f"hdfs-fresh-{args.scale_lines}"
+            huge = (WORK / "inputs" / name if (WORK / "inputs" / name / "manifest.json").is_file()
+                    else events_dir(name, fresh_copies(real, args.scale_lines), "HDFS"))
+            ray_rows["scale"] = {w: logad_ray(huge, w, cfg, "huge") for w in (1, 2)}
+            ray_rows["scale_lines"] = args.scale_lines
+            ray_rows["scaling_2_over_1_scale"] = (ray_rows["scale"][2]["lines_per_s"]
+                                                  / ray_rows["scale"][1]["lines_per_s"])
+            ray_rows["scaling_2_over_1_scale_steady"] = (
+                ray_rows["scale"][2]["steady_lines_per_s"] / ray_rows["scale"][1]["steady_lines_per_s"])
 
     result = {"benchmark": "parse throughput", "date": dt.date.today().isoformat(),
               "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus "
@@ -345,20 +403,24 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "parse.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
 
     print(f"\n{'input':24} {'lines':>9} {'distinct':>8} {'logad/core':>11} {'drain3':>9} "
-          f"{'tip 1t':>9} {'tip 2t':>9} {'loglead':>9} {'x drain3':>8} {'x tip1':>7} {'x tip2/c':>8} {'x loglead':>9}")
+          f"{'tip 1t':>9} {'tip+t 1t':>9} {'tip dflt':>9} {'tip 2t':>9} {'loglead':>9} {'x drain3':>8} "
+          f"{'x tip1':>7} {'x tip+t':>7} {'x dflt':>7} {'x tip2/c':>8} {'x loglead':>9}")
     for r in rows:
         def lps(k):
-            return f"{r[k]['lines_per_s']:9,.0f}" if "lines_per_s" in r[k] else f"{'err':>9}"
+            return f"{r[k]['lines_per_s']:9,.0f}" if "lines_per_s" in r.get(k, {}) else f"{'-':>9}"
         rc = r["ratio_per_core"]
         print(f"{r['input']:24} {r['lines']:9,} {r['distinct_share']:8.3%} "
               f"{r['logad_1thread']['lines_per_s']:11,.0f} {lps('drain3')} {lps('tipping_1')} "
-              f"{lps('tipping_2')} {lps('loglead')} {rc.get('drain3', 0):8.1f} "
-              f"{rc.get('tipping_1', 0):7.1f} {rc.get('tipping_2', 0):8.1f} {rc.get('loglead', 0):9.1f}")
+              f"{lps('tipping_templates_1')} {lps('tipping_default_1')} {lps('tipping_2')} "
+              f"{lps('loglead')} {rc.get('drain3', 0):8.1f} {rc.get('tipping_1', 0):7.1f} "
+              f"{rc.get('tipping_templates_1', 0):7.1f} {rc.get('tipping_default_1', 0):7.1f} "
+              f"{rc.get('tipping_2', 0):8.1f} "
+              f"{rc.get('loglead', 0):9.1f}")
     if ray_rows:
         print(f"\nRay (local, num_cpus=2): {'size':>5} {'workers':>7} {'lines/s':>10} "
               f"{'steady':>10} {'start s':>7} {'peak USS MB':>11} {'peak RSS MB':>11}")
-        for size in ("1x", "10x"):
-            for w in (1, 2):
+        for size in ("1x", "10x", "scale"):
+            for w in (1, 2) if size in ray_rows else ():
                 r = ray_rows[size][w]
                 print(f"{'':25}{size:>5} {w:7d} {r['lines_per_s']:10,.0f} "
                       f"{r['steady_lines_per_s']:10,.0f} {r['startup_seconds']:7.2f} "
@@ -366,8 +428,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scaling 2 workers / 1 worker: {ray_rows['scaling_2_over_1']:.2f}x "
               f"(steady state {ray_rows['scaling_2_over_1_steady']:.2f}x; machine ceiling, 2 "
               f"processes of pure Python: {ray_rows['cpu_ceiling_before']:.2f}x before, "
-              f"{ray_rows['cpu_ceiling_after']:.2f}x after); "
-              f"peak worker USS 10x / 1x: {ray_rows['memory_10x_over_1x'] or float('nan'):.2f}")
+              f"{ray_rows['cpu_ceiling_after']:.2f}x after; 2 processes of logad's one-thread "
+              f"parse: {ray_rows['parse_ceiling_before']:.2f}x before, "
+              f"{ray_rows['parse_ceiling_after']:.2f}x after); "
+              f"peak worker USS 10x / 1x: {ray_rows['memory_10x_over_1x_by_workers']}")
+        if "scale" in ray_rows:
+            print(f"scaling on {ray_rows['scale_lines']:,} lines: "
+                  f"{ray_rows['scaling_2_over_1_scale']:.2f}x "
+                  f"(steady state {ray_rows['scaling_2_over_1_scale_steady']:.2f}x)")
     print(f"wrote {args.out / 'parse.json'}")
     return 0
 
