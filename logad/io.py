@@ -94,13 +94,19 @@ def run_key(files: Sequence[str | os.PathLike], *settings: Any) -> str:
 
 
 def finished_manifest(out_dir: str | os.PathLike, key: str) -> dict | None:
-    """The manifest of a complete run in ``out_dir`` made with ``key``, else None."""
+    """The manifest of a complete run in ``out_dir`` made with ``key``, else None.
+
+    A run that changes one of its own inputs (parse saving ``--drain-state``) also records
+    ``run_key_after``, the key of its inputs as it left them, so re-running it skips too.
+    """
     path = Path(out_dir) / "manifest.json"
     try:
         done = read_json(path)
     except (OSError, ValueError):
         return None
-    return done if isinstance(done, dict) and done.get("run_key") == key else None
+    if not isinstance(done, dict) or done.get("status", "complete") != "complete":
+        return None
+    return done if key in (done.get("run_key"), done.get("run_key_after")) else None
 
 
 class Timer:

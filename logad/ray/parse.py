@@ -191,15 +191,8 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
         settings_key = (cfg, rules_to_json(rules), match_only, num_blocks)
         fp = run_key(files, state_sha, *settings_key)
         done = finished_manifest(out, fp)
-        if done and done.get("status") == "complete":
+        if done:
             log.info("%s: parse already complete for these inputs; skipping", out)
-            return {**done, "skipped": True}
-        done = read_json(out / "manifest.json") if (out / "manifest.json").is_file() else None
-        if (done and done.get("status") == "complete" and state_path is not None
-                and done.get("run_key") == run_key(
-                    files, done.get("drain_state", {}).get("sha256_before"), *settings_key)
-                and done.get("drain_state", {}).get("sha256_after") == state_sha):
-            log.info("%s: parse already complete (state saved by that run); skipping", out)
             return {**done, "skipped": True}
         miner, aliases, state_masking = load_template_state(state_path, settings,
                                                             trusted=trust_drain3_snapshot)
@@ -275,6 +268,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
     manifest = {
         "stage": "parse", "status": "complete", "logad_version": __version__,
         "events_dir": str(events_dir), "preset": preset, "run_key": fp,
+        "run_key_after": run_key(files, state_after, *settings_key),
         "counts": {"read": read, "parsed": read - n_rej, "rejected": n_rej,
                    "unmatched": result.unmatched_lines, "distinct_masked": distinct.num_rows,
                    "templates": templates.num_rows,

@@ -104,6 +104,8 @@ def test_shared_state_keeps_ids_and_match_only_counts_unknown(ray_session, event
     extra = load_loghub_2k(root, "Zookeeper").content[:300]
     second = write_events_dir(tmp_path / "in2", [events_table(extra, path="z.log")], preset="HDFS")
     run_parse(second, tmp_path / "two", cfg=cfg, drain_state=state)
+    # re-running the run that saved the state skips: the state it finds is the one it left
+    assert run_parse(second, tmp_path / "two", cfg=cfg, drain_state=state).get("skipped") is True
     again = run_parse(events_dir, tmp_path / "three", cfg=cfg, drain_state=state)
     assert dict(zip(*_ids(tmp_path / "three"))) == ids_one
     assert again["counts"]["new_templates"] == 0
