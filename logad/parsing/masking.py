@@ -21,7 +21,8 @@ where both hold a digit 1-9; a shape whose masked text holds no digit 1-9 is the
 text of each of its lines, and lines whose shape keeps a digit are masked one by one. While a batch's
 sample has too many distinct shapes (HDFS block ids vary in length, say), its next pass runs line
 by line and the shapes are counted again for the passes left (once block ids are masked, HDFS
-lines have few shapes).
+lines have few shapes). Between passes the masked shapes are deduplicated again: a pass often
+makes many of them equal (HDFS addresses), and the later passes run on what is left.
 """
 
 from __future__ import annotations
@@ -260,17 +261,34 @@ def _mask_each(values: pa.Array, passes: Sequence[MaskPass]) -> pa.Array:
     return values
 
 
+def _mask_distinct(dictionary: pa.Array, indices: pa.Array, passes: Sequence[MaskPass]
+                   ) -> tuple[pa.Array, pa.Array]:
+    """Run ``passes`` over distinct values only; ``take(dictionary, indices)`` is the text.
+
+    A pass often makes distinct values equal (16k HDFS shapes are 250 once their addresses are
+    masked), so after each pass the values are deduplicated again and the indices composed:
+    the later passes, the costly number pass among them, run on far fewer values.
+    """
+    for mp in passes:
+        dictionary = pc.replace_substring_regex(dictionary, mp.pattern, mp.replace)
+        if len(dictionary) >= _MIN_DEDUPE_ROWS:
+            enc = pc.dictionary_encode(dictionary)
+            if len(enc.dictionary) < 0.8 * len(dictionary):
+                dictionary, indices = enc.dictionary, pc.take(enc.indices, indices)
+    return dictionary, indices
+
+
 def _mask_by_shape(values: pa.Array, passes: Sequence[MaskPass]) -> pa.Array | None:
     """Mask each digit shape once (see the module docstring); None when it would not pay."""
     k = min(len(values), DEDUPE_SAMPLE)
     if pc.count_distinct(canonical_digits(values.slice(0, k))).as_py() > DEDUPE_MAX_SHARE * k:
         return None
     enc = pc.dictionary_encode(canonical_digits(values))
-    masked_shapes = _mask_each(enc.dictionary, passes)
-    out = pc.take(masked_shapes, enc.indices)
+    masked_shapes, indices = _mask_distinct(enc.dictionary, enc.indices, passes)
+    out = pc.take(masked_shapes, indices)
     keeps_digit = pc.match_substring_regex(masked_shapes, "[1-9]")
     if pc.any(keeps_digit).as_py():
-        rows = pc.fill_null(pc.take(keeps_digit, enc.indices), False)
+        rows = pc.fill_null(pc.take(keeps_digit, indices), False)
         out = pc.replace_with_mask(out, rows, _mask_each(values.filter(rows), passes))
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from logad.config import load_yaml
@@ -142,3 +143,14 @@ def test_canonical_digits_keeps_lengths_nulls_and_slices():
     part = canonical_digits(values.slice(1, 3))
     part.validate(full=True)
     assert part.to_pylist() == [None, "0x1f", ""]
+
+
+def test_values_a_pass_makes_equal_are_masked_once_by_later_passes(masking_cfg, always_by_shape):
+    passes = compile_passes(rules_from_config(masking_cfg))
+    ports = [f"/10.0.{'1' * k}.7:{'1' * (6 - k)} took 1 ms" for k in range(1, 4)]  # 3 shapes
+    values = pa.array((ports + ["x86_64 port 1"]) * 40, pa.string())
+    enc = pc.dictionary_encode(values)
+    masked, indices = masking_mod._mask_distinct(enc.dictionary, enc.indices, passes)
+    assert len(masked) == 2  # the three address shapes became one value after the ip pass
+    assert pc.take(masked, indices).to_pylist() == mask_array(values, passes, dedupe=False).to_pylist()
+    assert mask_array(values, passes).to_pylist() == mask_array(values, passes, dedupe=False).to_pylist()

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import logad.ray.parse as parse_runner
-from logad.ray.parse import default_blocks
+from logad.ray.parse import guided_groups
 from logad.ray.pool import ordered_map
 
 
@@ -38,10 +38,15 @@ def test_results_come_in_input_order_although_they_finish_out_of_order(ray_sessi
 
 
 @pytest.mark.parametrize("n_units,n_workers", [(1, 1), (3, 2), (31, 2), (1000, 2), (10**5, 64)])
-def test_default_blocks_keep_each_worker_busy_and_tasks_large(n_units, n_workers):
-    n = default_blocks(n_units, n_workers)
-    assert 1 <= n <= min(n_units, 200)
-    assert n >= min(n_units, 4 * n_workers, 200)  # a worker that finishes early finds work
+def test_guided_groups_cover_the_input_in_order_and_shrink_to_single_units(n_units, n_workers):
+    units = list(range(n_units))
+    groups = guided_groups(units, n_workers)
+    assert [u for g in groups for u in g] == units  # every unit once, in input order
+    sizes = [len(g) for g in groups]
+    assert sizes == sorted(sizes, reverse=True)  # large tasks first
+    assert sizes[-1] == 1  # the last tasks are single units: no worker waits long at the end
+    assert max(sizes) <= max(8, -(-n_units // 200))  # a task stays a few 100k lines
+    assert len(groups) >= min(n_units, 4 * n_workers)  # a worker that finishes early finds work
 
 
 def test_parse_runner_doctests():
