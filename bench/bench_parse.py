@@ -16,7 +16,8 @@ Figures (lines/s; per core = divided by the cores used):
   logad does (``return_templates=True``), and with ``tipping.parse``'s defaults (templates and
   parameter masks);
 * loglead's Drain path (``EventLogEnhancer.mask`` + ``parse_drain``), every line;
-* peak memory (USS and RSS) of each Ray worker at 1x and 10x input.
+* peak memory (RSS, from getrusage in each worker: exact, no sampler taking CPU from the
+  workers) of the Ray workers at 1x and 10x input, and at their start.
 
 The reference tools run on the first ``--sample`` lines of each input (they are slow); their
 lines/s are compared with logad's on the whole input. Every tool, logad included, runs
@@ -38,7 +39,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -128,54 +128,6 @@ def logad_one_thread(table: pa.Table, system: str, cfg: dict, masking: dict,
             "templates": templates.num_rows, "distinct_masked": len(res.mapping)}
 
 
-class _WorkerMemory:
-    """Samples USS/RSS of this driver's Ray worker processes (``ray::`` names) every 0.2 s."""
-
-    def __init__(self) -> None:
-        import psutil
-
-        self.psutil, self.peak, self.names, self._stop = psutil, {}, {}, threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                mine = self.psutil.Process(os.getpid()).children(recursive=True)
-            except self.psutil.NoSuchProcess:
-                mine = []
-            for p in mine:  # only this driver's Ray (other jobs may share the machine)
-                try:
-                    name = p.name() or ""
-                    if not (name.startswith("ray::") and "IDLE" not in name):
-                        continue
-                    mem = p.memory_full_info()
-                    uss, rss = self.peak.get(p.pid, (0, 0))
-                    self.peak[p.pid] = (max(uss, mem.uss), max(rss, mem.rss))
-                    if mem.uss >= uss:
-                        self.names[p.pid] = name
-                except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
-                    continue
-            self._stop.wait(0.2)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-
-    def max_mb(self) -> dict:
-        if not self.peak:
-            return {"uss_mb": None, "rss_mb": None}
-        top = max(self.peak, key=lambda pid: self.peak[pid][0])
-        return {"uss_mb": round(self.peak[top][0] / 2**20, 1),
-                "rss_mb": round(max(r for _, r in self.peak.values()) / 2**20, 1),
-                "peak_process": self.names.get(top),
-                "per_process_uss_mb": {self.names.get(pid, str(pid))[:60] + f" [{pid}]":
-                                       round(u / 2**20, 1) for pid, (u, _) in self.peak.items()}}
-
-
 def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
     """``run_parse`` in a fresh local Ray (num_cpus=2), as a ``logad parse`` command gets it;
     the clock starts after Ray is up (a cluster is up before a job arrives)."""
@@ -189,10 +141,10 @@ def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
     out = WORK / "out" / f"{tag}-w{workers}"
     if (out / "manifest.json").exists():
         (out / "manifest.json").unlink()  # force a real run
-    with _WorkerMemory() as mem:
-        t0 = time.perf_counter()
-        m = run_parse(src, out, cfg={**cfg, "workers": workers})
-        sec = time.perf_counter() - t0
+    t0 = time.perf_counter()  # no memory sampler here: it would take CPU from the workers
+    m = run_parse(src, out, cfg={**cfg, "workers": workers})
+    sec = time.perf_counter() - t0
+    w = m["workers"]  # each worker's own peak RSS (getrusage), exact, not sampled
     ph = m["seconds"]
     startup = ph.get("plan", 0) + ph.get("start_workers", 0)
     steady = sum(ph.get(k, 0) for k in ("read_mask_distinct", "mine", "assign_write"))
@@ -200,7 +152,9 @@ def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
             "lines_per_s": m["counts"]["read"] / sec, "phases": ph,
             "startup_seconds": round(startup, 3),
             "steady_lines_per_s": m["counts"]["read"] / max(steady, 1e-9),
-            "distinct_masked": m["counts"]["distinct_masked"], **mem.max_mb()}
+            "distinct_masked": m["counts"]["distinct_masked"], "groups": w["groups"],
+            "start_rss_mb": w["start_rss_mb"], "peak_rss_mb": w["peak_rss_mb"],
+            "work_rss_mb": round(w["peak_rss_mb"] - w["start_rss_mb"], 1)}
 
 
 def _burn(n: int) -> float:
@@ -373,11 +327,12 @@ def main(argv: list[str] | None = None) -> int:
         ray_rows["parse_ceiling_after"] = cpu_ceiling("parse", part)
         ray_rows["scaling_2_over_1_steady"] = (ray_rows["10x"][2]["steady_lines_per_s"]
                                                / ray_rows["10x"][1]["steady_lines_per_s"])
-        ray_rows["memory_10x_over_1x"] = (ray_rows["10x"][2]["uss_mb"] / ray_rows["1x"][2]["uss_mb"]
-                                          if ray_rows["1x"][2]["uss_mb"] else None)
         ray_rows["memory_10x_over_1x_by_workers"] = {
-            w: round(ray_rows["10x"][w]["uss_mb"] / ray_rows["1x"][w]["uss_mb"], 3)
-            for w in (1, 2) if ray_rows["1x"][w]["uss_mb"]}
+            w: round(ray_rows["10x"][w]["peak_rss_mb"] / ray_rows["1x"][w]["peak_rss_mb"], 3)
+            for w in (1, 2)}
+        ray_rows["work_memory_10x_over_1x_by_workers"] = {
+            w: round(ray_rows["10x"][w]["work_rss_mb"] / max(ray_rows["1x"][w]["work_rss_mb"], 1), 3)
+            for w in (1, 2)}
         if args.scale_lines:
             name = f"hdfs-fresh-{args.scale_lines}"
             huge = (WORK / "inputs" / name if (WORK / "inputs" / name / "manifest.json").is_file()
@@ -418,20 +373,21 @@ def main(argv: list[str] | None = None) -> int:
               f"{rc.get('loglead', 0):9.1f}")
     if ray_rows:
         print(f"\nRay (local, num_cpus=2): {'size':>5} {'workers':>7} {'lines/s':>10} "
-              f"{'steady':>10} {'start s':>7} {'peak USS MB':>11} {'peak RSS MB':>11}")
+              f"{'steady':>10} {'start s':>7} {'groups':>6} {'start RSS MB':>12} {'peak RSS MB':>11}")
         for size in ("1x", "10x", "scale"):
             for w in (1, 2) if size in ray_rows else ():
                 r = ray_rows[size][w]
                 print(f"{'':25}{size:>5} {w:7d} {r['lines_per_s']:10,.0f} "
                       f"{r['steady_lines_per_s']:10,.0f} {r['startup_seconds']:7.2f} "
-                      f"{r['uss_mb'] or 0:11.1f} {r['rss_mb'] or 0:11.1f}")
+                      f"{r['groups']:6d} {r['start_rss_mb']:12.1f} {r['peak_rss_mb']:11.1f}")
         print(f"scaling 2 workers / 1 worker: {ray_rows['scaling_2_over_1']:.2f}x "
               f"(steady state {ray_rows['scaling_2_over_1_steady']:.2f}x; machine ceiling, 2 "
               f"processes of pure Python: {ray_rows['cpu_ceiling_before']:.2f}x before, "
               f"{ray_rows['cpu_ceiling_after']:.2f}x after; 2 processes of logad's one-thread "
               f"parse: {ray_rows['parse_ceiling_before']:.2f}x before, "
               f"{ray_rows['parse_ceiling_after']:.2f}x after); "
-              f"peak worker USS 10x / 1x: {ray_rows['memory_10x_over_1x_by_workers']}")
+              f"peak worker RSS 10x / 1x by workers: {ray_rows['memory_10x_over_1x_by_workers']}, "
+              f"peak minus start: {ray_rows['work_memory_10x_over_1x_by_workers']}")
         if "scale" in ray_rows:
             print(f"scaling on {ray_rows['scale_lines']:,} lines: "
                   f"{ray_rows['scaling_2_over_1_scale']:.2f}x "

@@ -253,6 +253,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
                 parts = {}
                 for b in ordered_map(actors, lambda a, g: a.assign.remote(g), groups):
                     parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
+        memory = ray.get([a.memory.remote() for a in actors])
     finally:
         for a in actors:
             ray.kill(a)
@@ -286,6 +287,9 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
                    "new_templates": int(sum(templates.column("new").to_pylist()))},
         "files": per_file,
         "seconds": timer.seconds,
+        "workers": {"count": n_workers, "groups": len(groups),
+                    "start_rss_mb": max(m["start_rss_mb"] for m in memory),
+                    "peak_rss_mb": max(m["peak_rss_mb"] for m in memory)},
         "lines_per_second": round(read / max(sum(timer.seconds.values()), 1e-9), 1),
         "drain": miner.settings.to_dict(),
         "masking_rules": [r.name for r in rules], "no_mask": list(no_mask),

@@ -18,6 +18,7 @@ while a row group read batch by batch keeps a worker's memory flat. Nothing here
 from __future__ import annotations
 
 import os
+import resource
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -145,6 +146,11 @@ def _assign_and_write(units: Sequence[dict], lookup: dict, out_dir: Path,
     return pa.table({"file": pa.array(files, pa.string()), "rows": pa.array(rows, pa.int64())})
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 class ParseWorker:
     """One worker of a run (a Ray actor, one CPU): pass 1 (:meth:`summarize`), then, once it
     holds the mapping (:meth:`set_mapping`, built into a dict once per worker), pass 2
@@ -156,6 +162,7 @@ class ParseWorker:
         self.options = parquet_options(parquet)
         self.lookup: dict = {}
         self.out_dir = Path(".")
+        self.start_rss_mb = _peak_rss_mb()
 
     def ready(self) -> bool:
         return True
@@ -172,3 +179,8 @@ class ParseWorker:
     def assign(self, units: list[dict]) -> pa.Table:
         return _assign_and_write(units, self.lookup, self.out_dir, self.passes, self.batch_size,
                                  self.options, self.spill_dir)
+
+    def memory(self) -> dict:
+        """Peak resident memory (MB) once started and now, at the end of its work: the
+        difference is what its work took (one batch, the mapping), whatever the input size."""
+        return {"start_rss_mb": self.start_rss_mb, "peak_rss_mb": _peak_rss_mb()}

@@ -131,9 +131,11 @@ def test_parquet_options_default_and_bad_codec():
     from logad.parsing.distinct import parquet_options
 
     opts = parquet_options(None)
-    assert opts["compression"] == "snappy"
+    assert (opts["compression"], opts["compression_level"]) == ("zstd", -3)
     assert "template_id" in opts["use_dictionary"] and "content" not in opts["use_dictionary"]
     assert parquet_options({"compression": "LZ4", "dictionary": []}) == {
-        "compression": "lz4", "use_dictionary": []}
+        "compression": "lz4", "compression_level": None, "use_dictionary": []}
     with pytest.raises(LogadError, match="compression"):
         parquet_options({"compression": "rar"})
+    with pytest.raises(LogadError, match="compression_level"):
+        parquet_options({"compression": "zstd", "compression_level": "fast"})

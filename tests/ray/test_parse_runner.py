@@ -51,7 +51,7 @@ def reference(ray_session, events_dir, cfg, tmp_path_factory):
 
 @pytest.mark.parametrize("num_blocks, workers, spill",
                          [(2, None, True), (4, None, True), (8, None, True), (4, 1, True),
-                          (4, 2, True), (4, 2, False)])
+                          (4, 2, True), (4, 2, False), (None, 2, True)])
 def test_ids_do_not_depend_on_blocks_or_workers(ray_session, events_dir, cfg, reference, tmp_path,
                                                 num_blocks, workers, spill):
     ref_out, _ = reference
@@ -71,6 +71,9 @@ def test_manifest_counts_and_outputs(reference):
         assert row["read"] == row["parsed"] + row["rejected"]
     assert m["files"]["a.log"]["rejected"] == 1
     assert set(m["seconds"]) >= {"read_mask_distinct", "mine", "assign_write"}
+    w = m["workers"]  # one group here (num_blocks=1), so one worker; its memory as it measured it
+    assert w["count"] == 1 and w["groups"] == 1
+    assert 0 < w["start_rss_mb"] <= w["peak_rss_mb"]
     assert len(m["event_files"]) == 14  # one file per input row group (units of work)
     assert not (out / "_spill").exists()
     events = pq.read_table(out / "events")
