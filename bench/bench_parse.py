@@ -68,6 +68,26 @@ def hdfs_real(data: Path) -> list[str]:
         return [line.rstrip("\n").split(" ", 5)[5] for line in fh]
 
 
+def hdfs_real_headers(data: Path) -> list[str]:
+    """The part of each real HDFS line before its content (``date time pid level component:``)."""
+    path = data / "hdfs_loglead_2pct" / "HDFS_loglead2pct_shared.log.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [" ".join(line.split(" ", 5)[:5]) for line in fh]
+
+
+def raw_log(name: str, headers: list[str], contents: list[str]) -> Path:
+    """A raw log file: the real headers in turn, each followed by one of ``contents``."""
+    path = WORK / "inputs" / f"{name}.log"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for i, content in enumerate(contents):
+                fh.write(f"{headers[i % len(headers)]} {content}\n")
+        tmp.replace(path)
+    return path
+
+
 def fresh_copies(lines: list[str], n: int, seed: int = 0) -> list[str]:
     """``n`` lines cycling through ``lines``, every digit run and hex literal redrawn (same length)."""
     rng = random.Random(seed)
@@ -126,6 +146,35 @@ def logad_one_thread(table: pa.Table, system: str, cfg: dict, masking: dict,
         sec = min(sec, time.perf_counter() - t0)
     return {"lines": table.num_rows, "seconds": round(sec, 3), "lines_per_s": table.num_rows / sec,
             "templates": templates.num_rows, "distinct_masked": len(res.mapping)}
+
+
+def logad_raw_one_thread(path: Path, preset_name: str, cfg: dict, masking: dict,
+                         repeat: int = 1) -> dict:
+    """Ingest and parse in one process: the raw log file in, parsed Parquet file out (best of
+    ``repeat`` runs): reading, splitting lines into fields with the preset, masking, mining,
+    joining and writing."""
+    from logad.sources.events import UnitResult, unit_events
+    from logad.sources.files import expand_sources, plan_units
+    from logad.sources.presets import load_preset
+
+    preset = load_preset(preset_name)
+    passes = compile_passes(rules_from_config(masking, preset_name))
+    sec, lines = float("inf"), 0
+    for _ in range(repeat):
+        miner = TemplateMiner(DrainSettings.from_config(cfg["drain"]))
+        t0 = time.perf_counter()
+        units = plan_units(expand_sources([str(path)]), 1 << 40)  # one unit: the whole file
+        blocks = [t for u in units for t in unit_events(
+            u, preset, UnitResult(u.index, u.file.display), source=preset.name, batch_lines=65536)]
+        parsed, _, _, _ = parse_blocks(blocks, passes, miner)
+        with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+            with pq.ParquetWriter(Path(tmp) / "p.parquet", parsed[0].schema,
+                                  **parquet_options(cfg.get("parquet"))) as w:
+                for t in parsed:
+                    w.write_table(t)
+        sec = min(sec, time.perf_counter() - t0)
+        lines = sum(b.num_rows for b in blocks)
+    return {"lines": lines, "seconds": round(sec, 3), "lines_per_s": lines / sec}
 
 
 def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
@@ -282,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
 
     real = hdfs_real(args.data)
+    headers = hdfs_real_headers(args.data)
     corpora = {"HDFS real": ("HDFS", real)}
     corpora[f"HDFS fresh {args.lines:,}"] = ("HDFS", fresh_copies(real, args.lines))
     previous = json.loads((args.out / "parse.json").read_text()) if args.ray_only else {}
@@ -306,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
         row["ratio_per_core"] = {
             k: per_core / (row[k]["lines_per_s"] / (2 if k == "tipping_2" else 1))
             for k in REFERENCE_TOOLS if "lines_per_s" in row[k]}
+        if system == "HDFS":  # the whole chain from the raw log file: ingest + parse
+            path = raw_log(name.lower().replace(" ", "-").replace(",", ""), headers, lines)
+            row["logad_raw_1thread"] = logad_raw_one_thread(path, system, cfg, masking, args.repeat)
+            raw_core = row["logad_raw_1thread"]["lines_per_s"]
+            row["ratio_per_core_raw"] = {
+                k: raw_core / (row[k]["lines_per_s"] / (2 if k == "tipping_2" else 1))
+                for k in REFERENCE_TOOLS if "lines_per_s" in row[k]}
         rows.append(row)
         print(f"{name}: logad 1 thread {per_core:,.0f} lines/s, distinct share "
               f"{row['distinct_share']:.4%}", flush=True)
@@ -371,6 +428,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{rc.get('tipping_templates_1', 0):7.1f} {rc.get('tipping_default_1', 0):7.1f} "
               f"{rc.get('tipping_2', 0):8.1f} "
               f"{rc.get('loglead', 0):9.1f}")
+    raw_rows = [r for r in rows if "logad_raw_1thread" in r]
+    if raw_rows:
+        print(f"\nraw log file -> parsed Parquet (ingest + parse), one thread: "
+              f"{'input':24} {'lines/s':>10} {'x drain3':>8} {'x tip1':>7} {'x tip+t':>7} "
+              f"{'x dflt':>7} {'x loglead':>9}")
+        for r in raw_rows:
+            rc = r["ratio_per_core_raw"]
+            print(f"{'':64}{r['input']:24} {r['logad_raw_1thread']['lines_per_s']:10,.0f} "
+                  f"{rc.get('drain3', 0):8.1f} {rc.get('tipping_1', 0):7.1f} "
+                  f"{rc.get('tipping_templates_1', 0):7.1f} {rc.get('tipping_default_1', 0):7.1f} "
+                  f"{rc.get('loglead', 0):9.1f}")
     if ray_rows:
         print(f"\nRay (local, num_cpus=2): {'size':>5} {'workers':>7} {'lines/s':>10} "
               f"{'steady':>10} {'start s':>7} {'groups':>6} {'start RSS MB':>12} {'peak RSS MB':>11}")

@@ -146,6 +146,9 @@ class _EntryBuilder:
         return self.rx is None or bool(self.rx.match(text))
 
     def add(self, lines: list[str], in_range: bool) -> None:
+        if self.rx is None and in_range and not self.done:
+            self._add_single(lines)
+            return
         st = self.stats
         for text in lines:
             if self.done:
@@ -179,6 +182,27 @@ class _EntryBuilder:
                 self.entry_n.append(1)
                 st.lines_in_entries += 1
             self.line_no += 1
+
+    def _add_single(self, lines: list[str]) -> None:
+        """:meth:`add` for formats without continuation lines: every line in range is an entry
+        unless blank or too long, so the lines go in by slices and only the rejects one by one."""
+        st, longest, first = self.stats, self.max_line_bytes, self.line_no
+        bad = [i for i, t in enumerate(lines) if len(t) > longest or not t.strip("\r \t")]
+        prev = 0
+        for i in bad + [len(lines)]:
+            self.entries.extend(lines[prev:i])
+            self.entry_line.extend(range(first + prev, first + i))
+            if i < len(lines):
+                text = lines[i]
+                st.rejects.append((first + i, f"line longer than max_line_bytes={longest}", text[:1024])
+                                  if len(text) > longest else (first + i, "blank line", text))
+            prev = i + 1
+        good = len(lines) - len(bad)
+        self.entry_n.extend([1] * good)
+        st.lines_read += len(lines)
+        st.lines_in_entries += good
+        st.rejected += len(bad)
+        self.line_no += len(lines)
 
     def _continue(self, text: str) -> None:
         self.entries[-1] += "\n" + text

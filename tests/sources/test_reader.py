@@ -81,6 +81,25 @@ def test_crlf_is_stripped_and_blank_lines_are_rejected_with_reason(tmp_path):
     assert st.rejects[0][:2] == (2, "blank line")
 
 
+def test_single_line_fast_path_counts_like_the_general_reader(tmp_path):
+    # entry_start None takes the sliced fast path; "(?:)" (every line starts an entry) the general one
+    (tmp_path / "a.log").write_text("short\n" + "x" * 20 + "\n\n \t\nok\nlast", encoding="utf-8")
+    unit = plan_units(expand_sources([str(tmp_path / "a.log")]), 1 << 20)[0]
+    got = {}
+    for entry_start in (None, "(?:)"):
+        st = UnitStats()
+        batches = list(iter_entries(unit, st, entry_start=entry_start, max_line_bytes=10))
+        got[entry_start] = ([r for b in batches for r in b.raw.to_pylist()],
+                            [n for b in batches for n in b.line_no], st.rejects,
+                            (st.lines_read, st.lines_in_entries, st.rejected))
+    assert got[None] == got["(?:)"]
+    raw, line_no, rejects, counts = got[None]
+    assert raw == ["short", "ok", "last"] and line_no == [1, 5, 6]
+    assert [r[:2] for r in rejects] == [(2, "line longer than max_line_bytes=10"),
+                                        (3, "blank line"), (4, "blank line")]
+    assert counts == (6, 3, 3)
+
+
 def test_gzip_bz2_and_memory_urls():
     fs = fsspec.filesystem("memory")
     text = "".join(f"line {i}\n" for i in range(1, 501))
