@@ -127,6 +127,15 @@ def events_dir(name: str, contents: list[str], system: str, part_rows: int = 131
 
 
 # -- logad -------------------------------------------------------------------------------------
+def write_parsed(parsed: list[pa.Table], cfg: dict) -> None:
+    """Write parsed blocks to one Parquet file (thrown away), as the parse stage writes them."""
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        with pq.ParquetWriter(Path(tmp) / "p.parquet", parsed[0].schema,
+                              **parquet_options(cfg.get("parquet"))) as w:
+            for t in parsed:
+                w.write_table(t)
+
+
 def logad_one_thread(table: pa.Table, system: str, cfg: dict, masking: dict,
                      repeat: int = 1) -> dict:
     """The parse functions in one process: events table in, parsed Parquet file out (best of
@@ -138,11 +147,7 @@ def logad_one_thread(table: pa.Table, system: str, cfg: dict, masking: dict,
         t0 = time.perf_counter()
         blocks = [table.slice(i, batch) for i in range(0, table.num_rows, batch)]
         parsed, _, templates, res = parse_blocks(blocks, passes, miner)
-        with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-            with pq.ParquetWriter(Path(tmp) / "p.parquet", parsed[0].schema,
-                                  **parquet_options(cfg.get("parquet"))) as w:
-                for t in parsed:
-                    w.write_table(t)
+        write_parsed(parsed, cfg)
         sec = min(sec, time.perf_counter() - t0)
     return {"lines": table.num_rows, "seconds": round(sec, 3), "lines_per_s": table.num_rows / sec,
             "templates": templates.num_rows, "distinct_masked": len(res.mapping)}
@@ -166,12 +171,7 @@ def logad_raw_one_thread(path: Path, preset_name: str, cfg: dict, masking: dict,
         units = plan_units(expand_sources([str(path)]), 1 << 40)  # one unit: the whole file
         blocks = [t for u in units for t in unit_events(
             u, preset, UnitResult(u.index, u.file.display), source=preset.name, batch_lines=65536)]
-        parsed, _, _, _ = parse_blocks(blocks, passes, miner)
-        with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-            with pq.ParquetWriter(Path(tmp) / "p.parquet", parsed[0].schema,
-                                  **parquet_options(cfg.get("parquet"))) as w:
-                for t in parsed:
-                    w.write_table(t)
+        write_parsed(parse_blocks(blocks, passes, miner)[0], cfg)
         sec = min(sec, time.perf_counter() - t0)
         lines = sum(b.num_rows for b in blocks)
     return {"lines": lines, "seconds": round(sec, 3), "lines_per_s": lines / sec}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from datetime import datetime
 
 import pyarrow as pa
@@ -9,6 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from logad.errors import ConfigError
+import logad.sources.formats as formats_mod
 from logad.sources.formats import (compile_format, compile_regex, epoch_to_timestamp, extract_all,
                                    extract_first, parse_timestamp, split_fields)
 from logad.sources.presets import (list_presets, load_preset, preset_from_format,
@@ -64,6 +67,44 @@ def test_unmatched_lines_keep_the_whole_line_as_content_and_cr_is_stripped():
     assert t.column("Content").to_pylist() == ["up", "no colon here", None]
     assert t.column("Level").to_pylist() == ["INFO", None, None]
     assert t.column("Date").to_pylist() == ["17/06/09", None, None]
+
+
+def _regex_only(p):
+    return dataclasses.replace(p, suffixes=None)
+
+
+@pytest.mark.parametrize("fmt, suffixes", [
+    ("<Date> <Time> <Pid> <Level> <Component>: <Content>", ("", "", "", "", ":")),
+    ("<Date> <Time>, <Level>   <Component> <Content>", ("", ",", "", "")),
+    ("<A> <B> <Content>", ("", "")),
+    (r"\[<Time>\] <Content>", None), ("<Date> <Level>", None), ("<A>:<B> <Content>", None),
+    ("<A> <Content> <B>", None)])
+def test_whitespace_split_applies_only_to_whitespace_separated_fields(fmt, suffixes):
+    assert compile_format(fmt).suffixes == suffixes
+
+
+@pytest.mark.parametrize("fmt", ["<Date> <Time> <Pid> <Level> <Component>: <Content>",
+                                 "<Date> <Time>, <Level>   <Component> <Content>",
+                                 "<A> <B>:: <Content>"])
+def test_whitespace_split_gives_what_the_regex_gives(fmt):
+    # lines near the format: fields with or without their literal, odd whitespace, missing fields
+    p = compile_format(fmt)
+    rng = random.Random(7)
+    tokens = ["a", "b:", ":", "::", "x,", ",", "1", "a:b", "\u00a0", "ab,c", ":x", "é:", ""]
+    spaces = [" ", "  ", "\t", " \t "]
+    odd = spaces + ["\n", " \v ", "\r", "\f", ""]
+    lines = []
+    for _ in range(20_000):
+        ws = odd if rng.random() < 0.1 else spaces
+        fields = [rng.choice(tokens) + (suffix if rng.random() < 0.9 else rng.choice(tokens))
+                  for suffix in p.suffixes if rng.random() < 0.97]
+        content = "".join(rng.choice(tokens) + rng.choice(ws) for _ in range(rng.randint(0, 4)))
+        lines.append(rng.choice(["", " "]) + "".join(f + rng.choice(ws) for f in fields) + content)
+    fast, slow = split_fields(pa.array(lines), p), split_fields(pa.array(lines), _regex_only(p))
+    assert fast.equals(slow)
+    target = pc.utf8_trim_whitespace(pa.array(lines))
+    took = pc.sum(formats_mod._split_on_whitespace(target, p)[1]).as_py()
+    assert 0.3 * len(lines) < took < len(lines)  # most lines split, the others went to the regex
 
 
 def test_chunked_input_gives_the_same_table():
