@@ -8,6 +8,8 @@ A unit is a byte range of a file (or a whole compressed file). The reader:
   continuation lines to the entry above them, reading past the range end for the trailing ones and
   skipping leading ones that belong to the previous range;
 * decodes UTF-8 with replacement and counts the lines that needed it;
+* for formats without continuation lines, splits, trims and checks the lines of each block as one
+  Arrow array (only rejected lines are looked at one by one in Python);
 * stops on a truncated ``.gz`` or other read error after yielding what it read, and reports the
   error with the file name and the line it reached.
 """
@@ -20,13 +22,15 @@ import io
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Sequence
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from logad.sources.files import WorkUnit, open_binary
 
-__all__ = ["EntryBatch", "UnitStats", "iter_entries", "decode_lines"]
+__all__ = ["EntryBatch", "UnitStats", "iter_entries", "decode_lines", "decode_lines_array"]
 
 _READ_BLOCK = 1 << 22
 
@@ -36,8 +40,8 @@ class EntryBatch:
     """Entries of one batch: ``raw[i]`` starts on physical line ``line_no[i]`` and spans ``n_lines[i]``."""
 
     raw: pa.Array
-    line_no: list[int]
-    n_lines: list[int]
+    line_no: Sequence[int]  # list or int64 NumPy array
+    n_lines: Sequence[int]
 
 
 @dataclass
@@ -68,6 +72,21 @@ def decode_lines(chunk: bytes) -> tuple[list[str], int]:
                 bad += 1
                 lines.append(part.decode("utf-8", errors="replace"))
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines], bad
+
+
+def decode_lines_array(chunk: bytes) -> tuple[pa.Array, int]:
+    """:func:`decode_lines` as one Arrow ``string`` array, split and trimmed in C++ when the
+    chunk is valid UTF-8 (nearly always); otherwise through :func:`decode_lines`."""
+    try:
+        whole = pa.array([chunk], pa.binary()).cast(pa.string())  # validates UTF-8
+    except pa.ArrowInvalid:
+        lines, bad = decode_lines(chunk)
+        return pa.array(lines, pa.string()), bad
+    lines = pc.list_flatten(pc.split_pattern(whole, "\n"))
+    cr = pc.ends_with(lines, "\r")
+    if pc.any(cr).as_py():
+        lines = pc.if_else(cr, pc.utf8_slice_codeunits(lines, 0, -1), lines)
+    return lines, 0
 
 
 class _RangeReader:
@@ -140,14 +159,21 @@ class _EntryBuilder:
         self.entries: list[str] = []
         self.entry_line: list[int] = []
         self.entry_n: list[int] = []
+        self.chunks: list[pa.Array] = []         # entry_start None: entries as Arrow arrays
+        self.chunk_numbers: list[np.ndarray] = []
+        self.n_chunked = 0
         self.done = False
+
+    @property
+    def n_entries(self) -> int:
+        return len(self.entries) + self.n_chunked
 
     def _is_start(self, text: str) -> bool:
         return self.rx is None or bool(self.rx.match(text))
 
     def add(self, lines: list[str], in_range: bool) -> None:
-        if self.rx is None and in_range and not self.done:
-            self._add_single(lines)
+        if self.rx is None:
+            self.add_array(pa.array(lines, pa.string()), len(lines) if in_range else 0)
             return
         st = self.stats
         for text in lines:
@@ -183,26 +209,35 @@ class _EntryBuilder:
                 st.lines_in_entries += 1
             self.line_no += 1
 
-    def _add_single(self, lines: list[str]) -> None:
-        """:meth:`add` for formats without continuation lines: every line in range is an entry
-        unless blank or too long, so the lines go in by slices and only the rejects one by one."""
-        st, longest, first = self.stats, self.max_line_bytes, self.line_no
-        bad = [i for i, t in enumerate(lines) if len(t) > longest or not t.strip("\r \t")]
-        prev = 0
-        for i in bad + [len(lines)]:
-            self.entries.extend(lines[prev:i])
-            self.entry_line.extend(range(first + prev, first + i))
-            if i < len(lines):
-                text = lines[i]
-                st.rejects.append((first + i, f"line longer than max_line_bytes={longest}", text[:1024])
-                                  if len(text) > longest else (first + i, "blank line", text))
-            prev = i + 1
-        good = len(lines) - len(bad)
-        self.entry_n.extend([1] * good)
-        st.lines_read += len(lines)
-        st.lines_in_entries += good
-        st.rejected += len(bad)
-        self.line_no += len(lines)
+    def add_array(self, lines: pa.Array, n_in: int) -> None:
+        """Formats without continuation lines (``entry_start`` None): the first ``n_in`` lines
+        are the range's, each an entry unless blank or too long (checked on the whole array);
+        a line after them ends the range."""
+        if self.done:
+            return
+        if n_in < len(lines):
+            self.done = True
+        lines = lines.slice(0, n_in)
+        st, first, n = self.stats, self.line_no, len(lines)
+        numbers = np.arange(first, first + n, dtype=np.int64)
+        too_long = pc.greater(pc.utf8_length(lines), self.max_line_bytes)
+        bad = pc.or_(too_long, pc.match_substring_regex(lines, r"^[\r \t]*$"))
+        if pc.any(bad).as_py():
+            bad_rows = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
+            longer = too_long.to_numpy(zero_copy_only=False)
+            for i in bad_rows.tolist():
+                text = lines[i].as_py()
+                st.rejects.append((first + i, f"line longer than max_line_bytes={self.max_line_bytes}",
+                                   text[:1024]) if longer[i] else (first + i, "blank line", text))
+            keep = pc.invert(bad)
+            lines, numbers = lines.filter(keep), numbers[keep.to_numpy(zero_copy_only=False)]
+            st.rejected += len(bad_rows)
+        self.chunks.append(lines)
+        self.chunk_numbers.append(numbers)
+        self.n_chunked += len(lines)
+        st.lines_read += n
+        st.lines_in_entries += len(lines)
+        self.line_no += n
 
     def _continue(self, text: str) -> None:
         self.entries[-1] += "\n" + text
@@ -211,6 +246,11 @@ class _EntryBuilder:
 
     def take_batch(self, keep_last: bool) -> EntryBatch | None:
         """Hand out the entries so far; ``keep_last`` keeps the open entry for continuations."""
+        if self.chunks:
+            raw = pa.concat_arrays(self.chunks)
+            numbers = np.concatenate(self.chunk_numbers)
+            self.chunks, self.chunk_numbers, self.n_chunked = [], [], 0
+            return EntryBatch(raw, numbers, np.ones(len(numbers), np.int64)) if len(raw) else None
         keep = 1 if keep_last and self.rx is not None else 0
         n = len(self.entries) - keep
         if n <= 0:
@@ -277,17 +317,21 @@ def iter_entries(unit: WorkUnit, stats: UnitStats, *, entry_start: str | None = 
                 pending = data
                 continue
             complete, pending = data[:cut], data[cut + 1:]
-            lines, bad = decode_lines(complete)
-            stats.bad_utf8 += bad
             n_in = _lines_in_range(complete, room)
-            builder.add(lines[:n_in], True)
-            builder.add(lines[n_in:], False)
+            if builder.rx is None:
+                arr, bad = decode_lines_array(complete)
+                builder.add_array(arr, n_in)
+            else:
+                lines, bad = decode_lines(complete)
+                builder.add(lines[:n_in], True)
+                builder.add(lines[n_in:], False)
+            stats.bad_utf8 += bad
             if room is not None:
                 room -= cut + 1
             if builder.done:
                 pending = b""
                 break
-            if len(builder.entries) >= batch_lines:
+            if builder.n_entries >= batch_lines:
                 batch = builder.take_batch(keep_last=True)
                 if batch is not None:
                     yield batch
