@@ -83,8 +83,8 @@ def decode_lines_array(chunk: bytes) -> tuple[pa.Array, int]:
         lines, bad = decode_lines(chunk)
         return pa.array(lines, pa.string()), bad
     lines = pc.list_flatten(pc.split_pattern(whole, "\n"))
-    cr = pc.ends_with(lines, "\r")
-    if pc.any(cr).as_py():
+    if b"\r" in chunk:
+        cr = pc.ends_with(lines, "\r")
         lines = pc.if_else(cr, pc.utf8_slice_codeunits(lines, 0, -1), lines)
     return lines, 0
 

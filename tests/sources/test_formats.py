@@ -107,6 +107,16 @@ def test_whitespace_split_gives_what_the_regex_gives(fmt):
     assert 0.3 * len(lines) < took < len(lines)  # most lines split, the others went to the regex
 
 
+def test_has_byte_sees_only_the_strings_of_the_slice():
+    arr = pa.array(["a\rb", "cd", None, "ef\v", ""])
+    assert formats_mod.has_byte(arr, "\r") and formats_mod.has_byte(arr, "\v")
+    assert not formats_mod.has_byte(arr.slice(1, 2), "\r")  # the buffer still holds "a\rb"
+    assert formats_mod.has_byte(arr.slice(3), "\v") and not formats_mod.has_byte(arr.slice(4), "\v")
+    assert formats_mod.has_byte(arr.cast(pa.large_string()).slice(3, 1), "\v")
+    assert not formats_mod.has_byte(pa.chunked_array([arr.slice(1, 1), arr.slice(4)]), "\r")
+    assert not formats_mod.has_byte(pa.array([], pa.string()), "\r")
+
+
 def test_chunked_input_gives_the_same_table():
     p = compile_format("<Level> <Content>")
     lines = ["INFO a b", "x", "WARN c"]
