@@ -64,18 +64,13 @@ _VARIABLE = re.compile(r"0[xX][0-9a-fA-F]+|\d+")
 
 
 # -- inputs --------------------------------------------------------------------------------------
-def hdfs_real(data: Path) -> list[str]:
-    """Content part of the real HDFS lines (``date time pid level component: content``)."""
+def hdfs_real(data: Path) -> tuple[list[str], list[str]]:
+    """The real HDFS lines split in two: the header (``date time pid level component:``) and the
+    content of each line."""
     path = data / "hdfs_loglead_2pct" / "HDFS_loglead2pct_shared.log.gz"
     with gzip.open(path, "rt", encoding="utf-8") as fh:
-        return [line.rstrip("\n").split(" ", 5)[5] for line in fh]
-
-
-def hdfs_real_headers(data: Path) -> list[str]:
-    """The part of each real HDFS line before its content (``date time pid level component:``)."""
-    path = data / "hdfs_loglead_2pct" / "HDFS_loglead2pct_shared.log.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        return [" ".join(line.split(" ", 5)[:5]) for line in fh]
+        parts = [line.rstrip("\n").split(" ", 5) for line in fh]
+    return [" ".join(p[:5]) for p in parts], [p[5] for p in parts]
 
 
 def raw_log(name: str, headers: list[str], contents: list[str]) -> Path:
@@ -350,8 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     masking = load_yaml(cfg["masking"])
     WORK.mkdir(parents=True, exist_ok=True)
 
-    real = hdfs_real(args.data)
-    headers = hdfs_real_headers(args.data)
+    headers, real = hdfs_real(args.data)
     corpora = {"HDFS real": ("HDFS", real)}
     corpora[f"HDFS fresh {args.lines:,}"] = ("HDFS", fresh_copies(real, args.lines))
     previous = json.loads((args.out / "parse.json").read_text()) if args.ray_only else {}

@@ -2,10 +2,11 @@
 
 Plan (driver): list ``part-*.parquet``, resolve the masking rules (input preset + generic), load
 the template state, cut the input into units (one per file row group) and the units into groups
-(``num_blocks`` equal groups, or by default :func:`guided_groups`, shrinking towards the end). Work: one pool of Ray actors (``workers``, one CPU each,
+(``num_blocks`` equal groups, or by default :func:`guided_groups`, shrinking towards the end).
+Work: one pool of Ray actors (``workers``, one CPU each,
 :class:`logad.ray.parse_worker.ParseWorker`), started once and used by both passes; groups go to
-whichever actor frees up, each actor with a second group queued (:func:`logad.ray.pool.ordered_map`),
-and results come back in input order. Pass 1: each unit is masked and summarised into its
+whichever actor frees up, each actor with a second group queued
+(:func:`logad.ray.pool.ordered_map`), and results come back in input order. Pass 1: each unit is masked and summarised into its
 distinct masked messages with their first occurrence, per-file counts and rejected lines (its
 masked column spilled to ``out_dir/_spill/``). Mine (driver): the union of distinct messages,
 sorted by first occurrence, goes through Drain once. Pass 2 (join): every actor receives the
