@@ -13,15 +13,16 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-__all__ = ["atomic_path", "atomic_dir", "write_parquet", "write_json", "write_yaml", "read_json",
-           "run_key", "finished_manifest", "Timer"]
+__all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "ParquetSettings",
+           "write_json", "write_yaml", "read_json", "run_key", "finished_manifest", "Timer"]
 
 
 @contextmanager
@@ -64,6 +65,62 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def write_parquet(table: pa.Table, path: str | os.PathLike, **kwargs: Any) -> None:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, **kwargs)
+
+
+#: Nearly unique long strings of the events tables: a dictionary attempt and min/max statistics
+#: on them cost write time and help no reader (bench/README.md, "Writing events").
+TEXT_COLUMNS = ("content", "raw")
+_CODECS = ("zstd", "snappy", "lz4", "gzip", "brotli", "none")
+
+
+@dataclass(frozen=True)
+class ParquetSettings:
+    """How ingest and parse write events tables (their ``parquet`` config section).
+
+    ``compression``: zstd, snappy, lz4, gzip, brotli or none; ``compression_level``: the
+    codec's level (absent: -3 for zstd, else the codec's default; null: the codec's default);
+    ``dictionary``: the columns to dictionary-encode (null: every string column but
+    :data:`TEXT_COLUMNS`). Min/max statistics are kept for every column
+    but :data:`TEXT_COLUMNS`. Results never depend on these settings, only time and size do.
+    """
+
+    compression: str = "zstd"
+    compression_level: int | None = -3
+    dictionary: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping | None, where: str = "parquet") -> "ParquetSettings":
+        """Validated settings from a config section; ``where`` names it in error messages."""
+        from logad.errors import ConfigError
+
+        cfg = dict(cfg or {})
+        unknown = set(cfg) - {"compression", "compression_level", "dictionary"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} "
+                              "(compression, compression_level, dictionary)")
+        compression = str(cfg.get("compression") or "zstd").lower()
+        if compression not in _CODECS:
+            raise ConfigError(f"{where}.compression: unknown codec {compression!r} "
+                              f"({', '.join(_CODECS)})")
+        level = cfg.get("compression_level", -3 if compression == "zstd" else None)
+        if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
+            raise ConfigError(f"{where}.compression_level: an integer or null, got {level!r}")
+        if compression == "none" and level is not None:
+            raise ConfigError(f"{where}.compression_level: must be null when compression is none")
+        dictionary = cfg.get("dictionary")
+        if dictionary is not None and (isinstance(dictionary, str)
+                                       or not all(isinstance(c, str) for c in dictionary)):
+            raise ConfigError(f"{where}.dictionary: a list of column names or null, "
+                              f"got {dictionary!r}")
+        return cls(compression, level, None if dictionary is None else tuple(dictionary))
+
+    def writer_options(self, schema: pa.Schema) -> dict:
+        """Keyword arguments for :class:`pyarrow.parquet.ParquetWriter` of a table of ``schema``."""
+        names = [n for n in schema.names if n not in TEXT_COLUMNS]
+        dictionary = (list(self.dictionary) if self.dictionary is not None else
+                      [n for n in names if pa.types.is_string(schema.field(n).type)])
+        return {"compression": self.compression, "compression_level": self.compression_level,
+                "use_dictionary": dictionary, "write_statistics": names}
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import stat
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from logad.io import atomic_dir, atomic_path
+from logad.errors import ConfigError
+from logad.io import ParquetSettings, atomic_dir, atomic_path
 
 
 def test_atomic_path_keeps_the_old_file_when_the_write_fails(tmp_path):
@@ -38,3 +41,45 @@ def test_atomic_dir_replaces_a_folder_whole(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == ["z"]
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def _events_like(n=500):
+    return pa.table({"path": ["a.log"] * n, "order": list(range(n)), "level": ["INFO"] * n,
+                     "content": [f"line {i}" for i in range(n)],
+                     "raw": [f"x line {i}" for i in range(n)]})
+
+
+def test_parquet_settings_skip_dictionary_and_statistics_on_text_columns(tmp_path):
+    t = _events_like()
+    opts = ParquetSettings.from_config(None).writer_options(t.schema)
+    assert (opts["compression"], opts["compression_level"]) == ("zstd", -3)
+    pq.write_table(t, tmp_path / "e.parquet", **opts)
+    meta = pq.ParquetFile(tmp_path / "e.parquet").metadata.row_group(0)
+    col = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert col["order"].statistics.has_min_max and col["path"].statistics.has_min_max
+    assert not (col["content"].statistics and col["content"].statistics.has_min_max)
+    assert not (col["raw"].statistics and col["raw"].statistics.has_min_max)
+    assert "RLE_DICTIONARY" in col["path"].encodings and "RLE_DICTIONARY" in col["level"].encodings
+    assert "RLE_DICTIONARY" not in col["content"].encodings
+    assert col["content"].compression == "ZSTD"
+    assert pq.read_table(tmp_path / "e.parquet").equals(t)  # settings change size, never data
+
+
+def test_parquet_settings_take_an_explicit_dictionary_list():
+    opts = ParquetSettings.from_config({"compression": "LZ4", "dictionary": ["level"]},
+                                       "parse parquet").writer_options(_events_like().schema)
+    assert (opts["compression"], opts["compression_level"]) == ("lz4", None)
+    assert opts["use_dictionary"] == ["level"]
+    assert opts["write_statistics"] == ["path", "order", "level"]
+
+
+@pytest.mark.parametrize("cfg, key", [
+    ({"compression": "rar"}, "parse parquet.compression"),
+    ({"compression_level": "fast"}, "parse parquet.compression_level"),
+    ({"compression": "none", "compression_level": 3}, "parse parquet.compression_level"),
+    ({"dictionary": "path"}, "parse parquet.dictionary"),
+    ({"compresion": "zstd"}, "parse parquet: unknown key"),
+])
+def test_parquet_settings_name_the_bad_setting(cfg, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        ParquetSettings.from_config(cfg, "parse parquet")

@@ -21,8 +21,7 @@ from logad.schema import REJECTED_SCHEMA, UNKNOWN_TEMPLATE_ID, require_columns
 
 __all__ = ["MASKED", "DISTINCT_SCHEMA", "MAPPING_SCHEMA", "COUNTS_SCHEMA", "split_rejected",
            "mask_block", "distinct_block", "file_counts", "DistinctTable", "assign_ids",
-           "SUMMARY_SCHEMA", "block_summary", "split_summary", "drop_rejected",
-           "DICTIONARY_COLUMNS", "parquet_options"]
+           "SUMMARY_SCHEMA", "block_summary", "split_summary", "drop_rejected"]
 
 #: Name of the temporary masked-message column (dropped before output).
 MASKED = "_masked"
@@ -32,40 +31,6 @@ MAPPING_SCHEMA = pa.schema([("masked", pa.string()), ("template_id", pa.string()
 COUNTS_SCHEMA = pa.schema([("path", pa.string()), ("read", pa.int64()), ("rejected", pa.int64())])
 
 _REQUIRED = ("path", "line_no", "order", "content", "raw")
-
-#: Columns of the parsed events worth dictionary-encoding (few distinct values). The others
-#: (content, raw, order, line_no) are nearly unique: a dictionary attempt only costs time.
-DICTIONARY_COLUMNS = ("source", "path", "level", "component", "template_id")
-
-
-def parquet_options(cfg: Mapping | None = None) -> dict:
-    """Keyword arguments for :class:`pyarrow.parquet.ParquetWriter` of the parsed events.
-
-    Parameters
-    ----------
-    cfg : mapping, optional
-        The ``parquet`` section of configs/parse.yaml: ``compression`` (zstd, snappy, lz4,
-        gzip, brotli or none; default zstd), ``compression_level`` (default -3 for zstd, the
-        codec's own default otherwise) and ``dictionary`` (columns to dictionary-encode;
-        default :data:`DICTIONARY_COLUMNS`).
-
-    Notes
-    -----
-    zstd at level -3 writes parsed HDFS lines in a third less time than snappy and BGL/Spark lines
-    in the same, in files 1 % larger (HDFS) or 18-27 % smaller (bench/README.md).
-    """
-    cfg = dict(cfg or {})
-    compression = str(cfg.get("compression") or "zstd").lower()
-    if compression not in ("snappy", "lz4", "zstd", "gzip", "brotli", "none"):
-        raise LogadError(f"parse parquet.compression: unknown codec {compression!r} "
-                         "(zstd, snappy, lz4, gzip, brotli or none)")
-    level = cfg.get("compression_level", -3 if compression == "zstd" else None)
-    if level is not None and not isinstance(level, int):
-        raise LogadError(f"parse parquet.compression_level: an integer or null, got {level!r}")
-    dictionary = cfg.get("dictionary")
-    return {"compression": compression, "compression_level": level,
-            "use_dictionary": list(DICTIONARY_COLUMNS if dictionary is None else dictionary)}
-
 
 def split_rejected(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Split lines that cannot be parsed (null ``content``) from the others.

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import read_json, write_json, write_parquet, write_yaml
+from logad.io import ParquetSettings, read_json, write_json, write_parquet, write_yaml
 from logad.ray.runtime import ensure_ray
 from logad.sources.events import UnitResult, unit_events
 from logad.sources.files import SourceFile, WorkUnit, expand_sources, newline_count, plan_units
@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "max_line_bytes": 1024 * 1024,
     "batch_lines": 200_000,
     "max_workers": None,
+    # how the events files are written (logad.io.ParquetSettings); results never depend on it
+    "parquet": {"compression": "zstd", "compression_level": -3, "dictionary": None},
     "lo2": {"runs": None, "services": None, "test_cases": None, "errors_per_run": None,
             "seed": 0, "load_metrics": False},
 }
@@ -83,7 +85,8 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
                                  file_columns=file_columns, labels=labels,
                                  max_line_bytes=cfg["max_line_bytes"], batch_lines=cfg["batch_lines"]):
             if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
+                options = ParquetSettings.from_config(cfg["parquet"], "ingest parquet")
+                writer = pq.ParquetWriter(tmp, table.schema, **options.writer_options(table.schema))
             writer.write_table(table)
     except InputError as exc:  # e.g. labels that need a column this preset does not make
         result.error = f"{unit.file.display}: {exc}"
@@ -154,6 +157,7 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
     cfg = deep_merge(DEFAULTS, cfg or {})
     out = Path(out_dir)
     preset = _resolve_preset(cfg)
+    ParquetSettings.from_config(cfg["parquet"], "ingest parquet")  # a bad setting fails here
     labels = load_labels(cfg["labels"]) if cfg.get("labels") else None
     all_files = expand_sources(list(sources))
     files, file_cols, extra = _file_columns(all_files, preset, cfg)

@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import CONFIG_DIR, load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import (Timer, atomic_dir, atomic_path, finished_manifest, read_json, run_key, write_json,
-                      write_parquet, write_yaml)
+from logad.io import (ParquetSettings, Timer, atomic_dir, atomic_path, finished_manifest,
+                      read_json, run_key, write_json, write_parquet, write_yaml)
 from logad.parsing.distinct import DistinctTable, split_summary
 from logad.parsing.masking import compile_passes, rules_from_config, rules_to_json, select_rules
 from logad.parsing.miner import DrainSettings, TemplateMiner
@@ -197,6 +197,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
         rules = resolve_rules(cfg, preset, no_mask)
         passes = compile_passes(rules)
         settings = DrainSettings.from_config(cfg.get("drain"))
+        parquet = ParquetSettings.from_config(cfg.get("parquet"), "parse parquet")
         if match_only and (state_path is None or not state_path.exists()):
             raise ConfigError("--match-only needs an existing --drain-state FILE to match against")
         state_sha = _sha(state_path) if state_path else None
@@ -226,7 +227,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
         shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
         Path(spill_dir).mkdir(parents=True)
     worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(ParseWorker)
-    actors = [worker_cls.remote(passes, batch_size, spill_dir, cfg.get("parquet"))
+    actors = [worker_cls.remote(passes, batch_size, spill_dir, parquet)
               for _ in range(n_workers)]
     try:
         with timer("start_workers"):

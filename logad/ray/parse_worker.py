@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from logad.io import atomic_path
+from logad.io import ParquetSettings, atomic_path
 from logad.parsing.distinct import (MASKED, SUMMARY_SCHEMA, assign_ids, block_summary, drop_rejected,
-                                    mask_block, parquet_options)
+                                    mask_block)
 from logad.parsing.masking import MaskPass
 from logad.schema import UNKNOWN_TEMPLATE_ID
 
@@ -119,7 +119,7 @@ def _spilled_batches(unit: dict, spill_dir: str | None, batch_size: int
 
 
 def _assign_and_write(units: Sequence[dict], lookup: dict, out_dir: Path,
-                      passes: Sequence[MaskPass], batch_size: int, options: dict,
+                      passes: Sequence[MaskPass], batch_size: int, parquet: ParquetSettings,
                       spill_dir: str | None) -> pa.Table:
     """Join: read each unit again with its spilled masked column (or mask it again), attach the
     ids and write ``part-<unit>.parquet`` batch by batch (the name depends on the input only,
@@ -133,7 +133,8 @@ def _assign_and_write(units: Sequence[dict], lookup: dict, out_dir: Path,
                                 else drop_rejected(batch.append_column(MASKED, masked)))
                 table = assign_ids(masked_batch, lookup, unknown=UNKNOWN_TEMPLATE_ID)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema, **options)
+                    writer = pq.ParquetWriter(tmp, table.schema,
+                                                      **parquet.writer_options(table.schema))
                 writer.write_table(table)
                 n += table.num_rows
             if writer is not None:
@@ -157,9 +158,9 @@ class ParseWorker:
     (:meth:`assign`). Holds one batch of input at a time plus the mapping."""
 
     def __init__(self, passes: Sequence[MaskPass], batch_size: int, spill_dir: str | None,
-                 parquet: dict | None) -> None:
+                 parquet: ParquetSettings) -> None:
         self.passes, self.batch_size, self.spill_dir = passes, batch_size, spill_dir
-        self.options = parquet_options(parquet)
+        self.parquet = parquet
         self.lookup: dict = {}
         self.out_dir = Path(".")
         self.start_rss_mb = _peak_rss_mb()
@@ -178,7 +179,7 @@ class ParseWorker:
 
     def assign(self, units: list[dict]) -> pa.Table:
         return _assign_and_write(units, self.lookup, self.out_dir, self.passes, self.batch_size,
-                                 self.options, self.spill_dir)
+                                 self.parquet, self.spill_dir)
 
     def memory(self) -> dict:
         """Peak resident memory (MB) once started and now, at the end of its work: the

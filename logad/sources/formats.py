@@ -428,8 +428,8 @@ def extract_all(strings: pa.Array | pa.ChunkedArray, regex: str) -> pa.Array | p
     if isinstance(strings, pa.ChunkedArray):
         return pa.chunked_array([extract_all(c, regex) for c in strings.chunks],
                                 pa.list_(pa.string()))
-    ref = r"\2" if _value_group(regex) else r"\1"
-    clean = pc.replace_substring(strings, _SEP, "")
-    marked = pc.replace_substring_regex(clean, f"({regex})", _SEP + ref + _SEP)
+    ref = r"\1" if _value_group(regex) else r"\0"  # \0: the whole match, no group to capture
+    clean = pc.replace_substring(strings, _SEP, "") if has_byte(strings, _SEP) else strings
+    marked = pc.replace_substring_regex(clean, regex, _SEP + ref + _SEP)
     lists = pc.split_pattern(marked, _SEP)
     return _odd_items(lists, pc.is_valid(strings))

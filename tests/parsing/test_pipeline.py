@@ -125,17 +125,3 @@ def test_match_only_creates_nothing_and_counts_unknown():
     assert ids[1] == UNKNOWN_TEMPLATE_ID and ids[0] != UNKNOWN_TEMPLATE_ID
     assert res.unmatched_lines == 1 and res.unmatched_messages == 1
     assert to_state(miner)["clusters"] == before["clusters"]
-
-
-def test_parquet_options_default_and_bad_codec():
-    from logad.parsing.distinct import parquet_options
-
-    opts = parquet_options(None)
-    assert (opts["compression"], opts["compression_level"]) == ("zstd", -3)
-    assert "template_id" in opts["use_dictionary"] and "content" not in opts["use_dictionary"]
-    assert parquet_options({"compression": "LZ4", "dictionary": []}) == {
-        "compression": "lz4", "compression_level": None, "use_dictionary": []}
-    with pytest.raises(LogadError, match="compression"):
-        parquet_options({"compression": "rar"})
-    with pytest.raises(LogadError, match="compression_level"):
-        parquet_options({"compression": "zstd", "compression_level": "fast"})

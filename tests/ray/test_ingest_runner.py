@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from logad.cli import app
-from logad.errors import InputError
+from logad.errors import ConfigError, InputError
 from logad.ray.ingest import run_ingest
 from tests.conftest import require_shared
 
@@ -93,6 +93,13 @@ def test_rerun_skips_finished_units(ray_session, tmp_path):
 def test_missing_input_fails_before_work(tmp_path):
     with pytest.raises(InputError, match="nope.log"):
         run_ingest([str(tmp_path / "nope.log")], tmp_path / "out", {})
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_parquet_setting_fails_before_work(tmp_path):
+    src = _hdfs_like(tmp_path, n=10)
+    with pytest.raises(ConfigError, match=r"ingest parquet\.compression"):
+        run_ingest([str(src)], tmp_path / "out", {"preset": "HDFS", "parquet": {"compression": "rar"}})
     assert not (tmp_path / "out").exists()
 
 
