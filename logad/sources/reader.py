@@ -193,7 +193,7 @@ class _EntryBuilder:
                 continue
             self.skip_continuations = False
             st.lines_read += 1
-            if len(text) > self.max_line_bytes:
+            if _longer_than(text, self.max_line_bytes):
                 st.rejected += 1
                 st.rejects.append((self.line_no, f"line longer than max_line_bytes={self.max_line_bytes}",
                                    text[:1024]))
@@ -220,7 +220,7 @@ class _EntryBuilder:
         lines = lines.slice(0, n_in)
         st, first, n = self.stats, self.line_no, len(lines)
         numbers = np.arange(first, first + n, dtype=np.int64)
-        too_long = pc.greater(pc.utf8_length(lines), self.max_line_bytes)
+        too_long = pc.greater(pc.binary_length(lines), self.max_line_bytes)
         bad = pc.or_(too_long, pc.match_substring_regex(lines, r"^[\r \t]*$"))
         if pc.any(bad).as_py():
             bad_rows = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
@@ -261,18 +261,25 @@ class _EntryBuilder:
         return batch
 
 
+def _longer_than(text: str, max_bytes: int) -> bool:
+    """Whether ``text`` is over ``max_bytes`` in UTF-8 (a character is 1 to 4 bytes, so most lines
+    are decided without encoding them)."""
+    n = len(text)
+    return n > max_bytes or (4 * n > max_bytes and len(text.encode("utf-8", "surrogatepass")) > max_bytes)
+
+
 def _nul_in_head(head: bytes) -> bool:
     return b"\x00" in head[:8192]
 
 
-def _lines_in_range(complete: bytes, room: int | None) -> int:
-    """How many of the lines in ``complete`` start before ``room`` bytes (None: all)."""
-    n_lines = complete.count(b"\n") + 1
-    if room is None:
-        return n_lines
+def _lines_in_range(complete: bytes, room: int | None) -> int | None:
+    """How many of the lines in ``complete`` start before ``room`` bytes (None: all of them,
+    without counting; the range's end is past this block)."""
+    if room is None or room > len(complete):
+        return None
     if room <= 0:
         return 0
-    return min(n_lines, 1 + complete.count(b"\n", 0, room - 1))
+    return min(complete.count(b"\n") + 1, 1 + complete.count(b"\n", 0, room - 1))
 
 
 def iter_entries(unit: WorkUnit, stats: UnitStats, *, entry_start: str | None = None,
@@ -320,9 +327,10 @@ def iter_entries(unit: WorkUnit, stats: UnitStats, *, entry_start: str | None = 
             n_in = _lines_in_range(complete, room)
             if builder.rx is None:
                 arr, bad = decode_lines_array(complete)
-                builder.add_array(arr, n_in)
+                builder.add_array(arr, len(arr) if n_in is None else n_in)
             else:
                 lines, bad = decode_lines(complete)
+                n_in = len(lines) if n_in is None else n_in
                 builder.add(lines[:n_in], True)
                 builder.add(lines[n_in:], False)
             stats.bad_utf8 += bad

@@ -82,8 +82,10 @@ def test_crlf_is_stripped_and_blank_lines_are_rejected_with_reason(tmp_path):
 
 
 def test_single_line_fast_path_counts_like_the_general_reader(tmp_path):
-    # entry_start None takes the sliced fast path; "(?:)" (every line starts an entry) the general one
-    (tmp_path / "a.log").write_text("short\n" + "x" * 20 + "\n\n \t\nok\nlast", encoding="utf-8")
+    # entry_start None takes the sliced fast path; "(?:)" (every line starts an entry) the general
+    # one; the limit counts bytes, not characters ("é" is two bytes)
+    (tmp_path / "a.log").write_text("short\n" + "x" * 20 + "\n\n \t\nok\n" + "é" * 6 + "\n"
+                                    + "é" * 5 + "\nlast", encoding="utf-8")
     unit = plan_units(expand_sources([str(tmp_path / "a.log")]), 1 << 20)[0]
     got = {}
     for entry_start in (None, "(?:)"):
@@ -94,10 +96,11 @@ def test_single_line_fast_path_counts_like_the_general_reader(tmp_path):
                             (st.lines_read, st.lines_in_entries, st.rejected))
     assert got[None] == got["(?:)"]
     raw, line_no, rejects, counts = got[None]
-    assert raw == ["short", "ok", "last"] and line_no == [1, 5, 6]
+    assert raw == ["short", "ok", "é" * 5, "last"] and line_no == [1, 5, 7, 8]
     assert [r[:2] for r in rejects] == [(2, "line longer than max_line_bytes=10"),
-                                        (3, "blank line"), (4, "blank line")]
-    assert counts == (6, 3, 3)
+                                        (3, "blank line"), (4, "blank line"),
+                                        (6, "line longer than max_line_bytes=10")]
+    assert counts == (8, 4, 4)
 
 
 def test_gzip_bz2_and_memory_urls():
