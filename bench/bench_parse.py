@@ -204,6 +204,48 @@ def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
             "work_rss_mb": round(w["peak_rss_mb"] - w["start_rss_mb"], 1)}
 
 
+def logad_commands(path: Path, workers: int, cfg: dict, tag: str) -> dict:
+    """``logad ingest FILE --parse-out DIR`` as the runners do it (``run_ingest`` then
+    ``run_parse``) in a fresh local Ray (num_cpus=2) with ``workers`` workers: the events
+    written to Parquet and read back, the masked column spilled, memory bounded; the clock starts
+    after Ray is up."""
+    import shutil
+
+    import ray
+
+    from logad.ray.ingest import run_ingest
+    from logad.ray.parse import run_parse
+    from logad.ray.runtime import ensure_ray
+
+    ray.shutdown()
+    ensure_ray(num_cpus=2)
+    out = WORK / "out" / f"{tag}-chain-w{workers}"
+    shutil.rmtree(out, ignore_errors=True)  # force a real run of both stages
+    t0 = time.perf_counter()
+    ingest = run_ingest([str(path)], out / "ingest", {"preset": "HDFS", "max_workers": workers})
+    t1 = time.perf_counter()
+    parse = run_parse(out / "ingest", out / "parse", cfg={**cfg, "workers": workers})
+    sec = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    n = parse["counts"]["read"]
+    assert n == ingest["totals"]["events"]
+    return {"workers": workers, "lines": n, "seconds": round(sec, 3), "lines_per_s": n / sec,
+            "ingest_seconds": round(t1 - t0, 3), "parse_seconds": round(sec - (t1 - t0), 3),
+            "units": ingest["units"]}
+
+
+def commands_pair(path: Path, cfg: dict, tag: str, repeat: int) -> dict:
+    """:func:`logad_commands` with 1 and 2 workers, alternating; the fastest run of each counts."""
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for _ in range(max(1, repeat)):
+        for w in runs:
+            runs[w].append(logad_commands(path, w, cfg, tag))
+    out = {w: {**min(rs, key=lambda r: r["seconds"]), "runs_seconds": [r["seconds"] for r in rs]}
+           for w, rs in runs.items()}
+    out["scaling_2_over_1"] = out[2]["lines_per_s"] / out[1]["lines_per_s"]
+    return out
+
+
 def ray_pair(src: Path, cfg: dict, tag: str, repeat: int) -> dict:
     """1 and 2 workers, ``repeat`` times each, alternating (this VM's neighbours come and go);
     per worker count the fastest run, with the largest worker peak RSS of its runs."""
@@ -422,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
             row["reference_raw"] = {key: reference(tool, raw_sample, threads, args.repeat, raw=True)
                                     for key, tool, threads in REFERENCE_RUNS}
             row["ratio_per_core_raw_both"] = ratios(raw_core, row["reference_raw"])
+            if not args.no_ray and name.startswith("HDFS fresh"):  # the commands a user runs
+                row["logad_commands"] = commands_pair(path, cfg, "chain", args.repeat)
+                row["ratio_per_core_commands_both"] = ratios(
+                    row["logad_commands"][1]["lines_per_s"], row["reference_raw"])
         rows.append(row)
         print(f"{name}: logad 1 thread {per_core:,.0f} lines/s, distinct share "
               f"{row['distinct_share']:.4%}", flush=True)
@@ -507,6 +553,14 @@ def main(argv: list[str] | None = None) -> int:
                       f"{lps('tipping_default_1')} {lps('loglead')} {rc.get('drain3', 0):8.1f} "
                       f"{rc.get('tipping_1', 0):7.1f} {rc.get('tipping_templates_1', 0):7.1f} "
                       f"{rc.get('tipping_default_1', 0):7.1f} {rc.get('loglead', 0):9.1f}")
+    for r in raw_rows:
+        if "logad_commands" in r:
+            c, rc = r["logad_commands"], r["ratio_per_core_commands_both"]
+            print(f"{r['input']}: logad ingest --parse-out (Ray runners, events Parquet in "
+                  f"between): 1 worker {c[1]['lines_per_s']:,.0f} lines/s (ingest "
+                  f"{c[1]['ingest_seconds']} s, parse {c[1]['parse_seconds']} s), 2 workers "
+                  f"{c[2]['lines_per_s']:,.0f} ({c['scaling_2_over_1']:.2f}x); 1 worker over the "
+                  f"tools from the raw file: " + ", ".join(f"{k} {v:.1f}x" for k, v in rc.items()))
     if ray_rows:
         print(f"\nRay (local, num_cpus=2): {'size':>5} {'workers':>7} {'lines/s':>10} "
               f"{'steady':>10} {'start s':>7} {'groups':>6} {'start RSS MB':>12} {'peak RSS MB':>11}")

@@ -193,7 +193,8 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
 
         ds = ray.data.from_items([{"unit": u.index} for u, _ in todo],
                                  override_num_blocks=len(todo))
-        results = ds.map(work, concurrency=cfg.get("max_workers") or None).take_all()
+        pool = ray.data.TaskPoolStrategy(size=cfg.get("max_workers") or None)
+        results = ds.map(work, compute=pool).take_all()
         rows += [json.loads(r["result"]) for r in results]
 
     # keep only shards of this plan: a re-run with another chunk size must not leave stale parts
