@@ -2,7 +2,8 @@
 
 Plan (driver): list ``part-*.parquet``, resolve the masking rules (input preset + generic), load
 the template state, cut the input into units (one per file row group) and the units into groups
-(``num_blocks`` equal groups, or by default :func:`guided_groups`, shrinking towards the end).
+(``num_blocks`` equal groups, or by default :func:`~logad.ray.pool.guided_groups`, shrinking towards
+the end).
 Work: one pool of Ray actors (``workers``, one CPU each,
 :class:`logad.ray.parse_worker.ParseWorker`), started once and used by both passes; groups go to
 whichever actor frees up, each actor with a second group queued
@@ -47,11 +48,11 @@ from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_stat
                                  to_state)
 from logad.parsing.templates import mine_distinct, templates_table
 from logad.ray.parse_worker import ParseWorker, work_units
-from logad.ray.pool import ordered_map
+from logad.ray.pool import guided_groups, ordered_map
 from logad.ray.runtime import ensure_ray
 from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
 
-__all__ = ["run_parse", "DEFAULTS", "resolve_rules", "load_template_state", "guided_groups"]
+__all__ = ["run_parse", "DEFAULTS", "resolve_rules", "load_template_state"]
 
 log = logging.getLogger(__name__)
 
@@ -121,28 +122,6 @@ def load_template_state(path: Path | None, settings: DrainSettings, *, trusted: 
                         miner.settings.to_dict(), settings.to_dict())
         return miner, state_aliases(obj), dict(obj.get("masking") or {})
     return from_drain3_snapshot(data, trusted=trusted, source=str(path)), {}, {}
-
-
-def guided_groups(units: list[dict], n_workers: int) -> list[list[dict]]:
-    """``units`` cut into contiguous groups that shrink towards the end (guided scheduling).
-
-    Each group takes the units left divided by twice the workers, at most ``max(8, units/200)``
-    (a few 100k lines: a task's cost stays small next to its work) and at least one. The large
-    groups come first; the last ones are single units, so when one worker takes the last group
-    the others are never left waiting long for it. Results never depend on the grouping.
-
-    >>> [len(g) for g in guided_groups(list(range(31)), 2)]
-    [8, 6, 5, 3, 3, 2, 1, 1, 1, 1]
-    >>> [len(g) for g in guided_groups(list(range(3)), 2)]
-    [1, 1, 1]
-    """
-    n, cap = len(units), max(8, -(-len(units) // 200))
-    out, i = [], 0
-    while i < n:
-        size = max(1, min(cap, -(-(n - i) // (2 * max(1, n_workers)))))
-        out.append(units[i:i + size])
-        i += size
-    return out
 
 
 def _groups(units: list[dict], n_blocks: int) -> list[list[dict]]:

@@ -8,8 +8,8 @@ import time
 import pytest
 
 import logad.ray.parse as parse_runner
-from logad.ray.parse import guided_groups
-from logad.ray.pool import ordered_map
+import logad.ray.pool as pool
+from logad.ray.pool import guided_groups, ordered_map
 
 
 class _Echo:
@@ -49,5 +49,6 @@ def test_guided_groups_cover_the_input_in_order_and_shrink_to_single_units(n_uni
     assert len(groups) >= min(n_units, 4 * n_workers)  # a worker that finishes early finds work
 
 
-def test_parse_runner_doctests():
+def test_parse_runner_and_pool_doctests():
     assert doctest.testmod(parse_runner).failed == 0
+    assert doctest.testmod(pool).attempted > 0 and doctest.testmod(pool).failed == 0
