@@ -68,7 +68,7 @@ def write_parquet(table: pa.Table, path: str | os.PathLike, **kwargs: Any) -> No
 
 
 #: Nearly unique long strings of the events tables: a dictionary attempt and min/max statistics
-#: on them cost write time and help no reader (bench/README.md, "Writing events").
+#: on them cost write time and help no reader (bench/README.md, "Where the time goes").
 TEXT_COLUMNS = ("content", "raw")
 _CODECS = ("zstd", "snappy", "lz4", "gzip", "brotli", "none")
 
