@@ -213,7 +213,8 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
         actors = [worker_cls.remote(preset, labels, file_cols, str(out), cfg)
                   for _ in range(max(1, min(int(workers), len(groups))))]
         try:
-            for group_rows in ordered_map(actors, lambda a, g: a.process.remote(g), groups):
+            for group_rows in ordered_map(actors, lambda a, g: a.process.remote(g), groups,
+                                          progress="ingest"):
                 rows += group_rows
         finally:
             for a in actors:

@@ -214,7 +214,8 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
         with timer("read_mask_distinct"):
             acc = DistinctTable(int(cfg["max_distinct"]))
             counts, rejected = [], []
-            for summary in ordered_map(actors, lambda a, g: a.summarize.remote(g), groups):
+            for summary in ordered_map(actors, lambda a, g: a.summarize.remote(g), groups,
+                                       progress="parse pass 1 (mask, distinct)"):
                 parts = split_summary(summary)
                 acc.add(parts["distinct"])
                 counts.append(parts["file"])
@@ -232,7 +233,8 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
                 mapping = ray.put(result.mapping)
                 ray.get([a.set_mapping.remote(mapping, str(tmp)) for a in actors])
                 parts = {}
-                for b in ordered_map(actors, lambda a, g: a.assign.remote(g), groups):
+                for b in ordered_map(actors, lambda a, g: a.assign.remote(g), groups,
+                                     progress="parse pass 2 (join, write)"):
                     parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
         memory = ray.get([a.memory.remote() for a in actors])
     finally:

@@ -3,13 +3,18 @@ into groups that shrink towards the end."""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ordered_map", "guided_groups"]
 
 
 def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: Iterable[Any], *,
-                depth: int = 2) -> Iterator[Any]:
+                depth: int = 2, progress: str | None = None, every_s: float = 10.0
+                ) -> Iterator[Any]:
     """``ray.get(call(actor, item))`` for every item, yielded in the order of ``items``.
 
     Each actor keeps up to ``depth`` tasks queued, so it starts its next item the moment it
@@ -27,8 +32,23 @@ def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: I
     items : iterable
     depth : int, default 2
         Tasks in flight per actor.
+    progress : str, optional
+        Log ``"<progress>: 12/40 groups done (30 %) after 61 s"`` at INFO, at most every
+        ``every_s`` seconds and once at the end (long jobs have no other sign of life).
     """
     import ray
+
+    total = len(items) if hasattr(items, "__len__") else None
+    t0 = last = time.monotonic()
+
+    def report(done: int, final: bool = False) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if progress and (final or now - last >= every_s):
+            last = now
+            share = f" ({100 * done / total:.0f} %)" if total else ""
+            log.info("%s: %d%s groups done%s after %.0f s", progress, done,
+                     f"/{total}" if total is not None else "", share, now - t0)
 
     queue = iter(enumerate(items))
     pending: dict[Any, tuple[int, Any]] = {}
@@ -51,6 +71,7 @@ def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: I
         while want in early:
             yield early.pop(want)
             want += 1
+            report(want, final=not pending and not early)
 
 
 def guided_groups(units: Sequence[Any], n_workers: int) -> list[list[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import logging
 import time
 
 import pytest
@@ -35,6 +36,26 @@ def test_results_come_in_input_order_although_they_finish_out_of_order(ray_sessi
     assert list(ordered_map(actors, lambda a, it: a.run.remote(it), [])) == []
     for a in actors:
         ray.kill(a)
+
+
+def test_progress_is_logged_and_ends_with_the_total(ray_session, caplog):
+    import ray
+
+    actors = [ray.remote(num_cpus=0)(_Echo).remote("a")]
+    items = [(i, 0.0) for i in range(5)]
+    call = lambda a, it: a.run.remote(it)  # noqa: E731
+    with caplog.at_level(logging.INFO, logger="logad.ray.pool"):
+        assert len(list(ordered_map(actors, call, items, progress="job", every_s=1e9))) == 5
+        assert [r.getMessage().split(" after")[0] for r in caplog.records] == [
+            "job: 5/5 groups done (100 %)"]  # the rate limit holds back all but the last
+        caplog.clear()
+        list(ordered_map(actors, call, items, progress="job", every_s=0))
+        assert [r.getMessage().split(" after")[0] for r in caplog.records][:2] == [
+            "job: 1/5 groups done (20 %)", "job: 2/5 groups done (40 %)"]
+        caplog.clear()
+        list(ordered_map(actors, call, items))  # no label: silent
+        assert not caplog.records
+    ray.kill(actors[0])
 
 
 @pytest.mark.parametrize("n_units,n_workers", [(1, 1), (3, 2), (31, 2), (1000, 2), (10**5, 64)])
