@@ -81,7 +81,7 @@ def _fingerprint(unit: WorkUnit, cfg: dict) -> str:
 
 
 def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file_columns: dict,
-                  out_dir: str, cfg: dict, fingerprint: str) -> dict:
+                  out_dir: str, cfg: dict, parquet: ParquetSettings, fingerprint: str) -> dict:
     """Run on a worker: read one unit, write its shard and its done-marker, return its counts."""
     out = Path(out_dir)
     name = f"part-{unit.index:06d}"
@@ -95,8 +95,7 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
                                  file_columns=file_columns, labels=labels,
                                  max_line_bytes=cfg["max_line_bytes"], batch_lines=cfg["batch_lines"]):
             if writer is None:
-                options = ParquetSettings.from_config(cfg["parquet"], "ingest parquet")
-                writer = pq.ParquetWriter(tmp, table.schema, **options.writer_options(table.schema))
+                writer = pq.ParquetWriter(tmp, table.schema, **parquet.writer_options(table.schema))
             writer.write_table(table)
     except InputError as exc:  # e.g. labels that need a column this preset does not make
         result.error = f"{unit.file.display}: {exc}"
@@ -120,14 +119,15 @@ class IngestWorker:
     units one after another."""
 
     def __init__(self, preset: Preset, labels: LabelSpec | None, file_columns: dict,
-                 out_dir: str, cfg: dict) -> None:
+                 out_dir: str, cfg: dict, parquet: ParquetSettings) -> None:
         self.preset, self.labels, self.file_columns = preset, labels, file_columns
-        self.out_dir, self.cfg = out_dir, cfg
+        self.out_dir, self.cfg, self.parquet = out_dir, cfg, parquet
 
     def process(self, units: list[tuple[WorkUnit, str]]) -> list[dict]:
         """Each ``(unit, fingerprint)`` read, structured, written; its manifest row."""
         return [_process_unit(u, self.preset, self.labels,
-                              self.file_columns.get(u.file.display, {}), self.out_dir, self.cfg, fp)
+                              self.file_columns.get(u.file.display, {}), self.out_dir, self.cfg,
+                              self.parquet, fp)
                 for u, fp in units]
 
 
@@ -183,7 +183,7 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
     cfg = deep_merge(DEFAULTS, cfg or {})
     out = Path(out_dir)
     preset = _resolve_preset(cfg)
-    ParquetSettings.from_config(cfg["parquet"], "ingest parquet")  # a bad setting fails here
+    parquet = ParquetSettings.from_config(cfg["parquet"], "ingest parquet")  # fails before work
     labels = load_labels(cfg["labels"]) if cfg.get("labels") else None
     all_files = expand_sources(list(sources))
     files, file_cols, extra = _file_columns(all_files, preset, cfg)
@@ -210,7 +210,7 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
         workers = cfg.get("max_workers") or max(1, int(ray.cluster_resources().get("CPU", 1)))
         groups = guided_groups(todo, int(workers))
         worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(IngestWorker)
-        actors = [worker_cls.remote(preset, labels, file_cols, str(out), cfg)
+        actors = [worker_cls.remote(preset, labels, file_cols, str(out), cfg, parquet)
                   for _ in range(max(1, min(int(workers), len(groups))))]
         try:
             for group_rows in ordered_map(actors, lambda a, g: a.process.remote(g), groups,
