@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.errors import InputError
 from logad.io import ParquetSettings, read_json, write_json, write_parquet, write_yaml
-from logad.ray.pool import guided_groups, ordered_map
+from logad.ray.pool import guided_groups, ordered_map, pool_size
 from logad.ray.runtime import ensure_ray
 from logad.sources.events import UnitResult, unit_events
 from logad.sources.files import SourceFile, WorkUnit, expand_sources, newline_count, plan_units
@@ -207,11 +207,11 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
     if todo:
         import ray
 
-        workers = cfg.get("max_workers") or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        groups = guided_groups(todo, int(workers))
+        workers = pool_size(cfg.get("max_workers"))
+        groups = guided_groups(todo, workers)
         worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(IngestWorker)
         actors = [worker_cls.remote(preset, labels, file_cols, str(out), cfg, parquet)
-                  for _ in range(max(1, min(int(workers), len(groups))))]
+                  for _ in range(max(1, min(workers, len(groups))))]
         try:
             for group_rows in ordered_map(actors, lambda a, g: a.process.remote(g), groups,
                                           progress="ingest"):

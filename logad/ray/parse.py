@@ -48,7 +48,7 @@ from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_stat
                                  to_state)
 from logad.parsing.templates import mine_distinct, templates_table
 from logad.ray.parse_worker import ParseWorker, work_units
-from logad.ray.pool import guided_groups, ordered_map
+from logad.ray.pool import guided_groups, ordered_map, pool_size
 from logad.ray.runtime import ensure_ray
 from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
 
@@ -197,8 +197,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
 
     batch_size = int(cfg["batch_size"])
     units = work_units(files)
-    workers = cfg.get("workers")
-    n_workers = int(workers) if workers else max(1, int(ray.cluster_resources().get("CPU", 1)))
+    n_workers = pool_size(cfg.get("workers"))
     groups = _groups(units, int(num_blocks)) if num_blocks else guided_groups(units, n_workers)
     n_workers = max(1, min(n_workers, len(groups)))
     spill_dir = str(out / "_spill") if cfg.get("spill", True) else None

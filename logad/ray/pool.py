@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ordered_map", "guided_groups"]
+__all__ = ["ordered_map", "guided_groups", "pool_size"]
 
 
 def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: Iterable[Any], *,
@@ -94,3 +94,10 @@ def guided_groups(units: Sequence[Any], n_workers: int) -> list[list[Any]]:
         out.append(list(units[i:i + size]))
         i += size
     return out
+
+
+def pool_size(requested: int | None) -> int:
+    """Workers for a pool: ``requested``, or one per CPU of the Ray cluster when None."""
+    import ray
+
+    return int(requested) if requested else max(1, int(ray.cluster_resources().get("CPU", 1)))
