@@ -175,16 +175,37 @@ def logad_raw_one_thread(path: Path, preset_name: str, cfg: dict, masking: dict,
     return {"lines": lines, "seconds": round(sec, 3), "lines_per_s": lines / sec}
 
 
-def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
-    """``run_parse`` in a fresh local Ray (num_cpus=2), as a ``logad parse`` command gets it;
-    the clock starts after Ray is up (a cluster is up before a job arrives)."""
+def fresh_ray() -> None:
+    """A new local Ray with num_cpus=2 for each run, as each ``logad`` command gets."""
     import ray
 
-    from logad.ray.parse import run_parse
     from logad.ray.runtime import ensure_ray
 
     ray.shutdown()
     ensure_ray(num_cpus=2)
+
+
+def alternate(run, repeat: int) -> dict[int, list[dict]]:
+    """``run(workers)`` with 1 and 2 workers, ``repeat`` times each, alternating (this VM's
+    neighbours come and go); the runs per worker count."""
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for _ in range(max(1, repeat)):
+        for w in runs:
+            runs[w].append(run(w))
+    return runs
+
+
+def fastest(runs: list[dict]) -> dict:
+    """The fastest of ``runs``, with the seconds of each."""
+    return {**min(runs, key=lambda r: r["seconds"]), "runs_seconds": [r["seconds"] for r in runs]}
+
+
+def logad_ray(src: Path, workers: int, cfg: dict, tag: str) -> dict:
+    """``run_parse`` in a fresh local Ray (num_cpus=2), as a ``logad parse`` command gets it;
+    the clock starts after Ray is up (a cluster is up before a job arrives)."""
+    from logad.ray.parse import run_parse
+
+    fresh_ray()
     out = WORK / "out" / f"{tag}-w{workers}"
     if (out / "manifest.json").exists():
         (out / "manifest.json").unlink()  # force a real run
@@ -211,14 +232,10 @@ def logad_commands(path: Path, workers: int, cfg: dict, tag: str) -> dict:
     after Ray is up."""
     import shutil
 
-    import ray
-
     from logad.ray.ingest import run_ingest
     from logad.ray.parse import run_parse
-    from logad.ray.runtime import ensure_ray
 
-    ray.shutdown()
-    ensure_ray(num_cpus=2)
+    fresh_ray()
     out = WORK / "out" / f"{tag}-chain-w{workers}"
     shutil.rmtree(out, ignore_errors=True)  # force a real run of both stages
     t0 = time.perf_counter()
@@ -236,31 +253,18 @@ def logad_commands(path: Path, workers: int, cfg: dict, tag: str) -> dict:
 
 def commands_pair(path: Path, cfg: dict, tag: str, repeat: int) -> dict:
     """:func:`logad_commands` with 1 and 2 workers, alternating; the fastest run of each counts."""
-    runs: dict[int, list[dict]] = {1: [], 2: []}
-    for _ in range(max(1, repeat)):
-        for w in runs:
-            runs[w].append(logad_commands(path, w, cfg, tag))
-    out = {w: {**min(rs, key=lambda r: r["seconds"]), "runs_seconds": [r["seconds"] for r in rs]}
-           for w, rs in runs.items()}
+    runs = alternate(lambda w: logad_commands(path, w, cfg, tag), repeat)
+    out: dict = {w: fastest(rs) for w, rs in runs.items()}
     out["scaling_2_over_1"] = out[2]["lines_per_s"] / out[1]["lines_per_s"]
     return out
 
 
 def ray_pair(src: Path, cfg: dict, tag: str, repeat: int) -> dict:
-    """1 and 2 workers, ``repeat`` times each, alternating (this VM's neighbours come and go);
-    per worker count the fastest run, with the largest worker peak RSS of its runs."""
-    runs: dict[int, list[dict]] = {1: [], 2: []}
-    for _ in range(max(1, repeat)):
-        for w in runs:
-            runs[w].append(logad_ray(src, w, cfg, tag))
-    out = {}
-    for w, rs in runs.items():
-        best = dict(min(rs, key=lambda r: r["seconds"]))
-        best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rs)
-        best["work_rss_mb"] = max(r["work_rss_mb"] for r in rs)
-        best["runs_seconds"] = [r["seconds"] for r in rs]
-        out[w] = best
-    return out
+    """:func:`logad_ray` with 1 and 2 workers, alternating; per worker count the fastest run,
+    with the largest worker peak RSS of its runs."""
+    runs = alternate(lambda w: logad_ray(src, w, cfg, tag), repeat)
+    return {w: {**fastest(rs), "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+                "work_rss_mb": max(r["work_rss_mb"] for r in rs)} for w, rs in runs.items()}
 
 
 def _burn(n: int) -> float:
