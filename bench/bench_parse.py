@@ -52,7 +52,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from logad.config import load_config, load_yaml  # noqa: E402
-from logad.io import ParquetSettings  # noqa: E402
+from logad.io import ParquetSettings, part_entries  # noqa: E402
 from logad.parsing.loghub import load_loghub_2k  # noqa: E402
 from logad.parsing.masking import compile_passes, rules_from_config  # noqa: E402
 from logad.parsing.miner import DrainSettings, TemplateMiner  # noqa: E402
@@ -120,7 +120,10 @@ def events_dir(name: str, contents: list[str], system: str, part_rows: int = 131
     for i, start in enumerate(range(0, table.num_rows, part_rows)):  # fixed-size parts
         pq.write_table(table.slice(start, part_rows), out / "events" / f"part-{i:06d}.parquet",
                        row_group_size=65536)
-    (out / "manifest.json").write_text(json.dumps({"stage": "ingest", "preset": system}))
+    parts = sorted((out / "events").glob("part-*.parquet"))  # a finished ingest's manifest
+    (out / "manifest.json").write_text(json.dumps({"stage": "ingest", "status": "complete",
+                                                   "preset": system,
+                                                   "parts": part_entries(out, parts)}))
     return out
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional, TypeVar
 
@@ -28,18 +30,58 @@ def setup_logging(verbose: bool = False) -> None:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled as an interrupt (so every cleanup on the way out runs)."""
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    raise _Stopped(signal.Signals(signum).name)
+
+
 def handle_errors(fn: F) -> F:
-    """Turn a :class:`LogadError` into ``logad: error: ...`` on stderr and a non-zero exit."""
+    """Turn a :class:`LogadError` into ``logad: error: ...`` on stderr and a non-zero exit, and an
+    interrupt (Ctrl-C, SIGTERM, SIGHUP) into ``logad: interrupted ...`` and exit 130; a local Ray
+    that logad started is stopped on every way out."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ray_was_up = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+        old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                old[sig] = signal.signal(sig, _raise_stopped)
         try:
             return fn(*args, **kwargs)
         except LogadError as exc:
             typer.echo(f"logad: error: {exc}", err=True)
             raise typer.Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt as exc:
+            why = f" by {exc.args[0]}" if isinstance(exc, _Stopped) and exc.args else ""
+            typer.echo(f"logad: interrupted{why}; re-run the same command to resume (finished "
+                       "work is kept)", err=True)
+            raise typer.Exit(code=130) from None
+        finally:
+            if not ray_was_up:  # e.g. the tests' Ray session is theirs to stop
+                _quiet_stop()
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _quiet_stop() -> None:
+    """Stop logad's own local Ray, with its shutdown chatter and a second Ctrl-C kept quiet."""
+    from logad.ray.runtime import stop_ray
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        stop_ray()
+    except Exception as exc:  # noqa: BLE001 - leaving anyway; say why the stop failed
+        logging.getLogger(__name__).debug("ray shutdown: %s", exc)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def echo_outputs(title: str, rows: dict[str, Any]) -> None:

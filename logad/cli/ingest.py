@@ -65,7 +65,8 @@ def ingest(
 
         pm = run_parse(out, parse_out)
         c = pm["counts"]
-        echo_outputs(f"parse → {parse_out}", {"lines": c["read"], "templates": c["templates"],
+        echo_outputs(f"parse → {parse_out}", {"lines": c["read"],
+                                               "templates used": c["templates_used"],
                                                "distinct masked": c["distinct_masked"],
                                                "manifest": Path(parse_out) / "manifest.json"})
 
@@ -89,20 +90,51 @@ def register(app: typer.Typer) -> None:
     app.command("ingest-sessions")(ingest_sessions)
 
 
+def _file_labels(values: list[str]) -> dict[str, int]:
+    """``--label`` values (``FILE=normal``, or ``normal`` for every file) as file -> 0/1."""
+    from logad.errors import ConfigError
+    from logad.sources.deeplog import LABEL_NAMES
+
+    out = {}
+    for value in values:
+        name, _, word = value.rpartition("=")
+        if word.lower() not in LABEL_NAMES:
+            raise ConfigError(f"--label {value!r}: expected [FILE=]normal or [FILE=]anomaly")
+        out[name or "*"] = LABEL_NAMES[word.lower()]
+    return out
+
+
 @handle_errors
 def ingest_sessions(
-    sources: Annotated[List[str], typer.Argument(help="DeepLog-style session files: one session a line, space-separated integer event keys.")],
+    sources: Annotated[List[str], typer.Argument(help="Session files: one session a line of space-separated integer event keys (DeepLog's hdfs_train), or a CSV with a Sequence column (logdeep's Sequence,label).")],
     out: OutOpt,
-    labels: Annotated[Optional[str], typer.Option("--labels", help="One 0/1 a session line, in input order; default: from file names (*abnormal* = 1, *normal* = 0).")] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="One 0/1 a session line, in input order; default: the CSV's label column, else from file names (*abnormal* = 1, *normal* = 0).")] = None,
+    label: Annotated[Optional[List[str]], typer.Option("--label", help="Label every session of a file: FILE=normal or FILE=anomaly (repeat), or normal|anomaly for every file.")] = None,
     split: Annotated[str, typer.Option("--split", help="chronological (input order) or random.")] = "chronological",
+    val_frac: Annotated[float, typer.Option("--val-frac", help="Share of sessions for validation.")] = 0.1,
+    test_frac: Annotated[float, typer.Option("--test-frac", help="Share of sessions for test.")] = 0.2,
+    dedup: Annotated[bool, typer.Option("--dedup/--no-dedup", help="Drop sessions repeating an earlier event-key sequence.")] = False,
+    train_normal_only: Annotated[bool, typer.Option("--train-normal-only/--train-all", help="Drop anomalous sessions from train (they leave the run).")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Load pre-parsed session files (DeepLog's hdfs_train etc.) as a ``sequences`` folder.
 
     Example:
-        logad ingest-sessions hdfs_train hdfs_test_normal hdfs_test_abnormal --out runs/deeplog
+        logad ingest-sessions hdfs_train hdfs_test_normal hdfs_test_abnormal --label hdfs_train=normal --out runs/deeplog
     """
+    from logad.errors import ConfigError
     from logad.ray.ingest import run_ingest_sessions
 
-    m = run_ingest_sessions(sources, out, labels=labels, split=split, seed=seed)
-    echo_outputs(f"ingest-sessions → {out}", {**m["totals"], "sequences": Path(out) / "sequences"})
+    if not (val_frac >= 0 and test_frac >= 0 and val_frac + test_frac <= 1):
+        raise ConfigError(f"--val-frac {val_frac} and --test-frac {test_frac}: each at least 0, "
+                          "together at most 1")
+    m = run_ingest_sessions(sources, out, labels=labels, file_labels=_file_labels(label or []),
+                            split=split, fracs=(1 - val_frac - test_frac, val_frac, test_frac),
+                            seed=seed, dedup=dedup, train_normal_only=train_normal_only)
+    st = m["split"]
+    rows = {**m["totals"], **{f"label {k}": v for k, v in m["labels"].items()},
+            "duplicates removed": st["duplicates_removed"],
+            "train anomalies dropped": st["train_anomalous_dropped"]}
+    rows.update({f"{name} sessions (anomalous)": f"{v['sessions']} ({v['anomalous']})"
+                 for name, v in st["splits"].items()})
+    echo_outputs(f"ingest-sessions → {out}", {**rows, "sequences": Path(out) / "sequences"})

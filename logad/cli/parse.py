@@ -56,10 +56,12 @@ def parse(
                   trust_drain3_snapshot=trust_drain3_snapshot)
     c = m["counts"]
     rows = {"lines read": c["read"], "parsed": c["parsed"], "rejected": c["rejected"],
-            "distinct masked": c["distinct_masked"], "templates": c["templates"],
-            "new templates": c["new_templates"]}
+            "distinct masked": c["distinct_masked"],
+            "templates used": c.get("templates_used", c["templates"]),
+            "new templates": c["new_templates"],
+            "templates in the state": c.get("templates_in_state", c["templates"])}
     if match_only:
-        rows["unmatched (unknown id)"] = c["unmatched"]
+        rows["unmatched lines (unknown id)"] = c["unmatched"]
     rows.update({"seconds": m["seconds"], "skipped (already complete)": m.get("skipped", False),
                  "manifest": Path(out) / "manifest.json"})
     echo_outputs(f"parse → {out}", rows)

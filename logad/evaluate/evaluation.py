@@ -29,7 +29,8 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
                  split: str | None = "test", k: tuple[int, ...] = (10, 100)) -> dict:
     """Write ``metrics.json`` and the PNG plots of ``scores`` (a file or a score folder).
 
-    Sessions without a label are left out of the label metrics and counted.
+    ``split``: the split to evaluate; None or ``"all"`` for every session (written as
+    ``"split": "all"``). Sessions without a label are left out of the label metrics and counted.
     """
     t0 = time.perf_counter()
     path = Path(scores)
@@ -39,6 +40,7 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
         raise InputError(f"{scores}: no scores.parquet; run `logad score` first")
     table = pq.read_table(path)
     require_columns(table, ["session_id", "score", "threshold", "label", "split"], str(path))
+    split = None if split in (None, "", "all") else split
     if split:
         table = table.filter(pc.equal(table.column("split"), split))
         if table.num_rows == 0:
@@ -65,7 +67,7 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     out = Path(out_dir)
     plots = write_plots(out / "plots", y, s[known] if y is not None else s, threshold)
     result = {"stage": "evaluate", "logad_version": __version__, "scores": str(path),
-              "model": model_name, "split": split, "sessions": int(table.num_rows),
+              "model": model_name, "split": split or "all", "sessions": int(table.num_rows),
               "unlabelled": int((~known).sum()), "metrics": metrics,
               "plots": {k: str(v) for k, v in plots.items()},
               "seconds": round(time.perf_counter() - t0, 3)}

@@ -249,6 +249,8 @@ def compute_metrics(y: Any, scores: Any, threshold: float, train_scores: Any = N
             notes.append("no row is above the threshold: precision is set to 0")
         if n1 == 0 or n1 == y.size:
             only = "anomalous" if n1 else "normal"
+            # with only anomalous rows average precision is 1.0 whatever the scores: no measure
+            out["pr_auc"] = None
             notes.append(f"labels hold only {only} rows: roc_auc and pr_auc (and recall or fpr) "
                          "are undefined")
         out["r_precision"] = precision_at_k(y, s, n1)

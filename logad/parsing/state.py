@@ -112,7 +112,7 @@ def from_state(state: Mapping[str, Any], *, source: str = "template state") -> T
                 created_run=False, loaded_template=cluster.get_template())
         drain.clusters_counter = int(state["clusters_counter"])
         drain.root_node = _node_from_json(state["tree"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{source}: damaged template state ({type(exc).__name__}: {exc})") from None
     return miner
 
@@ -163,7 +163,10 @@ def from_drain3_snapshot(data: bytes, *, trusted: bool, source: str = "drain3 sn
             raw = zlib.decompress(base64.b64decode(raw))
         except (ValueError, zlib.error) as exc:
             raise InputError(f"{source}: neither JSON nor a compressed drain3 snapshot ({exc})") from None
-    loaded = jsonpickle.loads(raw.decode("utf-8"), keys=True)
+    try:
+        loaded = jsonpickle.loads(raw.decode("utf-8"), keys=True)
+    except Exception as exc:  # jsonpickle raises whatever the document makes it build
+        raise InputError(f"{source}: not a drain3 snapshot ({type(exc).__name__}: {exc})") from None
     if not isinstance(loaded, Drain):
         raise InputError(f"{source}: does not hold a drain3 Drain (got {type(loaded).__name__})")
     settings = DrainSettings(depth=loaded.log_cluster_depth, sim_th=loaded.sim_th,

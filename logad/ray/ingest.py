@@ -24,14 +24,16 @@ import json
 import logging
 import time
 from dataclasses import fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import ParquetSettings, read_json, write_json, write_parquet, write_yaml
+from logad.io import (ParquetSettings, mark_running, part_entries, read_json, remove_leftovers,
+                      run_lock, write_json, write_parquet, write_yaml)
 from logad.ray.pool import guided_groups, ordered_map, pool_size
 from logad.ray.runtime import ensure_ray
 from logad.sources.events import UnitResult, unit_events
@@ -61,6 +63,12 @@ DEFAULTS: dict[str, Any] = {
     "lo2": {"runs": None, "services": None, "test_cases": None, "errors_per_run": None,
             "seed": 0, "load_metrics": False},
 }
+
+_KINDS = {"preset": "str", "format": "str?", "regex": "str?", "timestamp_format": "str?",
+          "labels": "str?", "chunk_bytes": "int", "max_line_bytes": "int", "batch_lines": "int",
+          "max_workers": "int?", "parquet": "map?", "lo2": "map"}
+_LO2_KINDS = {"runs": "int?", "services": "list?", "test_cases": "list?",
+              "errors_per_run": "int?", "seed": "int0", "load_metrics": "bool"}
 
 _COUNTS = ("lines_read", "parsed", "rejected", "events", "unmatched", "bad_utf8", "bytes")
 
@@ -177,17 +185,29 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
     plus totals, where ``lines_read == parsed + rejected`` for every file. Files that failed (empty,
     binary, truncated, corrupt) carry their message under ``errors``; the others still finish.
     """
-    from logad.config import deep_merge
+    from logad.config import check_settings, deep_merge
 
     t0 = time.perf_counter()
     cfg = deep_merge(DEFAULTS, cfg or {})
+    check_settings(cfg, _KINDS, "ingest config")
+    check_settings(cfg["lo2"], _LO2_KINDS, "ingest config: lo2")
     out = Path(out_dir)
     preset = _resolve_preset(cfg)
     parquet = ParquetSettings.from_config(cfg["parquet"], "ingest parquet")  # fails before work
     labels = load_labels(cfg["labels"]) if cfg.get("labels") else None
     all_files = expand_sources(list(sources))
     files, file_cols, extra = _file_columns(all_files, preset, cfg)
-    ensure_ray()
+    with run_lock(out, "ingest"):
+        remove_leftovers(out, ("events", "rejected", "_units"))
+        ensure_ray()
+        return _run(sources, out, cfg, preset, parquet, labels, all_files, files, file_cols,
+                    extra, t0)
+
+
+def _run(sources: Sequence[str], out: Path, cfg: dict, preset: Preset, parquet: ParquetSettings,
+         labels: LabelSpec | None, all_files: list[SourceFile], files: list[SourceFile],
+         file_cols: dict, extra: dict, t0: float) -> dict:
+    """The work of :func:`run_ingest` once its inputs are checked and ``out`` is locked."""
     units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=_count_newlines_parallel)
 
     done, todo = [], []
@@ -204,6 +224,7 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
     log.info("ingest: %d files, %d units (%d already done)", len(files), len(units), len(done))
 
     rows = list(done)
+    mark_running(out)
     if todo:
         import ray
 
@@ -241,31 +262,55 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
     file_rows = _file_rows(rows)
     totals = {k: sum(f[k] for f in file_rows) for k in _COUNTS}
     errors = [e for f in file_rows for e in f["errors"]]
+    parts = [f"events/part-{r['unit']:06d}.parquet" for r in sorted(rows, key=lambda r: r["unit"])
+             if r["has_events"]]
     manifest = {
-        "stage": "ingest", "logad_version": __version__, "preset": preset.name,
+        "stage": "ingest", "status": "complete", "logad_version": __version__,
+        "preset": preset.name,
         "inputs": [str(s) for s in sources], "units": len(units), "units_skipped": len(done),
         "files": file_rows, "totals": totals, "errors": errors, "n_files": len(file_rows),
         "n_files_failed": sum(1 for f in file_rows if f["errors"]),
         "accounting_ok": all(f["lines_read"] == f["parsed"] + f["rejected"] for f in file_rows),
         "seconds": round(time.perf_counter() - t0, 3), **extra,
+        "parts": part_entries(out, parts),
     }
     write_yaml(cfg, out / "ingest_config.yaml")
     write_json(manifest, out / "manifest.json")
     return manifest
 
 
+def _file_label(sf: SourceFile, file_labels: dict[str, int] | None) -> int | None:
+    """The ``--label`` given for this file (by the name given, its path or its base name)."""
+    for key, value in (file_labels or {}).items():
+        if key in ("*", sf.url, sf.display) or PurePosixPath(sf.url).name == PurePosixPath(key).name:
+            return value
+    return None
+
+
 def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: str | None = None,
+                        file_labels: dict[str, int] | None = None,
                         split: str = "chronological", fracs: Sequence[float] = (0.7, 0.1, 0.2),
-                        seed: int = 0) -> dict:
+                        seed: int = 0, dedup: bool = False, train_normal_only: bool = False) -> dict:
     """Read DeepLog-style session files straight into a ``sequences`` folder with its split.
 
-    Session files are small next to raw logs, so this runs on the driver without Ray.
+    Each file is one session a line of integer keys, or a CSV with a header naming a sequence
+    column (logdeep's ``Sequence,label``). A session's label comes from ``file_labels`` (a
+    file's name or ``*`` -> 0/1), else ``labels`` (one 0/1 a line, in input order), else the
+    CSV's label column, else the file name (:func:`~logad.sources.deeplog.label_from_name`).
+    ``dedup`` and ``train_normal_only`` work as in ``logad sessionize``. Session files are small
+    next to raw logs, so this runs on the driver without Ray.
+
+    Raises
+    ------
+    InputError
+        No session could be read from any file (the message names the layouts read).
     """
     import fsspec
     import pyarrow as pa
 
     from logad.sessions.split import attach_split, make_split
-    from logad.sources.deeplog import label_from_name, parse_session_lines
+    from logad.sources.deeplog import (csv_layout, label_from_name, parse_session_csv,
+                                       parse_session_lines)
 
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -276,32 +321,60 @@ def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: 
             label_lines = [int(x) for x in fh.read().split()]
     tables, file_rows, rejects = [], [], []
     for fi, sf in enumerate(files):
+        if sf.error:
+            file_rows.append({"path": sf.display, "lines_read": 0, "parsed": 0, "rejected": 0,
+                              "layout": None, "errors": [f"{sf.display}: {sf.error}"]})
+            continue
         with fsspec.open(sf.url, "rt", compression=sf.compression, encoding="utf-8",
                          errors="replace") as fh:
             lines = fh.read().splitlines()
-        if label_lines is not None:
-            lab = label_lines[:len(lines)]
-            label_lines = label_lines[len(lines):]
+        given = _file_label(sf, file_labels)
+        if lines and csv_layout(lines[0]) is not None:
+            layout = "csv"
+            table, rej = parse_session_csv(lines, path=sf.display, file_index=fi, label=given)
+            n_lines = len(lines) - 1  # the header is no session
         else:
-            lab = [label_from_name(sf.url)] * len(lines)
-        table, rej = parse_session_lines(lines, path=sf.display, file_index=fi, labels=lab)
+            layout = "lines"
+            if given is not None or label_lines is None:
+                lab = [given if given is not None else label_from_name(sf.url)] * len(lines)
+            else:
+                lab = label_lines[:len(lines)]
+                label_lines = label_lines[len(lines):]
+            table, rej = parse_session_lines(lines, path=sf.display, file_index=fi, labels=lab)
+            n_lines = len(lines)
         tables.append(table)
         rejects += [(sf.display, *r) for r in rej]
-        file_rows.append({"path": sf.display, "lines_read": len(lines), "parsed": table.num_rows,
-                          "rejected": len(rej), "errors": [f"{sf.display}:{r[0]}: {r[1]}" for r in rej[:20]]})
+        file_rows.append({"path": sf.display, "layout": layout, "lines_read": n_lines,
+                          "parsed": table.num_rows, "rejected": len(rej),
+                          "errors": [f"{sf.display}:{r[0]}: {r[1]}" for r in rej[:20]]})
     if label_lines:
         raise InputError(f"{labels}: {len(label_lines)} labels left over after all session lines")
-    seqs = pa.concat_tables(tables)
+    seqs = pa.concat_tables(tables) if tables else None
+    if seqs is None or seqs.num_rows == 0:
+        first = next((e for f in file_rows for e in f["errors"]), "no lines")
+        raise InputError(f"no session read from {len(files)} file(s) (first problem: {first}); "
+                         "ingest-sessions reads one session a line of integer event keys "
+                         "(DeepLog's hdfs_train) or a CSV whose header names a Sequence column "
+                         "(logdeep's Sequence,label)")
     split_table, stats = make_split(seqs.select(["session_id", "start_time", "first_order", "label",
-                                                 "event_ids"]), how=split, fracs=fracs, seed=seed)
+                                                 "event_ids"]), how=split, fracs=fracs, seed=seed,
+                                    dedup=dedup, train_normal_only=train_normal_only)
     write_parquet(attach_split(seqs, split_table), out / "sequences" / "part-000000.parquet")
     write_parquet(split_table, out / "split.parquet")
     if rejects:
         write_parquet(pa.table({"path": [r[0] for r in rejects], "line_no": [r[1] for r in rejects],
                                 "reason": [r[2] for r in rejects], "raw": [r[3] for r in rejects]}),
                       out / "rejected.parquet")
-    manifest = {"stage": "ingest-sessions", "logad_version": __version__, "files": file_rows,
+    lab = seqs.column("label")
+    manifest = {"stage": "ingest-sessions", "status": "complete", "logad_version": __version__,
+                "files": file_rows,
                 "totals": {k: sum(f[k] for f in file_rows) for k in ("lines_read", "parsed", "rejected")},
-                "split": stats, "seconds": round(time.perf_counter() - t0, 3)}
+                "labels": {"normal": int(pc.sum(pc.equal(lab, 0)).as_py() or 0),
+                           "anomalous": int(pc.sum(pc.equal(lab, 1)).as_py() or 0),
+                           "unlabelled": lab.null_count},
+                "split": stats, "settings": {"split": split, "fracs": list(fracs), "seed": seed,
+                                             "dedup": dedup, "train_normal_only": train_normal_only},
+                "parts": part_entries(out, ["sequences/part-000000.parquet"]),
+                "seconds": round(time.perf_counter() - t0, 3)}
     write_json(manifest, out / "manifest.json")
     return manifest

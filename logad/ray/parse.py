@@ -34,13 +34,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logad import __version__
-from logad.config import CONFIG_DIR, load_yaml
+from logad.config import CONFIG_DIR, check_settings, load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import (ParquetSettings, Timer, atomic_dir, atomic_path, finished_manifest,
-                      read_json, run_key, write_json, write_parquet, write_yaml)
+from logad.io import (ParquetSettings, Timer, atomic_dir, atomic_path, finished_input,
+                      finished_manifest, mark_running, part_entries, remove_leftovers, run_key,
+                      run_lock, write_json, write_parquet, write_yaml)
 from logad.parsing.distinct import DistinctTable, split_summary
 from logad.parsing.masking import compile_passes, rules_from_config, rules_to_json, select_rules
 from logad.parsing.miner import DrainSettings, TemplateMiner
@@ -60,22 +62,16 @@ DEFAULTS: dict[str, Any] = {"masking": "masking", "drain": DrainSettings().to_di
                             "max_distinct": 5_000_000, "match_full_search": "fallback",
                             "batch_size": 65536, "num_blocks": None, "workers": None,
                             "parquet": {}, "spill": True}
+_KINDS = {"masking": "str", "drain": "map?", "max_distinct": "int", "match_full_search": "str",
+          "batch_size": "int", "num_blocks": "int?", "workers": "int?", "parquet": "map?",
+          "spill": "bool"}
 
 
 def _input_files(events_dir: Path) -> tuple[list[Path], dict]:
-    if not events_dir.is_dir():
-        raise InputError(f"{events_dir}: no such folder (give the output folder of `logad ingest`)")
-    files = sorted(events_dir.glob("part-*.parquet"))
-    if not files and (events_dir / "events").is_dir():
-        files = sorted((events_dir / "events").glob("part-*.parquet"))
+    """The parts of a finished ingest (:func:`logad.io.finished_input`), checked for the columns."""
+    files, manifest = finished_input(events_dir, "ingest")
     if not files:
-        raise InputError(f"{events_dir}: no part-*.parquet files (here or in events/); "
-                         "was it written by `logad ingest`?")
-    manifest = {}
-    for cand in (events_dir / "manifest.json", files[0].parent / "manifest.json"):
-        if cand.is_file():
-            manifest = read_json(cand)
-            break
+        raise InputError(f"{events_dir}: the ingest wrote no events (see its manifest.json)")
     schema = pq.read_schema(files[0])
     require_columns(schema, [f.name for f in EVENTS_SCHEMA], f"{files[0]}")
     return files, manifest
@@ -113,7 +109,12 @@ def load_template_state(path: Path | None, settings: DrainSettings, *, trusted: 
     data = Path(path).read_bytes()
     try:
         obj = json.loads(data)
-    except ValueError:
+    except ValueError as exc:
+        if data.lstrip()[:1] in (b"{", b"["):  # meant as JSON (a logad state, a plain drain3 one)
+            where = (f" (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+                     if isinstance(exc, json.JSONDecodeError) else f" ({exc})")
+            raise InputError(f"{path}: not valid JSON{where}; a template state is the "
+                             "template_state.json a `logad parse` wrote") from None
         obj = None
     if is_logad_state(obj):
         miner = from_state(obj, source=str(path))
@@ -166,16 +167,33 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
     >>> run_parse("runs/hdfs/ingest", "runs/hdfs/parse", cfg=load_config("parse"))  # doctest: +SKIP
     """
     cfg = {**DEFAULTS, **(cfg or {})}
+    check_settings(cfg, _KINDS, "parse config")
     timer = Timer()
     events_dir, out = Path(events_dir), Path(out_dir)
     state_path = Path(drain_state) if drain_state else None
     num_blocks = num_blocks if num_blocks is not None else cfg.get("num_blocks")
+    files, in_manifest = _input_files(events_dir)
+    with run_lock(out, "parse"):
+        remove_leftovers(out)
+        try:
+            return _run(events_dir, out, cfg, timer, files, in_manifest, state_path, match_only,
+                        no_mask, num_blocks, trust_drain3_snapshot)
+        finally:
+            shutil.rmtree(out / "_spill", ignore_errors=True)  # also after a failure
+
+
+def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path],
+         in_manifest: dict, state_path: Path | None, match_only: bool, no_mask: Sequence[str],
+         num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
+    """The work of :func:`run_parse` once its input is checked and ``out`` is locked."""
     with timer("plan"):
-        files, in_manifest = _input_files(events_dir)
         preset = in_manifest.get("preset")
         rules = resolve_rules(cfg, preset, no_mask)
         passes = compile_passes(rules)
-        settings = DrainSettings.from_config(cfg.get("drain"))
+        try:
+            settings = DrainSettings.from_config(cfg.get("drain"))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"parse config: drain: a setting of the wrong type ({exc})") from None
         parquet = ParquetSettings.from_config(cfg.get("parquet"), "parse parquet")
         if match_only and (state_path is None or not state_path.exists()):
             raise ConfigError("--match-only needs an existing --drain-state FILE to match against")
@@ -192,6 +210,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
             log.warning("%s was mined with other masking rules; templates may not line up",
                         state_path)
 
+    mark_running(out)
     ensure_ray()
     import ray
 
@@ -266,6 +285,9 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
         "counts": {"read": read, "parsed": read - n_rej, "rejected": n_rej,
                    "unmatched": result.unmatched_lines, "distinct_masked": distinct.num_rows,
                    "templates": templates.num_rows,
+                   "templates_in_state": templates.num_rows,
+                   "templates_used": int(pc.sum(pc.greater(templates.column("count"), 0)).as_py()
+                                         or 0),
                    "new_templates": int(sum(templates.column("new").to_pylist()))},
         "files": per_file,
         "seconds": timer.seconds,
@@ -279,6 +301,7 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
         "drain_state": {"path": str(state_path) if state_path else None,
                         "sha256_before": state_sha, "sha256_after": state_after},
         "event_files": dict(sorted(parts.items())),
+        "parts": [{"file": f"events/{name}", "rows": rows} for name, rows in sorted(parts.items())],
         "outputs": {"events": "events/", "templates": "templates.parquet",
                     "template_state": "template_state.json", "rejected": "rejected.parquet",
                     "config": "parse_config.yaml"},

@@ -10,9 +10,11 @@ import logging
 import os
 from typing import Any
 
-__all__ = ["ensure_ray"]
+__all__ = ["ensure_ray", "stop_ray"]
 
 log = logging.getLogger(__name__)
+
+_STARTED_HERE = False
 
 
 def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
@@ -28,6 +30,21 @@ def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
         init_kwargs["num_cpus"] = num_cpus
     init_kwargs.update(kwargs)
     ray.init(**init_kwargs)
+    global _STARTED_HERE
+    node = getattr(ray._private.worker, "_global_node", None)
+    _STARTED_HERE = bool(node is not None and node.head)  # a local Ray of our own, not a cluster
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = os.environ.get("LOGAD_PROGRESS", "1") == "1"
     log.info("ray ready: %s", ray.cluster_resources())
+
+
+def stop_ray() -> None:
+    """Shut down the local Ray that :func:`ensure_ray` started in this process (a cluster that
+    was joined is left alone); called by the CLI on every way out, errors and signals too."""
+    global _STARTED_HERE
+    if not _STARTED_HERE:
+        return
+    _STARTED_HERE = False
+    import ray
+
+    ray.shutdown()

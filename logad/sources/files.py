@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tarfile
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -85,43 +86,123 @@ def _protocol_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return f"{proto}://{path.lstrip('/')}" if proto != "memory" else f"memory://{path}"
 
 
-def _walk(fs: fsspec.AbstractFileSystem, path: str) -> list[tuple[str, int]]:
+def _safe_name(path: str) -> str:
+    """``path`` as valid UTF-8: a name that is not (bytes kept by ``surrogateescape``) shows its
+    bad bytes as ``\\xNN``."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _local_entry(path: str) -> tuple[str, int, str | None]:
+    """``(url, size, error)`` of one local path: regular files only, each problem a message."""
+    url = os.path.normpath(os.path.abspath(path))
+    name = _safe_name(url)
+    if name != url:
+        return name, 0, "file name is not valid UTF-8; rename the file (e.g. with convmv)"
+    try:
+        st = os.stat(url)
+    except FileNotFoundError:
+        return url, 0, ("dangling symlink (its target does not exist)" if os.path.islink(url)
+                        else "vanished while listing the inputs")
+    except OSError as exc:
+        return url, 0, f"cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "not a regular file")
+        return url, 0, f"refused: {kind}, not a regular file (it could block for ever)"
+    return url, st.st_size, None
+
+
+def _walk_local(root: str) -> list[tuple[str, int, str | None]]:
+    """Files under a local folder, following symlinked folders once each (no loops)."""
+    found, seen = [], set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink back up the tree, or a second link to one folder
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            if name in _SKIP_NAMES or name.startswith("."):
+                continue
+            found.append(_local_entry(os.path.join(folder, name)))
+    return sorted(found)
+
+
+def _walk(fs: fsspec.AbstractFileSystem, path: str) -> list[tuple[str, int, str | None]]:
     found = []
     for p in sorted(fs.find(path)):
         name = p.rsplit("/", 1)[-1]
         if name in _SKIP_NAMES or name.startswith("."):
             continue
-        found.append((_protocol_url(fs, p), fs.size(p)))
+        try:
+            found.append((_protocol_url(fs, p), fs.size(p), None))
+        except OSError as exc:
+            found.append((_protocol_url(fs, p), 0, f"cannot be read: {exc}"))
     return found
 
 
-def _expand_one(src: str) -> list[tuple[str, int]]:
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    proto = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+    return proto in ("file", "local")
+
+
+def _expand_one(src: str) -> list[tuple[str, int, str | None]]:
     fs, path = url_to_fs(src)
+    local = _is_local(fs)
     if any(ch in path for ch in "*?["):
         matches = sorted(fs.glob(path))
-    elif fs.exists(path):
+    elif fs.exists(path) or (local and os.path.islink(path)):
         matches = [path]
     else:
         return []
     found = []
     for p in matches:
-        if fs.isdir(p):
+        if local and os.path.isdir(p):
+            found.extend(_walk_local(p))
+        elif local:
+            found.append(_local_entry(p))
+        elif fs.isdir(p):
             found.extend(_walk(fs, p))
         else:
-            found.append((_protocol_url(fs, p), fs.size(p)))
+            found.append((_protocol_url(fs, p), fs.size(p), None))
     return found
 
 
-def _tar_members(url: str) -> list[SourceFile]:
-    """List the regular files of a plain ``.tar`` as byte ranges; a broken archive is one error entry."""
+_TAR_REFUSED = (("issym", "symlink"), ("islnk", "hard link"), ("ischr", "character device"),
+                ("isblk", "block device"), ("isfifo", "FIFO"))
+
+
+def _tar_members(url: str, archive_size: int) -> list[SourceFile]:
+    """List the regular files of a plain ``.tar`` as byte ranges; links and devices are refused
+    entries, a member whose bytes are not all in the archive an error entry (never read), and a
+    broken archive one error entry."""
     members: list[SourceFile] = []
     try:
         with fsspec.open(url, "rb") as fh, tarfile.open(fileobj=fh, mode="r:") as tar:
             for info in tar:
+                name = _safe_name(info.name)
                 if info.isfile():
-                    members.append(SourceFile(url=url, size=info.size, member=info.name,
-                                              offset=info.offset_data,
-                                              compression=compression_of(info.name)))
+                    there = max(0, archive_size - info.offset_data)
+                    error = None if info.size <= there else (
+                        f"truncated member: its header declares {info.size} bytes, the archive "
+                        f"holds {there}; skipped")
+                    members.append(SourceFile(url=url, size=info.size if error is None else 0,
+                                              member=name, offset=info.offset_data, error=error,
+                                              compression=compression_of(name)))
+                    continue
+                kind = next((k for test, k in _TAR_REFUSED if getattr(info, test)()), None)
+                if kind is not None:
+                    target = f" -> {_safe_name(info.linkname)}" if info.linkname else ""
+                    members.append(SourceFile(url=url, size=0, member=name, error=(
+                        f"refused: a {kind} member{target} (archive links and devices are not "
+                        "followed)")))
     except (tarfile.TarError, EOFError, OSError) as exc:
         return [SourceFile(url=url, size=0, error=f"corrupt tar archive: {exc}")] + members
     return sorted(members, key=lambda m: m.member or "")
@@ -142,16 +223,19 @@ def expand_sources(sources: Sequence[str]) -> list[SourceFile]:
         found = _expand_one(str(src))
         if not found:
             missing.append(str(src))
-        for url, size in found:
+        for url, size, error in found:
             if url in seen:
                 continue
             seen.add(url)
-            if url.endswith(".tar"):
-                files.extend(_tar_members(url))
+            if error is not None:
+                files.append(SourceFile(url=url, size=0, error=error))
+            elif url.endswith(".tar"):
+                files.extend(_tar_members(url, size))
             else:
                 files.append(SourceFile(url=url, size=size, compression=compression_of(url)))
     if missing:
-        raise InputError("input not found: " + ", ".join(missing) + " (check the path or URL)")
+        raise InputError("input not found: " + ", ".join(_safe_name(m) for m in missing)
+                         + " (check the path or URL)")
     return files
 
 

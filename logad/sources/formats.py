@@ -40,6 +40,7 @@ __all__ = [
     "clean_lines",
     "has_byte",
     "split_fields",
+    "fields_without_content",
     "parse_timestamp",
     "epoch_to_timestamp",
     "extract_first",
@@ -293,6 +294,46 @@ def split_fields(lines: pa.Array | pa.ChunkedArray, pattern: LinePattern) -> pa.
         out[field] = pc.if_else(matched, col, lines) if field == pattern.content_field else col
     out["matched"] = matched
     return pa.table(out)
+
+
+def fields_without_content(lines: pa.Array | pa.ChunkedArray, split: pa.Table,
+                           pattern: LinePattern) -> pa.Table:
+    """``split`` (from :func:`split_fields`) where unmatched lines that hold every field but the
+    content (a BGL line with its label, epoch, node... and no message) keep those fields. They
+    stay unmatched, their content the whole line. Formats that are not whitespace-separated
+    fields (``pattern.suffixes`` None) are returned as they are.
+    """
+    matched = split.column("matched")
+    if pattern.suffixes is None or split.num_rows == 0 or pc.all(matched).as_py():
+        return split
+    missed = np.flatnonzero(~matched.to_numpy())
+    target = clean_lines(pc.take(lines, pa.array(missed)))
+    tokens = pc.ascii_split_whitespace(target)
+    ok = pc.fill_null(pc.equal(pc.list_value_length(tokens), len(pattern.fields) - 1), False)
+    if not pc.any(ok).as_py():
+        return split
+    tokens = tokens.filter(ok)
+    rows = missed[np.asarray(ok.to_numpy(zero_copy_only=False), bool)]
+    good = np.ones(len(rows), bool)
+    values = []
+    for i, suffix in enumerate(pattern.suffixes):
+        value = pc.list_element(tokens, i)
+        if suffix:
+            good &= np.asarray(pc.fill_null(pc.ends_with(value, suffix), False)
+                               .to_numpy(zero_copy_only=False), bool)
+            value = pc.utf8_slice_codeunits(value, 0, -len(suffix))
+        values.append(value)
+    if not good.any():
+        return split
+    where = np.zeros(split.num_rows, bool)
+    where[rows[good]] = True
+    keep, mask = pa.array(good), pa.array(where)
+    for i, value in enumerate(values):
+        name = pattern.fields[i]
+        col = split.column(name).combine_chunks()
+        split = split.set_column(i, name, pc.replace_with_mask(col, mask, value.filter(keep)
+                                                              .cast(col.type)))
+    return split
 
 
 def _extract(target: pa.Array, pattern: LinePattern) -> tuple[list[pa.Array], pa.Array]:

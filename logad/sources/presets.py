@@ -32,6 +32,7 @@ from logad.config import CONFIG_DIR
 from logad.errors import ConfigError
 from logad.sources.formats import (LinePattern, check_re2, compile_format, compile_regex,
                                    clean_lines, epoch_to_timestamp, extract_all, extract_first,
+                                   fields_without_content,
                                    parse_timestamp, split_fields, split_fraction_format)
 
 __all__ = ["PRESET_DIR", "DEFAULT_YEAR", "TimestampSpec", "LabelSpec", "ExtractSpec", "Preset",
@@ -394,14 +395,14 @@ def structure_lines(raw: pa.Array | pa.ChunkedArray, preset: Preset) -> pa.Table
     >>> t.column("block_ids").to_pylist(), str(t.column("timestamp")[0])
     ([['blk_1']], '2008-11-09 20:36:15')
     """
-    split = split_fields(raw, preset.pattern)
+    split = fields_without_content(raw, split_fields(raw, preset.pattern), preset.pattern)
     n = split.num_rows
     matched = split.column("matched")
     null_str = pa.nulls(n, pa.string())
     cols: dict[str, Any] = {}
     if preset.timestamp is not None and n:
-        ts = _timestamps(split, preset.timestamp)
-        cols["timestamp"] = pc.if_else(matched, ts, pa.scalar(None, pa.timestamp("us")))
+        # an unmatched line keeps the fields it still has (see split_fields), its time too
+        cols["timestamp"] = _timestamps(split, preset.timestamp)
     else:
         cols["timestamp"] = pa.nulls(n, pa.timestamp("us"))
     for canon in _CANONICAL:

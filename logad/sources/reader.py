@@ -29,10 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logad.sources.files import WorkUnit, open_binary
+from logad.sources.formats import has_byte
 
 __all__ = ["EntryBatch", "UnitStats", "iter_entries", "decode_lines", "decode_lines_array"]
 
 _READ_BLOCK = 1 << 22
+_NUL_REASON = "NUL byte in the line (binary data in a text file)"
 
 
 @dataclass
@@ -90,12 +92,13 @@ def decode_lines_array(chunk: bytes) -> tuple[pa.Array, int]:
 
 
 class _RangeReader:
-    """Byte blocks of a unit from its start (after the previous byte) until the end of the file."""
+    """Byte blocks of a unit from its start (after the previous byte) until the end of the file
+    (of the member, for a ``.tar`` member: never past the bytes its header declares)."""
 
     def __init__(self, unit: WorkUnit) -> None:
         self.unit = unit
         self.sf = unit.file
-        self.splittable = unit.file.compression is None and unit.file.member is None
+        self.splittable = unit.file.compression is None
         self.starts_clean = True
 
     def _stream(self):
@@ -103,7 +106,7 @@ class _RangeReader:
         raw = open_binary(sf)
         if self.splittable:
             return raw
-        if sf.member is not None:  # a tar member: its bytes first, then decompress if needed
+        if sf.member is not None:  # a compressed tar member: its bytes, then decompress
             raw.seek(sf.offset)
             data = raw.read(sf.size)
             raw.close()
@@ -115,14 +118,22 @@ class _RangeReader:
         return raw
 
     def blocks(self) -> Iterator[bytes]:
-        u = self.unit
+        u, sf = self.unit, self.sf
         fh = self._stream()
         try:
-            if self.splittable and u.start > 0:
-                fh.seek(u.start - 1)
-                self.starts_clean = fh.read(1) == b"\n"
             if self.splittable:
-                while buf := fh.read(_READ_BLOCK):
+                left = sf.size - u.start if sf.member is not None else None  # a member's end
+                if u.start > 0:
+                    fh.seek(sf.offset + u.start - 1)
+                    self.starts_clean = fh.read(1) == b"\n"
+                elif sf.offset:
+                    fh.seek(sf.offset)
+                while left is None or left > 0:
+                    buf = fh.read(_READ_BLOCK if left is None else min(_READ_BLOCK, left))
+                    if not buf:
+                        break
+                    if left is not None:
+                        left -= len(buf)
                     yield buf
                 return
             # compressed: gather read1 pieces so a truncation error only costs what is undecoded
@@ -197,6 +208,9 @@ class _EntryBuilder:
                 st.rejected += 1
                 st.rejects.append((self.line_no, f"line longer than max_line_bytes={self.max_line_bytes}",
                                    text[:1024]))
+            elif "\x00" in text:
+                st.rejected += 1
+                st.rejects.append((self.line_no, _NUL_REASON, text[:1024]))
             elif not is_start and self.entries:
                 self._continue(text)
             elif text.strip("\r \t") == "":
@@ -222,13 +236,18 @@ class _EntryBuilder:
         numbers = np.arange(first, first + n, dtype=np.int64)
         too_long = pc.greater(pc.binary_length(lines), self.max_line_bytes)
         bad = pc.or_(too_long, pc.match_substring_regex(lines, r"^[\r \t]*$"))
+        nul = pc.match_substring(lines, "\x00") if has_byte(lines, "\x00") else None
+        if nul is not None:
+            bad = pc.or_(bad, nul)
         if pc.any(bad).as_py():
             bad_rows = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
             longer = too_long.to_numpy(zero_copy_only=False)
             for i in bad_rows.tolist():
                 text = lines[i].as_py()
                 st.rejects.append((first + i, f"line longer than max_line_bytes={self.max_line_bytes}",
-                                   text[:1024]) if longer[i] else (first + i, "blank line", text))
+                                   text[:1024]) if longer[i] else
+                                  (first + i, _NUL_REASON, text[:1024]) if "\x00" in text else
+                                  (first + i, "blank line", text))
             keep = pc.invert(bad)
             lines, numbers = lines.filter(keep), numbers[keep.to_numpy(zero_copy_only=False)]
             st.rejected += len(bad_rows)
@@ -268,8 +287,17 @@ def _longer_than(text: str, max_bytes: int) -> bool:
     return n > max_bytes or (4 * n > max_bytes and len(text.encode("utf-8", "surrogatepass")) > max_bytes)
 
 
-def _nul_in_head(head: bytes) -> bool:
-    return b"\x00" in head[:8192]
+#: C0 control bytes that text does not hold (tab, LF, VT, FF, CR and ESC are left out).
+_CONTROL = bytes(b for b in range(32) if b not in b"\t\n\v\f\r\x1b")
+_SAMPLE = 1 << 16
+
+
+def _looks_binary(head: bytes) -> bool:
+    """Whether the first 64 KiB of a file are binary: over 1 % NUL bytes or over 5 % control
+    bytes. Text with a few stray NULs is not; its lines that hold one are rejected instead."""
+    sample = head[:_SAMPLE]
+    control = len(sample) - len(sample.translate(None, _CONTROL))
+    return sample.count(b"\x00") > 0.01 * len(sample) or control > 0.05 * len(sample)
 
 
 def _lines_in_range(complete: bytes, room: int | None) -> int | None:
@@ -302,8 +330,9 @@ def iter_entries(unit: WorkUnit, stats: UnitStats, *, entry_start: str | None = 
         for block in reader.blocks():
             if first:
                 first = False
-                if unit.start == 0 and _nul_in_head(block):
-                    stats.error = f"{unit.file.display}: binary file (NUL bytes near the start); skipped"
+                if unit.start == 0 and _looks_binary(block):
+                    stats.error = (f"{unit.file.display}: binary file (NUL or control bytes in "
+                                   "its first 64 KiB); skipped")
                     return
                 skip_partial = not reader.starts_clean
             data = pending + block

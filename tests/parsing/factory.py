@@ -48,5 +48,7 @@ def write_events_dir(root: Path, tables: Sequence[pa.Table], preset: str | None 
     (root / "events").mkdir(parents=True, exist_ok=True)
     for i, t in enumerate(tables):
         pq.write_table(t, root / "events" / f"part-{i:06d}.parquet", row_group_size=row_group_size)
-    (root / "manifest.json").write_text(json.dumps({"stage": "ingest", "preset": preset}))
+    parts = [{"file": f"events/part-{i:06d}.parquet", "rows": t.num_rows} for i, t in enumerate(tables)]
+    (root / "manifest.json").write_text(json.dumps({"stage": "ingest", "status": "complete",
+                                                    "preset": preset, "parts": parts}))
     return root
