@@ -35,7 +35,19 @@ class _Stopped(KeyboardInterrupt):
 
 
 def _raise_stopped(signum: int, frame: Any) -> None:
+    _mute_ray()
     raise _Stopped(signal.Signals(signum).name)
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    _mute_ray()
+    raise KeyboardInterrupt
+
+
+def _mute_ray() -> None:
+    from logad.ray.runtime import mute_ray_logs
+
+    mute_ray_logs()
 
 
 def handle_errors(fn: F) -> F:
@@ -50,6 +62,7 @@ def handle_errors(fn: F) -> F:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 old[sig] = signal.signal(sig, _raise_stopped)
+            old[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupted)
         try:
             return fn(*args, **kwargs)
         except LogadError as exc:

@@ -34,7 +34,7 @@ from logad import __version__
 from logad.errors import InputError
 from logad.io import (ParquetSettings, mark_running, part_entries, read_json, remove_leftovers,
                       run_lock, write_json, write_parquet, write_yaml)
-from logad.ray.pool import guided_groups, ordered_map, pool_size
+from logad.ray.pool import guided_groups, ordered_map, pool_size, release_actors
 from logad.ray.runtime import ensure_ray
 from logad.sources.events import UnitResult, unit_events
 from logad.sources.files import SourceFile, WorkUnit, expand_sources, newline_count, plan_units
@@ -238,8 +238,7 @@ def _run(sources: Sequence[str], out: Path, cfg: dict, preset: Preset, parquet: 
                                           progress="ingest"):
                 rows += group_rows
         finally:
-            for a in actors:
-                ray.kill(a)
+            release_actors(actors)
 
     # keep only shards of this plan: a re-run with another chunk size must not leave stale parts
     expected = {f"part-{u.index:06d}.parquet" for u in units}

@@ -50,7 +50,7 @@ from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_stat
                                  to_state)
 from logad.parsing.templates import mine_distinct, templates_table
 from logad.ray.parse_worker import ParseWorker, work_units
-from logad.ray.pool import guided_groups, ordered_map, pool_size
+from logad.ray.pool import guided_groups, ordered_map, pool_size, release_actors
 from logad.ray.runtime import ensure_ray
 from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
 
@@ -256,8 +256,7 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
                     parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
         memory = ray.get([a.memory.remote() for a in actors])
     finally:
-        for a in actors:
-            ray.kill(a)
+        release_actors(actors)
     with timer("finish"):
         if spill_dir:
             shutil.rmtree(spill_dir, ignore_errors=True)

@@ -4,12 +4,13 @@ into groups that shrink towards the end."""
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ordered_map", "guided_groups", "pool_size"]
+__all__ = ["ordered_map", "guided_groups", "pool_size", "release_actors"]
 
 
 def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: Iterable[Any], *,
@@ -101,3 +102,18 @@ def pool_size(requested: int | None) -> int:
     import ray
 
     return int(requested) if requested else max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def release_actors(actors: Sequence[Any]) -> None:
+    """Kill a runner's actors as it ends; call it in the runner's ``finally``.
+
+    While an interrupt (Ctrl-C, or SIGTERM turned into one by the CLI) is on its way out they are
+    left to the Ray shutdown that follows (or to their handles going away): killing an actor with
+    queued tasks makes Ray print a "task failed, will be retried" line per task.
+    """
+    import ray
+
+    if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+        return
+    for actor in actors:
+        ray.kill(actor)

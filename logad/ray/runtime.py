@@ -8,13 +8,36 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
 from typing import Any
 
-__all__ = ["ensure_ray", "stop_ray"]
+from logad.ray import reaper
+
+__all__ = ["ensure_ray", "stop_ray", "mute_ray_logs"]
 
 log = logging.getLogger(__name__)
 
 _STARTED_HERE = False
+_REAPER: subprocess.Popen | None = None
+
+
+def _start_reaper() -> None:
+    """Mark the local Ray about to start and start :mod:`logad.ray.reaper` to watch this process
+    (once a process; the mark is inherited by every Ray process started from here)."""
+    global _REAPER
+    if _REAPER is not None:
+        return
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    env = {k: v for k, v in os.environ.items() if k != reaper.ENV}
+    _REAPER = subprocess.Popen([sys.executable, "-m", "logad.ray.reaper", token,
+                                str(os.getpid())],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    os.environ[reaper.ENV] = token
 
 
 def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
@@ -29,7 +52,14 @@ def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
     if not os.environ.get("RAY_ADDRESS") and num_cpus is not None:
         init_kwargs["num_cpus"] = num_cpus
     init_kwargs.update(kwargs)
+    local = not os.environ.get("RAY_ADDRESS") and not init_kwargs.get("address")
+    if local:
+        _start_reaper()
+    main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main else None
     ray.init(**init_kwargs)
+    if main and sigterm is not None:
+        signal.signal(signal.SIGTERM, sigterm)  # ray.init sets its own (sys.exit): keep ours
     global _STARTED_HERE
     node = getattr(ray._private.worker, "_global_node", None)
     _STARTED_HERE = bool(node is not None and node.head)  # a local Ray of our own, not a cluster
@@ -45,6 +75,36 @@ def stop_ray() -> None:
     if not _STARTED_HERE:
         return
     _STARTED_HERE = False
+_REAPER: subprocess.Popen | None = None
+
+
+def _start_reaper() -> None:
+    """Mark the local Ray about to start and start :mod:`logad.ray.reaper` to watch this process
+    (once a process; the mark is inherited by every Ray process started from here)."""
+    global _REAPER
+    if _REAPER is not None:
+        return
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    env = {k: v for k, v in os.environ.items() if k != reaper.ENV}
+    _REAPER = subprocess.Popen([sys.executable, "-m", "logad.ray.reaper", token,
+                                str(os.getpid())],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    os.environ[reaper.ENV] = token
     import ray
 
     ray.shutdown()
+
+
+def mute_ray_logs() -> None:
+    """Stop printing the Ray workers' and raylet's log lines here (an interrupted run's actors
+    report their own ends, which tell a user nothing). Ray 2.60's handler name; a no-op where
+    it differs."""
+    if "ray" not in sys.modules:
+        return
+    try:
+        from ray._private.worker import global_worker_stdstream_dispatcher
+
+        global_worker_stdstream_dispatcher.remove_handler("ray_print_logs")
+    except (ImportError, AttributeError, KeyError, ValueError):
+        pass
