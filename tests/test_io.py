@@ -83,3 +83,90 @@ def test_parquet_settings_take_an_explicit_dictionary_list():
 def test_parquet_settings_name_the_bad_setting(cfg, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         ParquetSettings.from_config(cfg, "parse parquet")
+
+
+# -- the manifest as the commit point (issue 17 item 1) -------------------------------------------
+
+def _stage(tmp_path, parts=(3, 2), status="complete", stage="ingest"):
+    from logad.io import part_entries, write_json
+
+    root = tmp_path / "stage"
+    (root / "events").mkdir(parents=True)
+    names = []
+    for i, n in enumerate(parts):
+        pq.write_table(pa.table({"x": list(range(n))}), root / "events" / f"part-{i:06d}.parquet")
+        names.append(f"events/part-{i:06d}.parquet")
+    write_json({"stage": stage, "status": status, "parts": part_entries(root, names)},
+               root / "manifest.json")
+    return root
+
+
+def test_finished_parts_lists_the_parts_of_a_finished_stage(tmp_path):
+    from logad.io import finished_parts
+
+    root = _stage(tmp_path)
+    assert [p.name for p in finished_parts(root, "ingest")] == ["part-000000.parquet",
+                                                               "part-000001.parquet"]
+    assert finished_parts(root / "events", "ingest") == finished_parts(root, "ingest")
+
+
+def test_finished_parts_refuses_a_folder_without_manifest(tmp_path):
+    from logad.errors import InputError
+    from logad.io import finished_parts
+
+    root = _stage(tmp_path)
+    (root / "manifest.json").unlink()
+    with pytest.raises(InputError, match="unfinished input.*re-run the same `logad ingest`"):
+        finished_parts(root, "ingest")
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("status", "unfinished input"), ("stage", "written by `logad parse`"),
+    ("missing", "is missing"), ("truncated", "damaged part"), ("rows", "rows, but"),
+    ("old", "lists no parts")])
+def test_finished_parts_names_what_is_wrong(tmp_path, damage, message):
+    from logad.errors import InputError
+    from logad.io import finished_parts, read_json, write_json
+
+    root = _stage(tmp_path, status="running" if damage == "status" else "complete",
+                  stage="parse" if damage == "stage" else "ingest")
+    part = root / "events" / "part-000001.parquet"
+    if damage == "missing":
+        part.unlink()
+    elif damage == "truncated":
+        part.write_bytes(part.read_bytes()[:40])
+    elif damage == "rows":
+        pq.write_table(pa.table({"x": [1, 2, 3, 4]}), part)
+    elif damage == "old":
+        m = read_json(root / "manifest.json")
+        del m["parts"]
+        write_json(m, root / "manifest.json")
+    with pytest.raises(InputError, match=message) as err:
+        finished_parts(root, "ingest")
+    if damage in ("missing", "truncated", "rows"):
+        assert "part-000001.parquet" in str(err.value)
+
+
+def test_run_lock_turns_a_second_run_away_and_goes_with_the_first(tmp_path):
+    from logad.errors import InputError
+    from logad.io import run_lock
+
+    with run_lock(tmp_path / "out", "parse"):
+        with pytest.raises(InputError, match=r"another logad run is writing here \(pid \d+, logad parse\)"):
+            with run_lock(tmp_path / "out", "parse"):
+                pass
+    with run_lock(tmp_path / "out", "parse"):  # free again
+        pass
+
+
+def test_remove_leftovers_takes_only_temporary_names(tmp_path):
+    from logad.io import remove_leftovers
+
+    (tmp_path / ".events.abc.tmp").mkdir()
+    (tmp_path / ".events.abc.tmp" / "part-000000.parquet").write_bytes(b"x")
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / ".part-000001.parquet.tmp").write_bytes(b"x")
+    (tmp_path / "events" / "part-000000.parquet").write_bytes(b"x")
+    (tmp_path / ".events.old-123").mkdir()
+    assert remove_leftovers(tmp_path, ("events",)) == 3
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["events", "part-000000.parquet"]
