@@ -125,6 +125,13 @@ def load_template_state(path: Path | None, settings: DrainSettings, *, trusted: 
     return from_drain3_snapshot(data, trusted=trusted, source=str(path)), {}, {}
 
 
+def _drain_settings(cfg: dict) -> DrainSettings:
+    try:
+        return DrainSettings.from_config(cfg.get("drain"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"parse config: drain: a setting of the wrong type ({exc})") from None
+
+
 def _groups(units: list[dict], n_blocks: int) -> list[list[dict]]:
     """``units`` cut into ``n_blocks`` contiguous groups of nearly equal size (none empty)."""
     n = max(1, min(int(n_blocks), len(units)))
@@ -172,6 +179,8 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
     events_dir, out = Path(events_dir), Path(out_dir)
     state_path = Path(drain_state) if drain_state else None
     num_blocks = num_blocks if num_blocks is not None else cfg.get("num_blocks")
+    _drain_settings(cfg)  # every setting checked before the output folder is touched
+    ParquetSettings.from_config(cfg.get("parquet"), "parse parquet")
     files, in_manifest = _input_files(events_dir)
     with run_lock(out, "parse"):
         remove_leftovers(out)
@@ -190,10 +199,7 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
         preset = in_manifest.get("preset")
         rules = resolve_rules(cfg, preset, no_mask)
         passes = compile_passes(rules)
-        try:
-            settings = DrainSettings.from_config(cfg.get("drain"))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"parse config: drain: a setting of the wrong type ({exc})") from None
+        settings = _drain_settings(cfg)
         parquet = ParquetSettings.from_config(cfg.get("parquet"), "parse parquet")
         if match_only and (state_path is None or not state_path.exists()):
             raise ConfigError("--match-only needs an existing --drain-state FILE to match against")

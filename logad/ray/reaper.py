@@ -47,17 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     while sys.stdin.buffer.read(1 << 16):
         pass
-    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 0.0)):
+    # TERM first, KILL what is still there 2 s later; keep looking until none has been seen for
+    # 1.5 s (a dying raylet can still start a process), at most 60 s
+    first_seen: dict[int, float] = {}
+    start = quiet = time.monotonic()
+    while time.monotonic() - quiet < 1.5 and time.monotonic() - start < 60:
+        now = time.monotonic()
         pids = marked_processes(token, spare)
+        if pids:
+            quiet = now
         for pid in pids:
+            since = first_seen.setdefault(pid, now)
             try:
-                os.kill(pid, sig)
+                os.kill(pid, signal.SIGKILL if now - since > 2 else signal.SIGTERM)
             except OSError:
                 pass
-        deadline = time.monotonic() + wait
-        while pids and time.monotonic() < deadline:
-            time.sleep(0.1)
-            pids = marked_processes(token, spare)
+        time.sleep(0.25)
     return 0
 
 

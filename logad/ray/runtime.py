@@ -40,6 +40,10 @@ def _start_reaper() -> None:
     os.environ[reaper.ENV] = token
 
 
+def _escaped(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
     """Initialise Ray unless it already is; ``num_cpus`` only applies to a new local instance."""
     import ray
@@ -57,7 +61,18 @@ def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
         _start_reaper()
     main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main else None
-    ray.init(**init_kwargs)
+    # Ray hands its command line to its C++ core as UTF-8: a file name that is not valid UTF-8
+    # (kept by Python as surrogates) would stop the start-up, so it goes in escaped (Ray 2.60's
+    # helper; where it is missing nothing is changed)
+    utils = getattr(ray._private, "utils", None)
+    entrypoint = getattr(utils, "get_entrypoint_name", None)
+    if entrypoint is not None:
+        utils.get_entrypoint_name = lambda: _escaped(entrypoint())
+    try:
+        ray.init(**init_kwargs)
+    finally:
+        if entrypoint is not None:
+            utils.get_entrypoint_name = entrypoint
     if main and sigterm is not None:
         signal.signal(signal.SIGTERM, sigterm)  # ray.init sets its own (sys.exit): keep ours
     global _STARTED_HERE
@@ -70,30 +85,27 @@ def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
 
 def stop_ray() -> None:
     """Shut down the local Ray that :func:`ensure_ray` started in this process (a cluster that
-    was joined is left alone); called by the CLI on every way out, errors and signals too."""
+    was joined is left alone), then let the reaper end what the shutdown left; called by the
+    CLI on every way out, errors and signals too."""
     global _STARTED_HERE
     if not _STARTED_HERE:
         return
     _STARTED_HERE = False
-_REAPER: subprocess.Popen | None = None
-
-
-def _start_reaper() -> None:
-    """Mark the local Ray about to start and start :mod:`logad.ray.reaper` to watch this process
-    (once a process; the mark is inherited by every Ray process started from here)."""
-    global _REAPER
-    if _REAPER is not None:
-        return
-    token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    env = {k: v for k, v in os.environ.items() if k != reaper.ENV}
-    _REAPER = subprocess.Popen([sys.executable, "-m", "logad.ray.reaper", token,
-                                str(os.getpid())],
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-    os.environ[reaper.ENV] = token
     import ray
 
     ray.shutdown()
+    _stop_reaper()
+
+
+def _stop_reaper() -> None:
+    """Close the reaper's pipe: it kills what Ray's shutdown left of the marked processes
+    (and a later local Ray of this process gets a reaper of its own)."""
+    global _REAPER
+    if _REAPER is None:
+        return
+    _REAPER.stdin.close()  # it finishes on its own, in its own session: no waiting for it
+    _REAPER = None
+    os.environ.pop(reaper.ENV, None)
 
 
 def mute_ray_logs() -> None:

@@ -131,3 +131,10 @@ def test_no_flagged_rows_sets_precision_zero_with_a_note():
     out = compute_metrics([0, 1, 0], [0.1, 0.2, 0.3], 1.0)
     assert out["precision"] == 0.0 and out["n_flagged"] == 0
     assert any("no row is above" in note for note in out["notes"])
+
+
+def test_only_anomalous_labels_give_no_pr_auc_as_the_note_says():
+    y = np.ones(20, dtype=int)
+    out = compute_metrics(y, np.linspace(0, 1, 20), 0.5)
+    assert any("pr_auc" in note and "undefined" in note for note in out["notes"])
+    assert out["pr_auc"] is None and out["roc_auc"] is None

@@ -320,3 +320,15 @@ def test_preset_from_path_format_and_regex(tmp_path):
     p = preset_from_regex(r"^(?P<level>[A-Z]+): (?P<msg>.*)$")
     row = structure_lines(pa.array(["ERROR: boom"]), p).to_pylist()[0]
     assert (row["level"], row["content"], row["f_msg"]) == ("ERROR", "ERROR: boom", "boom")
+
+
+def test_a_bgl_line_without_message_keeps_its_label_and_time():
+    # loghub BGL lines with every header field and no message (about 1 % of a larger sample)
+    line = ("APPREAD 1117869876 2005.06.04 R23-M1-N8-I:J18-U11 2005-06-04-00.24.36.222560 "
+            "R23-M1-N8-I:J18-U11 RAS APP FATAL")
+    row = _one("BGL", line)
+    assert row["matched"] is False and row["content"] == line  # unmatched, counted as such
+    assert row["label"] == 1 and row["timestamp"] == datetime(2005, 6, 4, 7, 24, 36)
+    assert row["level"] == "FATAL" and row["component"] == "APP"
+    normal = _one("BGL", line.replace("APPREAD", "-", 1))
+    assert normal["label"] == 0 and normal["timestamp"] is not None
