@@ -145,6 +145,9 @@ class EventCountFeaturizer(_BagFeaturizer):
         self.smooth_idf = smooth_idf
         self.sublinear_tf = sublinear_tf
 
+    def input_columns(self) -> list[str]:
+        return ["event_ids"]
+
     def _tokens(self, table: pa.Table) -> tuple[pa.Array, np.ndarray, int]:
         require_columns(table, ["event_ids"], "sequences")
         ev = table.column("event_ids").combine_chunks()
@@ -177,6 +180,9 @@ class _TextFeaturizer(_BagFeaturizer):
         super()._check_params()
         if self.unit not in TOKENIZERS:
             raise ValueError(f"unit must be one of {tuple(TOKENIZERS)}, got {self.unit!r}")
+
+    def input_columns(self) -> list[str]:
+        return ["messages"] if self.level == "sequence" else ["event_ids", "messages"]
 
     def _tokens(self, table: pa.Table) -> tuple[pa.Array, np.ndarray, int]:
         require_columns(table, ["messages"] if self.level == "sequence" else ["session_id", "event_ids"],

@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 from logad.schema import REJECTED_SCHEMA, require_columns
 from logad.sessions.schema import ERROR_LEVELS, EVENT_COLUMNS, REF_TYPE, SEQUENCES_SCHEMA
 
-__all__ = ["SESSION_COL", "key_rows", "build_sequences", "apply_session_labels",
+__all__ = ["SESSION_COL", "key_rows", "keyed_lines", "no_key_reason", "build_sequences",
+           "apply_session_labels",
            "sessions_by_key", "rejected_rows", "group_offsets"]
 
 #: Column holding the session key between :func:`key_rows` and :func:`build_sequences`.
@@ -66,8 +67,19 @@ def key_rows(events: pa.Table, key_col: str, *, explode: bool = False) -> tuple[
     >>> keyed.column("_session").to_pylist(), rej.num_rows
     (['a', 'b'], 1)
     """
+    keyed, has_key = keyed_lines(events, key_col, explode=explode)
+    return keyed, rejected_rows(events, ~has_key, no_key_reason(key_col))
+
+
+def no_key_reason(key_col: str) -> str:
+    """The rejected reason of a line without a session key."""
+    return f"no session key: {key_col} is null or empty"
+
+
+def keyed_lines(events: pa.Table, key_col: str, *, explode: bool = False) -> tuple[pa.Table, np.ndarray]:
+    """:func:`key_rows` without the rejected table: ``(keyed, has_key)``, ``has_key`` a bool
+    array over the rows of ``events`` (False: the line has no key and would be rejected)."""
     require_columns(events, [key_col, "path", "line_no"], "events")
-    reason = f"no session key: {key_col} is null or empty"
     col = events.column(key_col)
     if explode:
         if not pa.types.is_list(col.type) and not pa.types.is_large_list(col.type):
@@ -88,7 +100,7 @@ def key_rows(events: pa.Table, key_col: str, *, explode: bool = False) -> tuple[
         valid = pc.and_(pc.is_valid(col), pc.not_equal(col, "")).fill_null(False)
         has_key = np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
         keyed = events.append_column(SESSION_COL, col).filter(pa.array(has_key))
-    return keyed, rejected_rows(events, ~has_key, reason)
+    return keyed, has_key
 
 
 def group_offsets(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
