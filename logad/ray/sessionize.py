@@ -43,9 +43,10 @@ from logad.io import Timer, atomic_dir, finished_manifest, run_key, write_json, 
 from logad.ray.parse import _groups
 from logad.ray.parse_worker import work_units
 from logad.ray.pool import guided_groups
-from logad.ray.sessionize_worker import KEYS_SCHEMA, SessionizeWorker
+from logad.ray.sessionize_worker import KEYS_SCHEMA, SessionizeWorker, merge_keys, session_keys
 from logad.ray.workers import Workers, in_process
 from logad.schema import REJECTED_SCHEMA, require_columns
+from logad.sessions.build import apply_session_labels
 from logad.sessions.schema import EVENT_COLUMNS, SEQUENCES_SCHEMA, SPLIT_SCHEMA
 from logad.sessions.split import make_split
 from logad.sessions.windows import parse_duration
@@ -128,6 +129,26 @@ def _rank_offsets(counts: list[pa.Table]) -> tuple[dict, dict]:
     return offsets, totals
 
 
+class _KeyMerger:
+    """Partial session keys merged as they arrive, so the driver holds O(sessions) rows."""
+
+    def __init__(self) -> None:
+        self.parts: list[pa.Table] = []
+        self.rows = self.merged_rows = 0
+
+    def add(self, part: pa.Table | None) -> None:
+        if part is None or part.num_rows == 0:
+            return
+        self.parts.append(part)
+        self.rows += part.num_rows
+        if self.rows > 2 * self.merged_rows + 200_000:
+            self.parts = [merge_keys(self.parts)]
+            self.rows = self.merged_rows = self.parts[0].num_rows
+
+    def result(self) -> pa.Table:
+        return merge_keys(self.parts)
+
+
 def _by_bucket(index: list[pa.Table]) -> list[tuple[int, pa.Table]]:
     """Spill index rows grouped by bucket, buckets ascending (files in input order within)."""
     idx = [t for t in index if t.num_rows]
@@ -195,7 +216,8 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     spill.mkdir(parents=True)
     build_kw = {"id_mode": "first_order" if by in ("fixed", "sliding") else "key",
                 "error_levels": list(cfg["error_levels"]), "keep_messages": bool(cfg["keep_messages"])}
-    plan = {"by": by, "key_col": key_col, "columns": needed, "n_buckets": n_buckets,
+    early = not cfg["dedup"]  # the split needs no event ids: it can be made before the sessions
+    plan = {"by": by, "key_col": key_col, "columns": needed, "n_buckets": n_buckets, "early_split": early,
             "spill_dir": str(spill), "span_sec": cfg.get("span_sec"), "step_sec": cfg.get("step_sec"),
             "size": cfg.get("window"), "step": cfg.get("step")}
 
@@ -212,10 +234,11 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     try:
         with timer("key_spill"), atomic_dir(out_dir / "rejected") as rej_tmp:
             workers.each("set_plan", {**plan, "rejected_dir": str(rej_tmp)})
-            index, reasons, counts = [], {}, []
-            for idx, why, cnt in workers.map("key_units", groups, progress="sessionize: key"):
+            index, reasons, counts, merger = [], {}, [], _KeyMerger()
+            for idx, why, cnt, part in workers.map("key_units", groups, progress="sessionize: key"):
                 index.append(idx)
                 counts.append(cnt)
+                merger.add(part)
                 for r, n in why.items():
                     reasons[r] = reasons.get(r, 0) + n
             if not glob.glob(str(rej_tmp / "*.parquet")):
@@ -225,13 +248,19 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         if by in ("fixed", "sliding"):
             with timer("windows"):
                 workers.each("set_ranks", *_rank_offsets(counts))
-                buckets = _by_bucket(list(workers.map("window_buckets", buckets,
-                                                      progress="sessionize: windows")))
-        with timer("build"):
-            workers.each("set_labels", labels)
-            keys_tables = [k for k in workers.map("build_bucket", buckets, progress="sessionize: build")
-                           if k.num_rows]
-        keys = pa.concat_tables(keys_tables) if keys_tables else KEYS_SCHEMA.empty_table()
+                index = []
+                for idx, part in workers.map("window_buckets", buckets, progress="sessionize: windows"):
+                    index.append(idx)
+                    merger.add(part)
+                buckets = _by_bucket(index)
+        workers.each("set_labels", labels)
+        if early:  # the split from the lines' keys, then build and write in one pass
+            keys = apply_session_labels(session_keys(merger.result(), build_kw["id_mode"]), labels)
+        else:  # dedup needs each session's event ids: build, split, then write
+            with timer("build"):
+                keys_tables = [k for k in workers.map("build_bucket", buckets, progress="sessionize: build")
+                               if k.num_rows]
+            keys = pa.concat_tables(keys_tables) if keys_tables else KEYS_SCHEMA.empty_table()
         session_rows = int(pc.sum(keys.column("seq_len")).as_py() or 0)
         n_sessioned = n_read - n_rejected
         exact = by in ("instance", "file", "fixed")
@@ -246,10 +275,13 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                       dedup=bool(cfg["dedup"]), train_normal_only=bool(cfg["train_normal_only"]))
             write_parquet(split.cast(SPLIT_SCHEMA), out_dir / "split.parquet")
 
-        with timer("write"), atomic_dir(out_dir / "sequences") as tmp:
+        with timer("build_write" if early else "write"), atomic_dir(out_dir / "sequences") as tmp:
             workers.each("set_split", split)
-            written = sum(workers.map("write_bucket", [(b, str(tmp)) for b, _ in buckets],
-                                      progress="sessionize: write"))
+            if early:
+                items, method = [(b, idx, str(tmp)) for b, idx in buckets], "build_write_bucket"
+            else:
+                items, method = [(b, str(tmp)) for b, _ in buckets], "write_bucket"
+            written = sum(workers.map(method, items, progress="sessionize: write"))
             if not glob.glob(str(tmp / "*.parquet")):
                 pq.write_table(SEQUENCES_SCHEMA.empty_table(), tmp / "part-empty.parquet")
     finally:
