@@ -178,13 +178,14 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     featurizers = [make_featurizer_from_config(kind, features_cfg, level=spec.level)
                    for kind in spec.feature_kinds]
     model = TrainedModel(spec, featurizers, detector)
-    with timer("read"):
+    with timer("start_workers"):
         schema = pq.read_schema(files[0])
         require_columns(schema, ["session_id", "label", "event_ids", "split"], "sequences")
         workers = _start_workers(files, featurizers, spec.level, schema.names, local, ray_cfg)
         n_workers = workers.size
-        shares = _share_files(files, n_workers)
-        rows = _sum_rows(workers.scatter("load", shares))
+        workers.each("ready")
+    with timer("read"):
+        rows = _sum_rows(workers.scatter("load", _share_files(files, n_workers)))
     try:
         with timer("vocab"):
             per_worker = workers.each("counts", featurizers)

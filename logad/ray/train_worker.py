@@ -29,6 +29,7 @@ __all__ = ["FeatureWorker", "ALWAYS_READ", "columns_for", "stack_pieces", "TRAIN
 #: Columns every classical model reads.
 ALWAYS_READ = ("session_id", "label", "split", "event_ids")
 TRAIN_SPLITS = ("train", "val")
+_EVENT_IDS_LEAF = "event_ids.list.element"
 
 
 def columns_for(featurizers: Sequence[Featurizer], available: Sequence[str]) -> list[str] | None:
@@ -46,11 +47,15 @@ def _read(files: Sequence[str], columns: list[str] | None) -> pa.Table:
     """Train and validation rows of ``files`` (typed as :data:`SEQUENCES_SCHEMA`)."""
     parts = []
     for f in files:
-        t = pq.read_table(f, columns=columns, use_threads=False)
+        # event ids as dictionary codes: the few distinct ids are decoded (and counted, and
+        # looked up in the vocabulary) once, not once per line
+        t = pq.read_table(f, columns=columns, use_threads=False, read_dictionary=[_EVENT_IDS_LEAF])
         t = t.filter(pc.is_in(t.column("split"), value_set=pa.array(TRAIN_SPLITS)).fill_null(False))
         parts.append(t.cast(pa.schema([SEQUENCES_SCHEMA.field(c) if c in SEQUENCES_SCHEMA.names
-                                       else t.schema.field(c) for c in t.column_names])))
-    return pa.concat_tables(parts) if parts else pa.table({})
+                                       and c != "event_ids" else t.schema.field(c) for c in t.column_names])))
+    if not parts:
+        return pa.table({})
+    return pa.concat_tables(parts).unify_dictionaries().combine_chunks()
 
 
 class FeatureWorker:
