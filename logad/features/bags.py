@@ -51,6 +51,27 @@ def _code_columns(vocab: Vocabulary, codes: np.ndarray) -> np.ndarray:
     return np.where(sorted_codes[pos] == codes, order[pos] + 1, 0).astype(np.int64)
 
 
+def _dictionary_counts(tokens: pa.DictionaryArray, rows: np.ndarray) -> dict[str, Counter] | None:
+    """Token and document frequencies of dictionary-encoded tokens, counted on the codes (the
+    same counts as on the strings); None when the dictionary repeats a value or a token is null."""
+    words = tokens.dictionary
+    if tokens.null_count or len(pc.unique(words)) != len(words):
+        return None
+    codes = np.asarray(tokens.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    tf = np.bincount(codes, minlength=len(words))
+    n_rows, width = int(rows.max()) + 1 if len(rows) else 0, max(1, len(words))
+    pairs = rows * width + codes
+    if n_rows * width <= 1 << 24:  # few distinct ids: a row x token table of counts
+        df = (np.bincount(pairs, minlength=n_rows * width).reshape(n_rows, width) > 0).sum(axis=0)
+    else:  # (row, token) pairs once each; a sort beats np.unique's hash here
+        pairs = np.sort(pairs)
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs
+        df = np.bincount(pairs % width, minlength=width)
+    names = words.to_pylist()
+    return {"tf": Counter({names[i]: int(tf[i]) for i in np.flatnonzero(tf)}),
+            "df": Counter({names[i]: int(df[i]) for i in np.flatnonzero(df)})}
+
+
 class _BagFeaturizer(Featurizer):
     """Token counts over a fitted vocabulary, optionally TF-IDF weighted."""
 
@@ -71,6 +92,11 @@ class _BagFeaturizer(Featurizer):
         tokens, rows, n = self._tokens(select_split(as_table(table), split))
         if isinstance(tokens, np.ndarray):  # packed character trigrams
             return {"n_docs": n, **_code_counts(tokens, rows)}
+        if isinstance(tokens, pa.DictionaryArray):
+            counted = _dictionary_counts(tokens, rows)
+            if counted is not None:
+                return {"n_docs": n, **counted}
+            tokens = tokens.cast(pa.string())
         pairs = pa.table({"r": pa.array(rows, pa.int64()), "t": tokens})
         tf = pc.value_counts(tokens).to_pylist() if len(tokens) else []
         uniq = pairs.group_by(["r", "t"], use_threads=False).aggregate([]).column("t")
@@ -145,10 +171,15 @@ class EventCountFeaturizer(_BagFeaturizer):
         self.smooth_idf = smooth_idf
         self.sublinear_tf = sublinear_tf
 
+    def input_columns(self) -> list[str]:
+        return ["event_ids"]
+
     def _tokens(self, table: pa.Table) -> tuple[pa.Array, np.ndarray, int]:
         require_columns(table, ["event_ids"], "sequences")
         ev = table.column("event_ids").combine_chunks()
-        flat = pc.list_flatten(ev).cast(pa.string())
+        flat = pc.list_flatten(ev)
+        if not pa.types.is_dictionary(flat.type):  # dictionary-encoded ids stay codes
+            flat = flat.cast(pa.string())
         if self.level == "event":
             return flat, np.arange(len(flat), dtype=np.int64), len(flat)
         rows = pc.list_parent_indices(ev).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -177,6 +208,9 @@ class _TextFeaturizer(_BagFeaturizer):
         super()._check_params()
         if self.unit not in TOKENIZERS:
             raise ValueError(f"unit must be one of {tuple(TOKENIZERS)}, got {self.unit!r}")
+
+    def input_columns(self) -> list[str]:
+        return ["messages"] if self.level == "sequence" else ["event_ids", "messages"]
 
     def _tokens(self, table: pa.Table) -> tuple[pa.Array, np.ndarray, int]:
         require_columns(table, ["messages"] if self.level == "sequence" else ["session_id", "event_ids"],

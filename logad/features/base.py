@@ -37,6 +37,11 @@ class Featurizer:
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
 
+    def input_columns(self) -> list[str] | None:
+        """``sequences`` columns this featurizer reads besides ``session_id``, ``label``,
+        ``split`` and ``event_ids`` (None: it may read any column, so read them all)."""
+        return None
+
     # -- fitting -------------------------------------------------------------------------------
     def partial_counts(self, table: pa.Table, split: str | None = "train") -> Counts | None:
         """Vocabulary counts of the rows of ``table`` in ``split`` (None: no vocabulary)."""

@@ -115,6 +115,12 @@ class Vocabulary:
     def index(self, tokens: pa.Array | Sequence[str]) -> np.ndarray:
         """Column of each token: ``1 + position`` in ``tokens_``, or 0 for unknown tokens."""
         arr = tokens if isinstance(tokens, (pa.Array, pa.ChunkedArray)) else pa.array(list(tokens), pa.string())
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if isinstance(arr, pa.DictionaryArray):  # look each distinct token up once
+            cols = self.index(arr.dictionary)
+            return cols[np.asarray(arr.indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)] \
+                * np.asarray(arr.indices.is_valid().to_numpy(zero_copy_only=False), dtype=np.int64)
         pos = pc.index_in(arr, value_set=self._value_set)
         return np.asarray(pc.add(pos, 1).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
 

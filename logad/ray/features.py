@@ -19,14 +19,27 @@ from logad.features.registry import make_featurizer
 from logad.features.rows import csr_to_rows, row_index, rows_to_csr, select_split
 from logad.features.vocab import counts_to_table, table_to_counts
 
-__all__ = ["fit_featurizer_distributed", "transform_distributed", "collect_matrix"]
+__all__ = ["fit_featurizer_distributed", "transform_distributed", "collect_matrix", "partial_counts_table",
+           "fit_from_tables"]
 
 
-def _partial_counts_batch(batch: pa.Table, featurizer: Featurizer, split: str | None) -> pa.Table:
+def partial_counts_table(batch: pa.Table, featurizer: Featurizer, split: str | None) -> pa.Table:
+    """The vocabulary counts of ``batch``'s rows in ``split`` as a table (any featurizer: one
+    without a vocabulary still counts its documents)."""
     counts = featurizer.partial_counts(batch, split)
     if counts is None:
         counts = {"n_docs": select_split(batch, split).num_rows, "tf": {}, "df": {}}
     return counts_to_table(counts)
+
+
+def fit_from_tables(featurizer: Featurizer, tables: list[pa.Table], split: str | None) -> Featurizer:
+    """Finish fitting ``featurizer`` from :func:`partial_counts_table` outputs (any number of
+    parts, in any order: the merged counts are exact sums)."""
+    tables = [t for t in tables if t.num_rows]
+    counts = table_to_counts(pa.concat_tables(tables)) if tables else {"n_docs": 0, "tf": {}, "df": {}}
+    if counts["n_docs"] == 0:
+        raise ValueError(f"no rows with split == {split!r} to fit {type(featurizer).__name__} on")
+    return featurizer.fit_counts(counts if featurizer.uses_vocabulary else None)
 
 
 def _transform_batch(batch: pa.Table, featurizer: Featurizer) -> pa.Table:
@@ -59,13 +72,9 @@ def fit_featurizer_distributed(ds: Any, kind: str | Featurizer, *, split: str | 
     import ray
 
     featurizer = kind if isinstance(kind, Featurizer) else make_featurizer(kind, **params)
-    parts = ds.map_batches(_partial_counts_batch, batch_format="pyarrow",
+    parts = ds.map_batches(partial_counts_table, batch_format="pyarrow",
                            fn_kwargs={"featurizer": featurizer, "split": split})
-    tables = [t for t in ray.get(parts.to_arrow_refs()) if t.num_rows]
-    counts = table_to_counts(pa.concat_tables(tables)) if tables else {"n_docs": 0, "tf": {}, "df": {}}
-    if counts["n_docs"] == 0:
-        raise ValueError(f"no rows with split == {split!r} to fit {type(featurizer).__name__} on")
-    return featurizer.fit_counts(counts if featurizer.uses_vocabulary else None)
+    return fit_from_tables(featurizer, ray.get(parts.to_arrow_refs()), split)
 
 
 def transform_distributed(ds: Any, featurizer: Featurizer) -> Any:

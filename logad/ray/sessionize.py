@@ -1,21 +1,26 @@
 """Runner for ``logad sessionize``: parsed events -> ``sequences/``, ``split.parquet``, manifest.
 
-Plan (Ray Data, no pandas on the driver except the small per-session key table):
+Plan (driver): list the input units (one per row group of each ``part-*.parquet``), cut them
+into groups (``ray.read_blocks`` equal groups, or shrinking groups as parse does) and hand the
+groups to :class:`~logad.ray.sessionize_worker.SessionizeWorker` s: Ray actors (one CPU each,
+``ray.workers`` or one per cluster CPU), or, for inputs under ``ray.in_process_below`` lines,
+one worker in this process (same functions, same output, no Ray start-up).
 
-* id sessions (block, instance, file): read -> ``key_rows`` per block (explode for HDFS blocks)
-  -> group by a hash bucket of the session key (``map_groups``: every session lands whole in one
-  bucket, many sessions per call) -> ``build_sequences``.
-* line-count windows (fixed, sliding): a line's window depends on its rank in the global
-  ``order`` of its source. Pass 1 counts lines per ``(source, order >> 16)`` bucket on the blocks
-  and prefix-sums the counts on the driver; pass 2 groups each bucket (<= 65,536 lines), ranks it
-  and emits one row per window the line is in; then the same bucketed build as above.
-* time windows: epoch-aligned, so each line's windows come from its own timestamp (no global
-  pass); lines without a timestamp are rejected.
+1. Key: every unit's lines get their session key and are spilled by a hash bucket of it
+   (``out_dir/_spill``); lines without a key are found from the key column (``raw`` is read
+   only for them) and written to ``rejected/``. Line-count windows (fixed, sliding) spill by
+   rank bucket ``(source, order >> 16)`` first; the driver prefix-sums the per-bucket line
+   counts, and a second spill ranks each rank bucket and emits one row per window a line is in.
+2. Build: each session bucket (every session whole, many per bucket) becomes ``sequences``
+   rows with labels; the workers return one small key row a session. The driver holds only
+   those (``session_id, start_time, first_order, label, seq_len, seq_hash``) and calls
+   :func:`logad.sessions.make_split`.
+3. Write: each bucket's sessions get their split and go to ``sequences/part-<bucket>.parquet``.
 
-Session ids are content-derived and buckets are hashes of them, so the output does not depend on
-the number of blocks, partitions or workers. The split needs every session's start time: the
-driver collects ``(session_id, start_time, first_order, label, seq_hash)`` and calls
-:func:`logad.sessions.make_split`. Outputs are written atomically; ``manifest.json`` last.
+No Ray Data shuffle: a bucket is a set of Parquet row groups a worker reads whole. Session ids
+are content-derived and buckets are hashes of them, so the output does not depend on the number
+of groups or workers. Outputs are written atomically; ``manifest.json`` last; the spill is
+removed when the run completes.
 """
 
 from __future__ import annotations
@@ -23,12 +28,10 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections import Counter
+import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -37,21 +40,25 @@ from logad import __version__
 from logad.config import deep_merge, load_yaml
 from logad.errors import ConfigError, InputError
 from logad.io import Timer, atomic_dir, finished_manifest, run_key, write_json, write_parquet, write_yaml
-from logad.schema import require_columns
-from logad.sessions.build import SESSION_COL, apply_session_labels, build_sequences, key_rows, rejected_rows
+from logad.ray.parse import _groups
+from logad.ray.parse_worker import work_units
+from logad.ray.pool import guided_groups
+from logad.ray.sessionize_worker import KEYS_SCHEMA, SessionizeWorker, merge_keys, session_keys
+from logad.ray.workers import Workers, in_process
+from logad.schema import REJECTED_SCHEMA, require_columns
+from logad.sessions.build import apply_session_labels
 from logad.sessions.schema import EVENT_COLUMNS, SEQUENCES_SCHEMA, SPLIT_SCHEMA
-from logad.sessions.split import attach_split, make_split, sequence_hash
-from logad.sessions.windows import (RANK_BUCKET_BITS, count_window_rows, parse_duration,
-                                    time_window_rows)
+from logad.sessions.split import make_split
+from logad.sessions.windows import parse_duration
 
-__all__ = ["MODES", "resolve_config", "run_sessionize", "ray_data_get"]
+__all__ = ["MODES", "IN_PROCESS_BELOW", "resolve_config", "run_sessionize"]
 
 log = logging.getLogger(__name__)
 
 ID_MODES = ("block", "instance", "file")
 MODES = (*ID_MODES, "fixed", "sliding", "time")
-_BUCKET = "_bucket"
-_RB = "_rb"
+#: Inputs with fewer lines run in the driver's process (``ray.in_process_below``).
+IN_PROCESS_BELOW = 200_000
 
 
 def resolve_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
@@ -108,106 +115,52 @@ def _labels_path(cfg: dict[str, Any], parsed_dir: Path, events_dir: Path) -> Pat
     return None
 
 
-def _bucket_of(keys: pa.Array | pa.ChunkedArray, n_buckets: int) -> pa.Array:
-    values = np.asarray(keys.to_pylist(), dtype=object)
-    h = pd.util.hash_array(values) if len(values) else np.zeros(0, dtype=np.uint64)
-    return pa.array((h % np.uint64(n_buckets)).astype(np.int64))
-
-
-# --- batch functions (module level so Ray can pickle them) ---------------------------------------
-
-def _key_batch(batch: pa.Table, key_col: str, explode: bool, n_buckets: int) -> pa.Table:
-    keyed, _ = key_rows(batch, key_col, explode=explode)
-    keyed = keyed.select([*EVENT_COLUMNS, SESSION_COL])
-    return keyed.append_column(_BUCKET, _bucket_of(keyed.column(SESSION_COL), n_buckets))
-
-
-def _rejected_batch(batch: pa.Table, by: str, key_col: str | None) -> pa.Table:
-    if by == "time":
-        has = np.asarray(pc.is_valid(batch.column("timestamp")).to_numpy(zero_copy_only=False), dtype=bool)
-        return rejected_rows(batch, ~has, "no timestamp")
-    _, rejected = key_rows(batch, key_col, explode=by == "block")
-    return rejected
-
-
-def _time_batch(batch: pa.Table, span_sec: float, step_sec: float, n_buckets: int) -> pa.Table:
-    keyed, _ = time_window_rows(batch, span_sec, step_sec)
-    keyed = keyed.select([*EVENT_COLUMNS, SESSION_COL])
-    return keyed.append_column(_BUCKET, _bucket_of(keyed.column(SESSION_COL), n_buckets))
-
-
-def _add_rank_bucket(batch: pa.Table) -> pa.Table:
-    rb = pc.shift_right(batch.column("order"), RANK_BUCKET_BITS)
-    return batch.append_column(_RB, rb)
-
-
-def _rank_bucket_counts(batch: pa.Table) -> pa.Table:
-    b = _add_rank_bucket(batch.select(["source", "order"]))
-    return b.group_by(["source", _RB]).aggregate([("order", "count")])
-
-
-def _rank_window_group(group: pa.Table, offsets: dict, totals: dict, size: int, step: int,
-                       n_buckets: int) -> pa.Table:
-    group = group.sort_by([("order", "ascending")])
-    src, rb = group.column("source")[0].as_py(), group.column(_RB)[0].as_py()
-    rank = offsets[(src, rb)] + np.arange(group.num_rows, dtype=np.int64)
-    keyed = count_window_rows(group.select(list(EVENT_COLUMNS)), rank, totals, size, step)
-    return keyed.append_column(_BUCKET, _bucket_of(keyed.column(SESSION_COL), n_buckets))
-
-
-def _build_group(group: pa.Table, id_mode: str, labels: pa.Table | None, error_levels: list[str],
-                 keep_messages: bool) -> pa.Table:
-    seqs = build_sequences(group.drop_columns([_BUCKET]), id_mode=id_mode, error_levels=error_levels,
-                           keep_messages=keep_messages)
-    return apply_session_labels(seqs, labels)
-
-
-def _split_keys(batch: pa.Table) -> pa.Table:
-    return pa.table({"session_id": batch.column("session_id"), "start_time": batch.column("start_time"),
-                     "first_order": batch.column("first_order"), "label": batch.column("label"),
-                     "seq_len": batch.column("seq_len"), "seq_hash": sequence_hash(batch.column("event_ids"))})
-
-
-def _attach_batch(batch: pa.Table, split: pa.Table) -> pa.Table:
-    return attach_split(batch, split).cast(SEQUENCES_SCHEMA)
-
-
-# --- the runner ----------------------------------------------------------------------------------
-
-def _read(ray_data: Any, files: list[str], columns: list[str], blocks: int | None) -> Any:
-    """``read_parquet`` of ``columns``, cut into exactly ``blocks`` blocks when given."""
-    ds = ray_data.read_parquet(files, columns=list(dict.fromkeys(columns)))
-    return ds.repartition(blocks) if blocks else ds
-
-
-def _rank_offsets(ray_data: Any, files: list[str], blocks: int | None) -> tuple[dict, dict]:
-    counts = _read(ray_data, files, ["source", "order"], blocks) \
-        .map_batches(_rank_bucket_counts, batch_format="pyarrow", batch_size=None)
-    tables = ray_data_get(counts)
-    if not tables:
+def _rank_offsets(counts: list[pa.Table]) -> tuple[dict, dict]:
+    """Global rank of the first line of each ``(source, rank bucket)`` and lines per source."""
+    counts = [c for c in counts if c is not None and c.num_rows]
+    if not counts:
         return {}, {}
-    merged = pa.concat_tables(tables).group_by(["source", _RB]).aggregate([("order_count", "sum")]) \
-        .sort_by([("source", "ascending"), (_RB, "ascending")])
-    offsets, totals = {}, Counter()
-    for src, rb, n in zip(*(merged.column(c).to_pylist() for c in ("source", _RB, "order_count_sum"))):
-        offsets[(src, rb)] = totals[src]
-        totals[src] += n
-    return offsets, dict(totals)
+    merged = pa.concat_tables(counts).group_by(["source", "_rb"]).aggregate([("_rb_count", "sum")]) \
+        .sort_by([("source", "ascending"), ("_rb", "ascending")])
+    offsets, totals = {}, {}
+    for src, rb, n in zip(*(merged.column(c).to_pylist() for c in ("source", "_rb", "_rb_count_sum"))):
+        offsets[(src, rb)] = totals.get(src, 0)
+        totals[src] = totals.get(src, 0) + n
+    return offsets, totals
 
 
-def ray_data_get(ds: Any) -> list[pa.Table]:
-    """The blocks of ``ds`` as Arrow tables on the driver (for small results only)."""
-    import ray
+class _KeyMerger:
+    """Partial session keys merged as they arrive, so the driver holds O(sessions) rows."""
 
-    return [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
+    def __init__(self) -> None:
+        self.parts: list[pa.Table] = []
+        self.rows = self.merged_rows = 0
+
+    def add(self, part: pa.Table | None) -> None:
+        if part is None or part.num_rows == 0:
+            return
+        self.parts.append(part)
+        self.rows += part.num_rows
+        if self.rows > 2 * self.merged_rows + 200_000:
+            self.parts = [merge_keys(self.parts)]
+            self.rows = self.merged_rows = self.parts[0].num_rows
+
+    def result(self) -> pa.Table:
+        return merge_keys(self.parts)
 
 
-def _reason_counts(folder: Path) -> dict[str, int]:
-    files = sorted(glob.glob(str(folder / "*.parquet")))
-    if not files:
-        return {}
-    reasons = pa.concat_tables([pq.read_table(f, columns=["reason"]) for f in files]).column("reason")
-    return {r["values"]: int(r["counts"]) for r in pc.value_counts(reasons).to_pylist()}
+def _by_bucket(index: list[pa.Table]) -> list[tuple[int, pa.Table]]:
+    """Spill index rows grouped by bucket, buckets ascending (files in input order within)."""
+    idx = [t for t in index if t.num_rows]
+    if not idx:
+        return []
+    t = pa.concat_tables(idx)
+    t = t.take(pc.sort_indices(t, sort_keys=[("bucket", "ascending"), ("file", "ascending"),
+                                              ("row_group", "ascending")]))
+    out, buckets = [], t.column("bucket").to_numpy()
+    for b in sorted(set(buckets.tolist())):
+        out.append((int(b), t.filter(pc.equal(t.column("bucket"), b))))
+    return out
 
 
 def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
@@ -233,10 +186,6 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         The manifest: ``events_read = lines_sessioned + rejected.total``, sessions built /
         written, duplicates removed, train anomalies dropped, per-split counts, timings.
     """
-    import ray
-
-    from logad.ray.runtime import ensure_ray
-
     cfg = resolve_config(cfg)
     parsed_dir, out_dir = Path(parsed_dir), Path(out_dir)
     events_dir, files = _input_files(parsed_dir)
@@ -259,62 +208,85 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     ray_cfg = cfg.get("ray") or {}
     n_buckets = int(ray_cfg.get("num_partitions") or max(2, min(512, n_read // 250_000 + 1)))
     blocks = int(ray_cfg["read_blocks"]) if ray_cfg.get("read_blocks") else None
-    ensure_ray(ray_cfg.get("num_cpus"))
-    rd = ray.data
+    local = in_process(n_read, ray_cfg.get("in_process_below", IN_PROCESS_BELOW))
     timer = Timer()
     out_dir.mkdir(parents=True, exist_ok=True)
+    spill = out_dir / "_spill"
+    shutil.rmtree(spill, ignore_errors=True)  # a killed run's leftovers
+    spill.mkdir(parents=True)
     build_kw = {"id_mode": "first_order" if by in ("fixed", "sliding") else "key",
-                "labels": labels, "error_levels": list(cfg["error_levels"]),
-                "keep_messages": bool(cfg["keep_messages"])}
+                "error_levels": list(cfg["error_levels"]), "keep_messages": bool(cfg["keep_messages"])}
+    early = not cfg["dedup"]  # the split needs no event ids: it can be made before the sessions
+    plan = {"by": by, "key_col": key_col, "columns": needed, "n_buckets": n_buckets, "early_split": early,
+            "spill_dir": str(spill), "span_sec": cfg.get("span_sec"), "step_sec": cfg.get("step_sec"),
+            "size": cfg.get("window"), "step": cfg.get("step")}
 
-    with timer("rejected"), atomic_dir(out_dir / "rejected") as tmp:
-        if by in ID_MODES or by == "time":
-            cols = ["path", "line_no", "raw"] + ([key_col] if key_col else ["timestamp"])
-            _read(rd, files, cols, blocks) \
-                .map_batches(_rejected_batch, batch_format="pyarrow", fn_kwargs={"by": by, "key_col": key_col}) \
-                .write_parquet(str(tmp))
-        reasons = _reason_counts(tmp)
-    n_rejected = sum(reasons.values())
+    with timer("start_workers"):
+        if not local:
+            from logad.ray.pool import pool_size
+            from logad.ray.runtime import ensure_ray
 
-    with timer("sessions"):
-        ds = _read(rd, files, needed, blocks)
-        if by in ID_MODES:
-            keyed = ds.map_batches(_key_batch, batch_format="pyarrow", fn_kwargs={
-                "key_col": key_col, "explode": by == "block", "n_buckets": n_buckets})
-        elif by == "time":
-            keyed = ds.map_batches(_time_batch, batch_format="pyarrow", fn_kwargs={
-                "span_sec": cfg["span_sec"], "step_sec": cfg["step_sec"], "n_buckets": n_buckets})
-        else:
-            offsets, totals = _rank_offsets(rd, files, blocks)
-            keyed = ds.map_batches(_add_rank_bucket, batch_format="pyarrow") \
-                .groupby(["source", _RB], num_partitions=n_buckets) \
-                .map_groups(_rank_window_group, batch_format="pyarrow", fn_kwargs={
-                    "offsets": offsets, "totals": totals, "size": cfg["window"], "step": cfg["step"],
-                    "n_buckets": n_buckets})
-        seqs = keyed.groupby(_BUCKET, num_partitions=n_buckets) \
-            .map_groups(_build_group, batch_format="pyarrow", fn_kwargs=build_kw).materialize()
-        keys_tables = ray_data_get(seqs.map_batches(_split_keys, batch_format="pyarrow"))
-    keys = pa.concat_tables(keys_tables) if keys_tables else _split_keys(SEQUENCES_SCHEMA.empty_table())
-    session_rows = int(pc.sum(keys.column("seq_len")).as_py() or 0)
-    n_sessioned = n_read - n_rejected
-    exact = by in ("instance", "file", "fixed")
-    if (exact and session_rows != n_sessioned) or session_rows < n_sessioned:
-        raise RuntimeError(f"sessionize lost lines: {n_sessioned} lines with a session, {session_rows} "
-                           f"rows in sessions (by={by})")  # a bug, not bad input
+            ensure_ray(ray_cfg.get("num_cpus"))
+        units = work_units([Path(f) for f in files])
+        n_workers = 1 if local else pool_size(ray_cfg.get("workers"))
+        groups = _groups(units, blocks) if blocks else guided_groups(units, n_workers)
+        workers = Workers(SessionizeWorker, (plan, build_kw), n=min(n_workers, len(groups)), local=local)
+    try:
+        with timer("key_spill"), atomic_dir(out_dir / "rejected") as rej_tmp:
+            workers.each("set_plan", {**plan, "rejected_dir": str(rej_tmp)})
+            index, reasons, counts, merger = [], {}, [], _KeyMerger()
+            for idx, why, cnt, part in workers.map("key_units", groups, progress="sessionize: key"):
+                index.append(idx)
+                counts.append(cnt)
+                merger.add(part)
+                for r, n in why.items():
+                    reasons[r] = reasons.get(r, 0) + n
+            if not glob.glob(str(rej_tmp / "*.parquet")):
+                pq.write_table(REJECTED_SCHEMA.empty_table(), rej_tmp / "part-empty.parquet")
+        n_rejected = sum(reasons.values())
+        buckets = _by_bucket(index)
+        if by in ("fixed", "sliding"):
+            with timer("windows"):
+                workers.each("set_ranks", *_rank_offsets(counts))
+                index = []
+                for idx, part in workers.map("window_buckets", buckets, progress="sessionize: windows"):
+                    index.append(idx)
+                    merger.add(part)
+                buckets = _by_bucket(index)
+        workers.each("set_labels", labels)
+        if early:  # the split from the lines' keys, then build and write in one pass
+            keys = apply_session_labels(session_keys(merger.result(), build_kw["id_mode"]), labels)
+        else:  # dedup needs each session's event ids: build, split, then write
+            with timer("build"):
+                keys_tables = [k for k in workers.map("build_bucket", buckets, progress="sessionize: build")
+                               if k.num_rows]
+            keys = pa.concat_tables(keys_tables) if keys_tables else KEYS_SCHEMA.empty_table()
+        session_rows = int(pc.sum(keys.column("seq_len")).as_py() or 0)
+        n_sessioned = n_read - n_rejected
+        exact = by in ("instance", "file", "fixed")
+        if (exact and session_rows != n_sessioned) or session_rows < n_sessioned:
+            raise RuntimeError(f"sessionize lost lines: {n_sessioned} lines with a session, {session_rows} "
+                               f"rows in sessions (by={by})")  # a bug, not bad input
 
-    with timer("split"):
-        sp = cfg["split"]
-        fracs = (1.0 - sp["val_frac"] - sp["test_frac"], sp["val_frac"], sp["test_frac"])
-        split, stats = make_split(keys, how=sp["how"], fracs=fracs, seed=sp["seed"],
-                                  dedup=bool(cfg["dedup"]), train_normal_only=bool(cfg["train_normal_only"]))
-        write_parquet(split.cast(SPLIT_SCHEMA), out_dir / "split.parquet")
+        with timer("split"):
+            sp = cfg["split"]
+            fracs = (1.0 - sp["val_frac"] - sp["test_frac"], sp["val_frac"], sp["test_frac"])
+            split, stats = make_split(keys, how=sp["how"], fracs=fracs, seed=sp["seed"],
+                                      dedup=bool(cfg["dedup"]), train_normal_only=bool(cfg["train_normal_only"]))
+            write_parquet(split.cast(SPLIT_SCHEMA), out_dir / "split.parquet")
 
-    with timer("write"), atomic_dir(out_dir / "sequences") as tmp:
-        seqs.map_batches(_attach_batch, batch_format="pyarrow", fn_kwargs={"split": split}) \
-            .write_parquet(str(tmp))
-        if not glob.glob(str(tmp / "*.parquet")):
-            pq.write_table(SEQUENCES_SCHEMA.empty_table(), tmp / "part-empty.parquet")
-    written = sum(pq.read_metadata(f).num_rows for f in glob.glob(str(out_dir / "sequences" / "*.parquet")))
+        with timer("build_write" if early else "write"), atomic_dir(out_dir / "sequences") as tmp:
+            workers.each("set_split", split)
+            if early:
+                items, method = [(b, idx, str(tmp)) for b, idx in buckets], "build_write_bucket"
+            else:
+                items, method = [(b, str(tmp)) for b, _ in buckets], "write_bucket"
+            written = sum(workers.map(method, items, progress="sessionize: write"))
+            if not glob.glob(str(tmp / "*.parquet")):
+                pq.write_table(SEQUENCES_SCHEMA.empty_table(), tmp / "part-empty.parquet")
+    finally:
+        workers.close()
+    shutil.rmtree(spill, ignore_errors=True)
 
     write_yaml(cfg, out_dir / "sessionize_config.yaml")
     manifest = {
@@ -326,7 +298,8 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "duplicates_removed": stats["duplicates_removed"],
         "train_anomalous_dropped": stats["train_anomalous_dropped"],
         "sessions_written": written, "splits": stats["splits"], "split_how": sp["how"],
-        "seconds": timer.seconds,
+        "seconds": timer.seconds, "in_process": local, "workers": 1 if local else n_workers,
+        "groups": len(groups), "buckets": n_buckets,
         "outputs": {"sequences": str(out_dir / "sequences"), "split": str(out_dir / "split.parquet"),
                     "rejected": str(out_dir / "rejected"), "config": str(out_dir / "sessionize_config.yaml")},
     }

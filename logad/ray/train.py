@@ -28,9 +28,13 @@ from logad.io import Timer
 from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model, load_models_config
 from logad.models.thresholds import choose_threshold
-from logad.models.trained import TrainedModel, featurize, labels_of
+from logad.models.trained import TrainedModel
+from logad.ray.features import fit_from_tables
+from logad.ray.pool import pool_size
 from logad.ray.runtime import ensure_ray
-from logad.scoring import aggregate_to_sessions, score_batch
+from logad.ray.train_worker import TRAIN_SPLITS, FeatureWorker, columns_for, stack_pieces
+from logad.ray.workers import Workers, in_process
+from logad.scoring import aggregate_to_sessions
 from logad.schema import require_columns
 
 __all__ = ["run_train", "read_split", "sequences_files", "DEFAULTS"]
@@ -41,7 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "threshold": {"method": "best_f1", "q": 99.0, "alpha": 0.01},
     "features": {},
     "params": {},
+    # below this many sessions train runs in this process (no Ray); workers: null = one per CPU
+    "ray": {"in_process_below": 50_000, "workers": None, "num_cpus": None},
 }
+IN_PROCESS_BELOW = DEFAULTS["ray"]["in_process_below"]
 
 
 def sequences_files(path: str | Path) -> list[str]:
@@ -93,17 +100,54 @@ def _finished(out_dir: str | Path, key: str) -> dict | None:
     return extra if extra.get("train_key") == key else None
 
 
-def _session_scores(model: TrainedModel, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """Session scores and labels of ``table``, exactly as ``logad score`` computes them."""
-    sessions = aggregate_to_sessions(score_batch(model, table), model.detector.threshold_)
+def _session_scores(model: TrainedModel, X: Any, index: pa.Table, unknown: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Session scores and labels of the rows of ``X``, exactly as ``logad score`` computes them
+    (one score a session: its highest row)."""
+    rows = pa.table({"session_id": index.column("session_id"), "pos": index.column("pos").cast(pa.int64()),
+                     "score": pa.array(np.asarray(model.detector.score_samples(X), dtype=np.float64)),
+                     "label": index.column("label").cast(pa.int8()), "split": index.column("split"),
+                     "n_unknown": pa.array(np.asarray(unknown, dtype=np.int64))})
+    sessions = aggregate_to_sessions(rows, model.detector.threshold_)
     labels = sessions.column("label").to_numpy(zero_copy_only=False).astype(float)
     known = ~np.isnan(labels)
     return sessions.column("score").to_numpy()[known], labels[known].astype(np.int64)
 
 
-def _xy(model: TrainedModel, table: pa.Table) -> tuple[Any, np.ndarray, int, list[str]]:
-    X, names, unknown = featurize(model.featurizers, table)
-    return X, labels_of(table, model.spec.level), int(unknown.sum()), names
+def _labels(index: pa.Table) -> np.ndarray:
+    """Row labels (1, 0, or -1 for unknown) of a feature index."""
+    lab = index.column("label").cast(pa.int64()).fill_null(-1)
+    return np.asarray(lab.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _feature_names(featurizers: list) -> list[str]:
+    several = len(featurizers) > 1
+    return [f"{type(f).__name__}:{n}" if several else n for f in featurizers for n in f.feature_names()]
+
+
+def _share_files(files: list[str], n: int) -> list[list[str]]:
+    """``files`` dealt to ``n`` workers, largest first to the least loaded (by rows)."""
+    sizes = sorted(((pq.read_metadata(f).num_rows, f) for f in files), reverse=True)
+    shares: list[list[str]] = [[] for _ in range(n)]
+    load = [0] * n
+    for rows, f in sizes:
+        i = load.index(min(load))
+        shares[i].append(f)
+        load[i] += rows
+    return shares
+
+
+def _sum_rows(parts: list[dict]) -> dict[str, int]:
+    return {s: int(sum(p[s] for p in parts)) for s in TRAIN_SPLITS}
+
+
+def _start_workers(files: list[str], featurizers: list, level: str, available: list[str], local: bool,
+                   ray_cfg: dict) -> Workers:
+    n = 1
+    if not local:
+        ensure_ray(ray_cfg.get("num_cpus"))
+        n = min(pool_size(ray_cfg.get("workers")), len(files))
+    return Workers(FeatureWorker, (columns_for(featurizers, available), level), n=n, local=local)
 
 
 def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: dict | None = None) -> dict:
@@ -120,32 +164,44 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     features_cfg = deep_merge(load_yaml("features.yaml"), cfg.get("features") or {})
     params = build_detector(spec, models_cfg, cfg.get("params") or {}).get_params()
     data = _fingerprint(files)
-    key = _train_key(spec.name, data["hash"], cfg, features_cfg, params)
+    # where it runs (ray:) never changes the model, so it is not part of the key
+    key = _train_key(spec.name, data["hash"], {k: v for k, v in cfg.items() if k != "ray"},
+                     features_cfg, params)
     done = _finished(out_dir, key)
     if done is not None:
         log.info("%s: %s already trained on these sessions with this config; skipping", out_dir, spec.name)
         return {**done, "skipped": True}
-    ensure_ray()
-    import ray
-
-    with timer("vocab"):
-        require_columns(pq.read_schema(files[0]), ["session_id", "label", "event_ids", "split"], "sequences")
-        ds = ray.data.read_parquet(files)
-        from logad.ray.features import fit_featurizer_distributed
-
-        featurizers = []
-        for kind in spec.feature_kinds:
-            f = make_featurizer_from_config(kind, features_cfg, level=spec.level)
-            featurizers.append(fit_featurizer_distributed(ds, f))
-    with timer("load"):
-        train = read_split(files, "train")
-        val = read_split(files, "val")
-    if train.num_rows == 0:
-        raise InputError(f"{sequences}: no sessions in the train split")
+    n_sessions = sum(pq.read_metadata(f).num_rows for f in files)
+    ray_cfg = cfg.get("ray") or {}
+    local = in_process(n_sessions, ray_cfg.get("in_process_below", IN_PROCESS_BELOW))
     detector = build_detector(spec, models_cfg, cfg.get("params") or {})
+    featurizers = [make_featurizer_from_config(kind, features_cfg, level=spec.level)
+                   for kind in spec.feature_kinds]
     model = TrainedModel(spec, featurizers, detector)
+    with timer("start_workers"):
+        schema = pq.read_schema(files[0])
+        require_columns(schema, ["session_id", "label", "event_ids", "split"], "sequences")
+        workers = _start_workers(files, featurizers, spec.level, schema.names, local, ray_cfg)
+        n_workers = workers.size
+        workers.each("ready")
+    with timer("read"):
+        rows = _sum_rows(workers.scatter("load", _share_files(files, n_workers)))
+    try:
+        with timer("vocab"):
+            per_worker = workers.each("counts", featurizers)
+            for i, f in enumerate(featurizers):
+                fit_from_tables(f, [tables[i] for tables in per_worker], "train")
+        with timer("featurize"):
+            pieces = workers.each("transform", featurizers)
+    finally:
+        workers.close()
+    if rows["train"] == 0:
+        raise InputError(f"{sequences}: no sessions in the train split")
     with timer("featurize"):
-        X_tr, y_tr, unk_tr, names = _xy(model, train)
+        names = _feature_names(featurizers)
+        X_tr, idx_tr, unk = stack_pieces([p["train"] for p in pieces], len(names))
+        X_val, idx_val, unk_val = stack_pieces([p["val"] for p in pieces], len(names))
+        y_tr, unk_tr = _labels(idx_tr), int(unk.sum())
     known = y_tr >= 0
     if detector.supervised and not known.all():
         log.warning("train: %d rows without a label are left out of supervised training",
@@ -159,11 +215,11 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
         detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
     method = (cfg.get("threshold") or {}).get("method", "best_f1")
     val_metrics: dict[str, Any] = {}
-    if val.num_rows:
+    if rows["val"]:
         with timer("threshold"):
             # the threshold is chosen on what scoring reports: one score a session (event-level
             # models: the highest line), so a line-level optimum never decides a session's flag
-            s_val, y_val = _session_scores(model, val)
+            s_val, y_val = _session_scores(model, X_val, idx_val, unk_val)
             if method != "none" and len(y_val):
                 usable = method != "best_f1" or len(np.unique(y_val)) == 2
                 if usable:
@@ -184,7 +240,7 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
         "n_features": int(detector.n_features_in_), "train_rows": int(X_tr.shape[0]),
         "train_unknown_tokens": unk_tr, "train_anomalous": int((y_tr == 1).sum()),
         "validation": val_metrics, "seconds": timer.seconds,
-        "data": {**data, "rows": {"train": int(train.num_rows), "val": int(val.num_rows)}},
+        "data": {**data, "rows": rows}, "in_process": local, "workers": n_workers,
         "config": cfg, "train_key": key,
     }
     model.save(out_dir, extra=summary)

@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 from logad.schema import REJECTED_SCHEMA, require_columns
 from logad.sessions.schema import ERROR_LEVELS, EVENT_COLUMNS, REF_TYPE, SEQUENCES_SCHEMA
 
-__all__ = ["SESSION_COL", "key_rows", "build_sequences", "apply_session_labels",
+__all__ = ["SESSION_COL", "key_rows", "keyed_lines", "key_index", "no_key_reason", "build_sequences",
+           "apply_session_labels",
            "sessions_by_key", "rejected_rows", "group_offsets"]
 
 #: Column holding the session key between :func:`key_rows` and :func:`build_sequences`.
@@ -66,29 +67,53 @@ def key_rows(events: pa.Table, key_col: str, *, explode: bool = False) -> tuple[
     >>> keyed.column("_session").to_pylist(), rej.num_rows
     (['a', 'b'], 1)
     """
+    keyed, has_key = keyed_lines(events, key_col, explode=explode)
+    return keyed, rejected_rows(events, ~has_key, no_key_reason(key_col))
+
+
+def no_key_reason(key_col: str) -> str:
+    """The rejected reason of a line without a session key."""
+    return f"no session key: {key_col} is null or empty"
+
+
+def keyed_lines(events: pa.Table, key_col: str, *, explode: bool = False) -> tuple[pa.Table, np.ndarray]:
+    """:func:`key_rows` without the rejected table: ``(keyed, has_key)``, ``has_key`` a bool
+    array over the rows of ``events`` (False: the line has no key and would be rejected)."""
+    rows, keys, has_key = key_index(events, key_col, explode=explode)
+    return events.take(pa.array(rows, pa.int64())).append_column(SESSION_COL, keys), has_key
+
+
+def key_index(events: pa.Table, key_col: str, *, explode: bool = False
+              ) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """The keyed rows without building them: ``(rows, keys, has_key)``; row ``rows[j]`` of
+    ``events`` has key ``keys[j]`` (rows repeat when a line names several keys), so
+    ``events.take(rows)`` plus ``keys`` is :func:`keyed_lines`' table, and a caller that reorders
+    the rows anyway takes them once."""
     require_columns(events, [key_col, "path", "line_no"], "events")
-    reason = f"no session key: {key_col} is null or empty"
     col = events.column(key_col)
     if explode:
         if not pa.types.is_list(col.type) and not pa.types.is_large_list(col.type):
             raise TypeError(f"{key_col} must be a list column to explode, got {col.type}")
         col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-        parents = pc.list_parent_indices(col).to_numpy(zero_copy_only=False)
-        keys = pc.list_flatten(col)
-        pairs = pa.table({"i": parents, "k": keys})
-        pairs = pairs.filter(pc.and_(pc.is_valid(pairs["k"]), pc.not_equal(pairs["k"], "")))
-        pairs = pairs.group_by(["i", "k"], use_threads=False).aggregate([])  # a key once per line
-        idx = pairs.column("i").to_numpy()
-        keyed = events.take(pa.array(idx, pa.int64())).append_column(
-            SESSION_COL, pairs.column("k").cast(pa.string()))
+        parents = pc.list_parent_indices(col).to_numpy(zero_copy_only=False).astype(np.int64)
+        keys = pc.list_flatten(col).cast(pa.string())
+        ok = np.asarray(pc.and_(pc.is_valid(keys), pc.not_equal(keys, "")).fill_null(False)
+                        .to_numpy(zero_copy_only=False), dtype=bool)
+        rows, keys = parents[ok], keys.filter(pa.array(ok))
+        if len(rows) > 1 and (rows[1:] == rows[:-1]).any():  # a key once per line
+            codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            _, first = np.unique(rows * (int(codes.max()) + 1) + codes, return_index=True)
+            first.sort()
+            rows, keys = rows[first], keys.take(pa.array(first))
         has_key = np.zeros(events.num_rows, dtype=bool)
-        has_key[idx] = True
-    else:
-        col = col.cast(pa.string())
-        valid = pc.and_(pc.is_valid(col), pc.not_equal(col, "")).fill_null(False)
-        has_key = np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
-        keyed = events.append_column(SESSION_COL, col).filter(pa.array(has_key))
-    return keyed, rejected_rows(events, ~has_key, reason)
+        has_key[rows] = True
+        return rows, keys, has_key
+    col = col.cast(pa.string())
+    valid = pc.and_(pc.is_valid(col), pc.not_equal(col, "")).fill_null(False)
+    has_key = np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
+    rows = np.flatnonzero(has_key).astype(np.int64)
+    keys = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return rows, keys.take(pa.array(rows)), has_key
 
 
 def group_offsets(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -149,35 +174,43 @@ def build_sequences(keyed: pa.Table, *, key_col: str = SESSION_COL, id_mode: str
     keyed = keyed.filter(pc.is_valid(keyed.column(key_col)))
     if keyed.num_rows == 0:
         return SEQUENCES_SCHEMA.empty_table()
-    # lines without a timestamp sort last (the Arrow default)
-    order = pc.sort_indices(keyed, sort_keys=[(key_col, "ascending"), ("timestamp", "ascending"),
-                                              ("line_no", "ascending"), ("order", "ascending")])
-    t = keyed.take(order)
-    offsets = group_offsets(t.column(key_col))
-    starts = pa.array(offsets[:-1], pa.int64())
+    perm, codes = _session_order(keyed, key_col)
+    t = keyed.take(pa.array(perm))
+    codes = codes[perm]
+    bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    offsets = np.r_[bounds, len(codes)].astype(np.int64)
+    starts_np = offsets[:-1]
+    starts = pa.array(starts_np, pa.int64())
     seq_len = np.diff(offsets)
     off32 = pa.array(offsets, pa.int32())
+    group = np.repeat(np.arange(len(starts_np), dtype=np.int64), seq_len)
 
     levels_up = pc.utf8_upper(t.column("level").cast(pa.string()))
     is_err = pc.is_in(levels_up, value_set=pa.array([s.upper() for s in error_levels], pa.string()))
-    work = pa.table({"k": t.column(key_col), "ts": t.column("timestamp").cast(pa.timestamp("us")),
-                     "order": t.column("order"), "label": t.column("label").cast(pa.int8()),
-                     "tid": t.column("template_id"), "err": pc.cast(is_err.fill_null(False), pa.int64())})
-    agg = work.group_by("k", use_threads=False).aggregate(
-        [("ts", "min"), ("ts", "max"), ("order", "min"), ("label", "max"),
-         ("tid", "count_distinct"), ("err", "sum")])
+    err = _np(pc.cast(is_err.fill_null(False), pa.int64()))
+    ts = t.column("timestamp").cast(pa.timestamp("us"))
+    ts_valid = _np(pc.is_valid(ts)).astype(bool)
+    ts_int = _np(ts.cast(pa.int64()).fill_null(0))
+    n_ts = np.add.reduceat(ts_valid.astype(np.int64), starts_np)
+    # sorted by timestamp with nulls last: the first line has the earliest time, the last
+    # line with a time the latest
+    t_min = pa.array(ts_int[starts_np], pa.timestamp("us"), mask=n_ts == 0)
+    t_max = pa.array(ts_int[starts_np + np.maximum(n_ts, 1) - 1], pa.timestamp("us"), mask=n_ts == 0)
+    label = t.column("label").cast(pa.int8())
+    lab_valid = _np(pc.is_valid(label)).astype(bool)
+    lab_max = np.maximum.reduceat(np.where(lab_valid, _np(label.fill_null(0)).astype(np.int64), -(1 << 40)),
+                                  starts_np)
+    label_max = pa.array(lab_max, pa.int64(), mask=lab_max == -(1 << 40)).cast(pa.int8())
+    first_order = pa.array(np.minimum.reduceat(_np(t.column("order")).astype(np.int64), starts_np), pa.int64())
+    n_distinct = _count_distinct(t.column("template_id"), group, len(starts_np))
+    n_error = np.add.reduceat(err, starts_np) if len(starts_np) else np.zeros(0, np.int64)
     keys_sorted = t.column(key_col).take(starts)
-    if agg.column("k").to_pylist() != keys_sorted.to_pylist():  # pragma: no cover - arrow contract
-        agg = agg.take(pc.index_in(keys_sorted, value_set=agg.column("k")))
-
     source = t.column("source").take(starts)
-    first_order = agg.column("order_min")
     if id_mode == "key":
         session_id = keys_sorted.cast(pa.string())
     else:
         session_id = pa.array([f"{s}:w{o}" for s, o in zip(source.to_pylist(), first_order.to_pylist())],
                               pa.string())
-    t_min, t_max = agg.column("ts_min"), agg.column("ts_max")
     dur = pc.divide(pc.cast(pc.subtract(t_max, t_min).cast(pa.duration("us")), pa.int64()), 1e6)
     n = len(starts)
     refs = pa.StructArray.from_arrays(
@@ -190,21 +223,57 @@ def build_sequences(keyed: pa.Table, *, key_col: str = SESSION_COL, id_mode: str
     cols = {
         "session_id": session_id,
         "source": source.cast(pa.string()),
-        "label": agg.column("label_max").cast(pa.int8()),
+        "label": label_max,
         "event_ids": _lists(t.column("template_id").cast(pa.string()), off32),
         "timestamps": _lists(t.column("timestamp").cast(pa.timestamp("us")), off32),
         "start_time": t_min,
         "duration_sec": dur.fill_null(0.0).cast(pa.float64()),
         "seq_len": pa.array(seq_len, pa.int64()),
-        "n_distinct": agg.column("tid_count_distinct").cast(pa.int64()),
+        "n_distinct": pa.array(n_distinct, pa.int64()),
         "levels": _lists(t.column("level").cast(pa.string()), off32),
-        "n_error": agg.column("err_sum").cast(pa.int64()),
+        "n_error": pa.array(n_error, pa.int64()),
         "messages": messages,
         "refs": pa.ListArray.from_arrays(off32, refs),
         "first_order": first_order.cast(pa.int64()),
         "split": pa.nulls(n, pa.string()),
     }
     return pa.table(cols, schema=SEQUENCES_SCHEMA)
+
+
+def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _int_key(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """int64 sort key of an integer or timestamp column, nulls last."""
+    col = col.cast(pa.int64())
+    valid = _np(pc.is_valid(col)).astype(bool)
+    return np.where(valid, _np(col.fill_null(0)), np.iinfo(np.int64).max)
+
+
+def _session_order(keyed: pa.Table, key_col: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row order by key, timestamp (nulls last), line number, ``order``, as a stable sort (the
+    order of Arrow's ``sort_indices`` on those keys), and each row's key rank. The keys are
+    ranked once among their distinct values, then the sort runs over integers."""
+    enc = pc.dictionary_encode(keyed.column(key_col).combine_chunks().cast(pa.string()))
+    rank = np.empty(len(enc.dictionary), dtype=np.int64)
+    rank[_np(pc.sort_indices(enc.dictionary))] = np.arange(len(enc.dictionary), dtype=np.int64)
+    codes = rank[_np(enc.indices)]
+    ts = keyed.column("timestamp").cast(pa.timestamp("us"))
+    perm = np.lexsort((_int_key(keyed.column("order")), _int_key(keyed.column("line_no")),
+                       _int_key(ts), codes))
+    return perm, codes
+
+
+def _count_distinct(values: pa.ChunkedArray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Distinct non-null values per group (``group`` ascending ids of each row)."""
+    enc = pc.dictionary_encode(values.combine_chunks())
+    valid = _np(pc.is_valid(enc.indices)).astype(bool)
+    codes = _np(enc.indices.fill_null(0)).astype(np.int64)
+    width = len(enc.dictionary) + 1
+    pairs = np.sort(group[valid] * width + codes[valid])
+    first = np.r_[True, pairs[1:] != pairs[:-1]] if len(pairs) else np.zeros(0, dtype=bool)
+    return np.bincount(pairs[first] // width, minlength=n_groups).astype(np.int64)
 
 
 def apply_session_labels(sequences: pa.Table, labels: pa.Table | None) -> pa.Table:

@@ -1,0 +1,210 @@
+"""End to end: a raw HDFS log file in, scores and metrics out, logad's stages against LogLead.
+
+The input is the shared HDFS sample (../shared/data/hdfs_loglead_2pct, 134k lines, 6,952
+labelled blocks) repeated until it has ``--lines`` lines, each copy with fresh block ids
+(every block id of a copy redrawn by bench_parse's :func:`fresh_copies`, the same new id for
+the same old one, its label carried over), written once to ``bench/work/inputs``.
+
+logad runs its stages through the library's runners, one after the other, in one Ray session
+per worker count (``num_cpus`` = workers; Ray's start-up is timed apart): ingest (with the
+labels), parse, sessionize ``--by block``, train ``sequence_xgb_counts``, score, evaluate.
+Per stage: seconds, lines/s, lines/s per core. Peak RSS: the driver's (getrusage) and the
+largest single Ray worker's (sampled from /proc every 0.2 s).
+
+LogLead 2.0 runs its own chain in its own virtual environment (``bench/work/loglead-venv``,
+made by this script from PyPI; LogLead pins polars < 2): load, normalise, Drain, sequences,
+XGBoost train + predict, on the same file, in the same run.
+
+Writes bench/results/pipeline.json (figures, ratios, machine load from ``uptime``).
+
+    .venv/bin/python bench/bench_pipeline.py --lines 2000000 --workers 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import gzip
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_parse import fresh_copies, hdfs_real  # noqa: E402
+
+WORK = ROOT / "bench" / "work"
+DATA = Path(os.environ.get("LOGAD_SHARED_DATA", ROOT.parent / "shared" / "data"))
+MODEL = "sequence_xgb_counts"
+
+
+# -- the input -----------------------------------------------------------------------------------
+def _sample_labels(data: Path) -> dict[str, str]:
+    with open(data / "hdfs_loglead_2pct" / "anomaly_label.csv", newline="", encoding="utf-8") as fh:
+        return {r["BlockId"]: r["Label"] for r in csv.DictReader(fh)}
+
+
+def corpus(n_lines: int, data: Path = DATA) -> tuple[Path, Path, int]:
+    """The raw log file of at least ``n_lines`` lines (whole copies of the sample), its
+    ``anomaly_label.csv`` and its line count; written once, reused after."""
+    import re
+
+    headers, contents = hdfs_real(data)
+    copies = max(1, -(-n_lines // len(contents)))
+    n = copies * len(contents)
+    log_path = WORK / "inputs" / f"hdfs_pipeline_{n}.log"
+    lab_path = log_path.with_suffix(".labels.csv")
+    if log_path.is_file() and lab_path.is_file():
+        return log_path, lab_path, n
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    labels = _sample_labels(data)
+    ids = sorted(labels)
+    blk = re.compile(r"blk_-?\d+")
+    tmp_log, tmp_lab = log_path.with_suffix(".tmp"), lab_path.with_suffix(".tmp")
+    seen: set[str] = set()
+    with open(tmp_log, "w", encoding="utf-8") as out, open(tmp_lab, "w", encoding="utf-8") as lab:
+        lab.write("BlockId,Label\n")
+        for k in range(copies):
+            new = dict(zip(ids, ids if k == 0 else fresh_copies(ids, len(ids), seed=k)))
+            if seen & set(new.values()):
+                raise RuntimeError(f"copy {k}: a fresh block id repeats an earlier one")
+            seen |= set(new.values())
+            for old, fresh in new.items():
+                lab.write(f"{fresh},{labels[old]}\n")
+            for i, content in enumerate(contents):
+                line = content if k == 0 else blk.sub(lambda m: new.get(m.group(), m.group()), content)
+                out.write(f"{headers[i]} {line}\n")
+    tmp_log.replace(log_path)
+    tmp_lab.replace(lab_path)
+    return log_path, lab_path, n
+
+
+# -- memory ------------------------------------------------------------------------------------------
+class RssSampler:
+    """Peak resident memory of this process and of its Ray workers (``ray::`` processes among
+    its descendants), read from /proc every ``every_s`` seconds in a thread (a few ms a look)."""
+
+    def __init__(self, every_s: float = 0.25) -> None:
+        self.every_s, self.peak = every_s, {"driver_mb": 0.0, "worker_max_mb": 0.0, "workers_sum_mb": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _rss_mb(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except OSError:
+            return 0.0
+
+    def _workers(self) -> list[int]:
+        me, parent, out = os.getpid(), {}, []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as fh:
+                        parent[int(d)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+                except OSError:
+                    continue
+        for pid in parent:
+            p, seen = pid, 0
+            while p in parent and p != me and seen < 50:
+                p, seen = parent[p], seen + 1
+            if p == me and pid != me:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        if fh.read(5) == b"ray::":
+                            out.append(pid)
+                except OSError:
+                    pass
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            w = [self._rss_mb(p) for p in self._workers()]
+            self.peak["driver_mb"] = max(self.peak["driver_mb"], self._rss_mb(os.getpid()))
+            self.peak["worker_max_mb"] = max(self.peak["worker_max_mb"], max(w, default=0.0))
+            self.peak["workers_sum_mb"] = max(self.peak["workers_sum_mb"], sum(w))
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = {k: round(v, 1) for k, v in self.peak.items()}
+
+
+# -- logad -----------------------------------------------------------------------------------------
+STAGES = ("ingest", "parse", "sessionize", "train", "score", "evaluate")
+
+
+def logad_chain(log_path: Path, labels: Path, workers: int, tag: str) -> dict:
+    """Every stage of logad on ``log_path`` in one Ray session of ``workers`` CPUs (started
+    first, timed apart); per stage: seconds, lines/s, lines/s per core, peak RSS."""
+    import ray
+
+    from logad.config import load_config
+    from logad.evaluate.evaluation import run_evaluate
+    from logad.ray.ingest import DEFAULTS as INGEST_DEFAULTS
+    from logad.ray.ingest import run_ingest
+    from logad.ray.parse import run_parse
+    from logad.ray.runtime import ensure_ray
+    from logad.ray.score import run_score
+    from logad.ray.sessionize import run_sessionize
+    from logad.ray.train import run_train
+
+    out = WORK / "out" / f"{tag}-w{workers}"
+    shutil.rmtree(out, ignore_errors=True)
+    ray.shutdown()
+    t0 = time.perf_counter()
+    ensure_ray(num_cpus=workers)
+    ray_start = time.perf_counter() - t0
+    steps = {
+        "ingest": lambda: run_ingest([str(log_path)], out / "ingest", load_config(None, {
+            "preset": "HDFS", "labels": str(labels), "max_workers": workers}, defaults=INGEST_DEFAULTS)),
+        "parse": lambda: run_parse(out / "ingest", out / "parse", cfg={**load_config("parse"), "workers": workers}),
+        "sessionize": lambda: run_sessionize(out / "parse", out / "sessions",
+                                             cfg={"by": "block", "ray": {"workers": workers}}),
+        "train": lambda: run_train(MODEL, out / "sessions", out / "model", {"ray": {"workers": workers}}),
+        "score": lambda: run_score(out / "model", out / "sessions", out / "scores", {"actors": workers}),
+        "evaluate": lambda: run_evaluate(out / "scores", out / "eval"),
+    }
+    result: dict = {"workers": workers, "ray_start_seconds": round(ray_start, 2), "stages": {}}
+    manifests = {}
+    for name in STAGES:
+        with RssSampler() as rss:
+            t = time.perf_counter()
+            manifests[name] = steps[name]()
+            sec = time.perf_counter() - t
+        result["stages"][name] = {"seconds": round(sec, 2), "rss": rss.peak}
+    n = manifests["parse"]["counts"]["read"]
+    for name, st in result["stages"].items():
+        st["lines_per_s"] = round(n / st["seconds"])
+        st["lines_per_s_per_core"] = round(n / st["seconds"] / workers)
+    tr = manifests["train"]["seconds"]
+    result.update({
+        "lines": n, "sessions": manifests["sessionize"]["sessions_written"],
+        "seconds": round(sum(s["seconds"] for s in result["stages"].values()), 2),
+        "train_phases": tr, "train_fit_seconds": tr.get("fit"),
+        "train_outside_fit_seconds": round(sum(v for k, v in tr.items() if k != "fit"), 3),
+        "sessionize_phases": manifests["sessionize"]["seconds"],
+        "in_process": {"sessionize": manifests["sessionize"].get("in_process"),
+                       "train": manifests["train"].get("in_process")},
+        "test_metrics": {k: manifests["evaluate"]["metrics"].get(k) for k in ("f1", "precision", "recall", "roc_auc")},
+    })
+    result["lines_per_s"] = round(n / result["seconds"])
+    ray.shutdown()
+    shutil.rmtree(out, ignore_errors=True)
+    return result
