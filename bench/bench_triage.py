@@ -196,10 +196,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--datasets", type=int, default=None, help="first N datasets only (a quick run)")
     ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--C", type=float, nargs="+", help="override the grid's C values")
+    ap.add_argument("--word", type=int, nargs="+", help="override the grid's word_max_features")
+    ap.add_argument("--char", type=int, nargs="+", help="override the grid's char_max_features")
     a = ap.parse_args()
     started = dt.datetime.now(dt.timezone.utc)
     raw, y, groups, cfg = _load(a.datasets)
-    settings = TrainSettings.from_config(cfg["train"])
+    train_cfg = dict(cfg["train"])
+    for key, val in (("C", a.C), ("word_max_features", a.word), ("char_max_features", a.char)):
+        if val:
+            train_cfg[key] = val
+    settings = TrainSettings.from_config(train_cfg)
     rules = masking_rules(cfg)
     passes = compile_passes(rules)
     q, rows = quality(raw, y, groups, settings, passes)
@@ -207,7 +214,10 @@ def main() -> None:
            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}",
            "load_at_start": os.getloadavg(),
            "note": "shared machine: other helpers ran at the same time (see load_*)",
-           "command": "python " + " ".join(sys.argv), "grid": rows, "quality": q,
+           "command": "python " + " ".join(sys.argv), "grid": rows,
+           "grid_settings": {k: getattr(settings, k) for k in ("C", "word_max_features", "char_max_features",
+                                                                "word_ngram", "char_ngram", "class_weight",
+                                                                "max_look_share", "target_recall")}, "quality": q,
            "labels": {"lines": len(y), "look": int(y.sum()), "datasets": sorted(set(groups.tolist()))}}
     if not a.no_throughput:
         res["throughput"] = throughput(raw, y, groups, settings, passes, rules, best_row(rows),

@@ -92,21 +92,19 @@ def summarize(n_lines: int, looks: pa.Table, passes: Sequence[MaskPass], thresho
         np.minimum.at(first, idx, np.arange(len(idx)))
         miner = TemplateMiner(DrainSettings())
         texts = enc.dictionary.to_pylist()
-        cid = {}
+        cluster_of = np.empty(n_distinct, np.int64)
         for j in np.argsort(first, kind="stable"):  # first-occurrence order: worker-independent
-            cid[int(j)] = miner.add(texts[j], int(counts[j]), int(first[j]))
+            cluster_of[j] = miner.add(texts[j], int(counts[j]), int(first[j]))
+        row_cluster = cluster_of[idx]
         prob = looks["probability"].to_numpy()
-        by: dict[int, list[int]] = {}
-        for j, c in cid.items():
-            by.setdefault(c, []).append(j)
+        order = np.argsort(row_cluster, kind="stable")
+        cids, starts = np.unique(row_cluster[order], return_index=True)
         lines_of = looks["line"]
-        for c, js in by.items():
-            n = int(counts[js].sum())
-            rows = np.flatnonzero(np.isin(idx, js))
-            templates.append({"template": miner.template(c), "lines": n,
-                              "share_of_look": n / n_look,
+        for c, rows in zip(cids, np.split(order, starts[1:])):
+            templates.append({"template": miner.template(int(c)), "lines": int(len(rows)),
+                              "share_of_look": len(rows) / n_look,
                               "mean_probability": float(prob[rows].mean()),
-                              "example": lines_of[int(rows[0])].as_py()[:300]})
+                              "example": lines_of[int(rows.min())].as_py()[:300]})
         templates.sort(key=lambda r: (-r["lines"], r["template"]))
     files = None
     if per_file is not None:
