@@ -1,0 +1,162 @@
+"""Triage runner: raw log files in, LOOK lines and a summary out, lines of one file across workers.
+
+Plan (driver): expand the inputs and cut big plain files into byte ranges aligned to line starts
+(:func:`logad.sources.files.plan_units`, the same units as ingest, newlines counted in parallel),
+the units into groups that shrink towards the end. Work: a pool of Ray actors
+(:class:`TriageWorker`, one CPU each, the model loaded once) reads each unit with
+:func:`logad.sources.reader.iter_entries`, scores it with :func:`logad.triage.predict.look_rows`
+and writes ``looks/part-<unit>.parquet`` plus a done-marker (a re-run skips finished units).
+Finish (driver): ``looks.parquet`` (every LOOK line in file and line order), ``summary.json``
+(:func:`logad.triage.predict.summarize`), ``manifest.json`` and the resolved config.
+
+Actors rather than Ray Data, for the reason the ingest runner gives (on this project's 2-CPU
+machines Ray Data ran such units one at a time). Units depend only on the inputs and
+``chunk_bytes``, so the outputs are the same for any number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from logad import __version__
+from logad.errors import ConfigError
+from logad.io import read_json, write_json, write_parquet, write_yaml
+from logad.ray.ingest import _count_newlines_parallel
+from logad.ray.pool import map_unit_groups
+from logad.ray.runtime import ensure_ray
+from logad.sources.files import WorkUnit, expand_sources, plan_units
+from logad.sources.reader import UnitStats, iter_entries
+from logad.triage.predict import LOOK_SCHEMA, look_rows, summarize
+from logad.triage.scorer import TriageScorer
+
+__all__ = ["run_triage", "DEFAULTS", "TriageWorker"]
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "threshold": None,          # null: the model's own (chosen on validation at train time)
+    "chunk_bytes": 16 * 1024 * 1024,
+    "batch_lines": 65536,
+    "max_line_bytes": 1024 * 1024,
+    "max_workers": None,        # null: one per CPU of the Ray cluster
+    "top_templates": 10,
+}
+
+
+def _fingerprint(unit: WorkUnit, model_hash: str, threshold: float, cfg: dict) -> str:
+    key = json.dumps([unit.file.display, unit.file.size, unit.start, unit.end, model_hash,
+                      threshold, cfg["max_line_bytes"], __version__], sort_keys=True)
+    return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+
+
+class TriageWorker:
+    """One triage worker (a Ray actor): holds the scorer, processes groups of units."""
+
+    def __init__(self, model_doc: dict, out_dir: str, threshold: float, cfg: dict) -> None:
+        self.scorer = TriageScorer(model_doc, "model")
+        self.out, self.threshold, self.cfg = Path(out_dir), threshold, cfg
+
+    def process(self, units: list[tuple[WorkUnit, str]]) -> list[dict]:
+        return [self._unit(u, fp) for u, fp in units]
+
+    def _unit(self, unit: WorkUnit, fp: str) -> dict:
+        t0 = time.perf_counter()
+        stats = UnitStats()
+        parts = []
+        lines = 0
+        for batch in iter_entries(unit, stats, max_line_bytes=self.cfg["max_line_bytes"],
+                                  batch_lines=self.cfg["batch_lines"]):
+            lines += len(batch.raw)
+            parts.append(look_rows(self.scorer, batch.raw, np.asarray(batch.line_no, np.int64),
+                                   unit.file.display, self.threshold))
+        table = pa.concat_tables(parts) if parts else LOOK_SCHEMA.empty_table()
+        name = f"part-{unit.index:06d}"
+        write_parquet(table, self.out / "looks" / f"{name}.parquet")
+        row = {"unit": unit.index, "path": unit.file.display, "lines_read": stats.lines_read,
+               "scored": lines, "rejected": stats.rejected, "look": table.num_rows,
+               "bad_utf8": stats.bad_utf8, "error": stats.error,
+               "seconds": round(time.perf_counter() - t0, 4), "fingerprint": fp}
+        write_json(row, self.out / "_units" / f"{name}.json")
+        return row
+
+
+def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
+               cfg: dict | None = None) -> dict:
+    """Triage every line of ``sources`` with the model at ``model``; return the manifest.
+
+    ``cfg`` holds the keys of :data:`DEFAULTS`. The manifest has per-file lines read, scored,
+    rejected (blank, over-long) and LOOK, with ``read = scored + rejected`` for every file.
+    """
+    from logad.config import deep_merge
+
+    t0 = time.perf_counter()
+    cfg = deep_merge(DEFAULTS, cfg or {})
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"triage predict: unknown key(s) {sorted(unknown)} (known: {sorted(DEFAULTS)})")
+    scorer = TriageScorer.load(model)
+    threshold = float(scorer.threshold if cfg["threshold"] is None else cfg["threshold"])
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"--threshold: a probability in [0, 1], got {threshold}")
+    model_hash = hashlib.blake2b(json.dumps(scorer.doc, sort_keys=True).encode(),
+                                 digest_size=12).hexdigest()
+    out = Path(out_dir)
+    files = expand_sources(list(sources))
+    ensure_ray()
+    units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=_count_newlines_parallel)
+    done, todo = [], []
+    for u in units:
+        fp = _fingerprint(u, model_hash, threshold, cfg)
+        marker = out / "_units" / f"part-{u.index:06d}.json"
+        if marker.exists() and (out / "looks" / f"part-{u.index:06d}.parquet").exists():
+            row = read_json(marker)
+            if row.get("fingerprint") == fp:
+                done.append(row)
+                continue
+        todo.append((u, fp))
+    log.info("triage: %d files, %d units (%d already done)", len(files), len(units), len(done))
+    rows = list(done) + map_unit_groups(TriageWorker, (scorer.doc, str(out), threshold, cfg),
+                                        todo, cfg.get("max_workers"), "triage")
+    rows.sort(key=lambda r: r["unit"])
+    expected = {f"part-{u.index:06d}.parquet" for u in units}
+    for p in (out / "looks").glob("part-*.parquet") if (out / "looks").exists() else []:
+        if p.name not in expected:
+            p.unlink()
+    parts = [pq.read_table(out / "looks" / f"part-{r['unit']:06d}.parquet") for r in rows]
+    looks = pa.concat_tables(parts).cast(LOOK_SCHEMA) if parts else LOOK_SCHEMA.empty_table()
+    write_parquet(looks, out / "looks.parquet")
+
+    per_file: dict[str, dict] = {}
+    for r in rows:
+        f = per_file.setdefault(r["path"], {"path": r["path"], "lines_read": 0, "scored": 0,
+                                            "rejected": 0, "look": 0, "bad_utf8": 0, "errors": []})
+        for k in ("lines_read", "scored", "rejected", "look", "bad_utf8"):
+            f[k] += r[k]
+        if r.get("error"):
+            f["errors"].append(r["error"])
+    scored = sum(f["scored"] for f in per_file.values())
+    summary = summarize(scored, looks, scorer.passes, threshold, top=int(cfg["top_templates"]),
+                        per_file={p: f["scored"] for p, f in per_file.items()})
+    write_json(summary, out / "summary.json")
+    file_rows = list(per_file.values())
+    manifest = {
+        "stage": "triage", "logad_version": __version__, "model": str(model),
+        "inputs": [str(s) for s in sources], "threshold": threshold, "units": len(units),
+        "units_skipped": len(done), "files": file_rows,
+        "totals": {k: sum(f[k] for f in file_rows) for k in ("lines_read", "scored", "rejected", "look")},
+        "errors": [e for f in file_rows for e in f["errors"]],
+        "accounting_ok": all(f["lines_read"] == f["scored"] + f["rejected"] for f in file_rows),
+        "look_share": summary["look_share"], "seconds": round(time.perf_counter() - t0, 3),
+    }
+    write_yaml(cfg, out / "triage_config.yaml")
+    write_json(manifest, out / "manifest.json")
+    return manifest
