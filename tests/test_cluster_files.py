@@ -32,9 +32,17 @@ def _containers(template: dict) -> list[dict]:
     return template["spec"]["containers"]
 
 
+def _mounts_shared_data(template: dict) -> bool:
+    """Stage outputs go to a POSIX path every pod sees: /data from the `logad-data` claim."""
+    claims = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in template["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for c in _containers(template) for m in c.get("volumeMounts", [])}
+    return claims.get(mounts.get("/data")) == "logad-data"
+
+
 def _check_cluster_spec(spec: dict) -> None:
     assert spec["rayVersion"] == ray.__version__
     head = spec["headGroupSpec"]
+    assert _mounts_shared_data(head["template"])
     assert head["rayStartParams"]["dashboard-host"] == "0.0.0.0" and head["rayStartParams"]["num-cpus"] == "0"
     assert [c["image"] for c in _containers(head["template"])] == [CPU_IMAGE]
     groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
@@ -47,6 +55,7 @@ def _check_cluster_spec(spec: dict) -> None:
         assert c["image"] == (GPU_IMAGE if name == "gpu" else CPU_IMAGE)
         assert ("nvidia.com/gpu" in res["limits"]) == (name == "gpu")
         assert g["template"]["spec"]["serviceAccountName"] == "logad"  # S3 access without keys
+        assert _mounts_shared_data(g["template"])
 
 
 def test_raycluster_manifest():
