@@ -6,7 +6,7 @@ folder: ``ray.cluster_utils.Cluster`` records its address in ``$RAY_TMPDIR/ray/r
 where any ``ray.init()`` on the machine would otherwise find it.
 
 PHASE: ``ingest`` kills the node when the first ingest unit is recorded, ``parse`` when the first
-parse spill file appears, ``none`` kills nothing; the node killed is one that holds a worker of
+parse spill file appears (pass 1), ``parse2`` when the first parsed part is written (pass 2), ``none`` kills nothing; the node killed is one that holds a worker of
 that stage. Three worker nodes of 1 CPU, pools of two actors: the spare node takes the restarted
 actor, as a replacement node from an autoscaler would.
 Prints one JSON line: what was killed and when.
@@ -36,8 +36,9 @@ def main(corpus: str, out: str, phase: str) -> None:
     from logad.ray.parse import run_parse
 
     outp = Path(out)
-    watch = {"ingest": (outp / "events" / "_units", "*.json"), "parse": (outp / "parsed" / "_spill", "*")}
-    worker_class = {"ingest": "IngestWorker", "parse": "ParseWorker"}
+    watch = {"ingest": (outp / "events" / "_units", "*.json"), "parse": (outp / "parsed" / "_spill", "*"),
+             "parse2": (outp / "parsed", ".events.*.tmp/part-*")}
+    worker_class = {"ingest": "IngestWorker", "parse": "ParseWorker", "parse2": "ParseWorker"}
     event: dict = {"phase": phase, "killed_at": None}
 
     def killer() -> None:

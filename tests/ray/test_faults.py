@@ -53,7 +53,7 @@ def reference(corpus, tmp_path_factory, ray_session):
 
 
 @pytest.mark.timeout(200)
-@pytest.mark.parametrize("phase", ["ingest", "parse"])
+@pytest.mark.parametrize("phase", ["ingest", "parse", "parse2"])
 def test_a_killed_worker_node_changes_nothing(corpus, reference, tmp_path, phase):
     tmp = tempfile.mkdtemp(prefix="lgf", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}

@@ -56,3 +56,33 @@ def test_all_actors_gone_is_an_error(ray_session):
     ray.kill(actor, no_restart=True)
     with pytest.raises(RayActorError):
         list(ordered_map([actor], lambda a, x: a.run.remote(x), range(3)))
+
+
+class _Stateful:
+    def __init__(self) -> None:
+        self.factor = None
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def set(self, factor: int) -> int:
+        self.factor = factor
+        return factor
+
+    def run(self, item: int) -> int:
+        time.sleep(0.05)
+        return item * self.factor  # fails (None * int) on a restarted actor that was not prepared
+
+
+def test_prepare_restores_the_state_a_restarted_actor_lost(ray_session):
+    import ray
+
+    actor = ray.remote(num_cpus=0, max_restarts=2)(_Stateful).remote()
+    ray.get(actor.set.remote(7))
+    first = ray.get(actor.pid.remote())
+    out = []
+    for r in ordered_map([actor], lambda a, x: a.run.remote(x), range(8), prepare=lambda a: a.set.remote(7)):
+        out.append(r)
+        if len(out) == 2:
+            os.kill(first, 9)
+    assert out == [7 * i for i in range(8)]
