@@ -42,15 +42,18 @@ def load_catalogue(path: str | os.PathLike | None = None) -> dict[str, dict]:
 
 
 def resolve(name_or_url: str, catalogue: Mapping[str, Mapping] | None = None) -> dict[str, Any]:
-    """``{"name", "url", "file", "sha256"}`` for a catalogue name (any case) or a URL / local path."""
-    if "://" in name_or_url or Path(name_or_url).exists():
+    """``{"name", "url", "file", "sha256"}`` for a catalogue name (any case) or a URL / local path.
+
+    A catalogue name wins over a local file of the same name; anything with ``://`` is a URL.
+    """
+    cat = {} if "://" in name_or_url else (catalogue if catalogue is not None else load_catalogue())
+    key = {k.lower(): k for k in cat}.get(name_or_url.lower())
+    if key is None and ("://" in name_or_url or Path(name_or_url).exists()):
         url = name_or_url if "://" in name_or_url else Path(name_or_url).resolve().as_uri()
         file = posixpath.basename(unquote(urlsplit(url).path).rstrip("/"))
         if not file:
             raise InputError(f"{name_or_url}: the URL names no file")
         return {"name": file, "url": url, "file": file, "sha256": None}
-    cat = catalogue if catalogue is not None else load_catalogue()
-    key = {k.lower(): k for k in cat}.get(name_or_url.lower())
     if key is None:
         raise InputError(f"unknown dataset {name_or_url!r}; known: {', '.join(cat)} (or pass a URL)")
     entry = dict(cat[key])
