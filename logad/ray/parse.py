@@ -50,7 +50,7 @@ from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_stat
                                  to_state)
 from logad.parsing.templates import mine_distinct, templates_table
 from logad.ray.parse_worker import ParseWorker, work_units
-from logad.ray.pool import guided_groups, ordered_map, pool_size, release_actors
+from logad.ray.pool import broadcast, guided_groups, ordered_map, pool_size, release_actors
 from logad.ray.runtime import ensure_ray
 from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
 
@@ -255,12 +255,13 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
         with timer("assign_write"):
             with atomic_dir(out / "events") as tmp:
                 mapping = ray.put(result.mapping)
-                ray.get([a.set_mapping.remote(mapping, str(tmp)) for a in actors])
+                live, _ = broadcast(actors, lambda a: a.set_mapping.remote(mapping, str(tmp)))
                 parts = {}
-                for b in ordered_map(actors, lambda a, g: a.assign.remote(g), groups,
-                                     progress="parse pass 2 (join, write)"):
+                for b in ordered_map(live, lambda a, g: a.assign.remote(g), groups,
+                                     progress="parse pass 2 (join, write)",
+                                     prepare=lambda a: a.set_mapping.remote(mapping, str(tmp))):
                     parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
-        memory = ray.get([a.memory.remote() for a in actors])
+        memory = broadcast(actors, lambda a: a.memory.remote())[1]
     finally:
         release_actors(actors)
     with timer("finish"):

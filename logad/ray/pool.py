@@ -10,11 +10,13 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ordered_map", "guided_groups", "pool_size", "release_actors", "map_unit_groups"]
+__all__ = ["ordered_map", "broadcast", "guided_groups", "pool_size", "release_actors",
+           "map_unit_groups"]
 
 
 def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: Iterable[Any], *,
-                depth: int = 2, progress: str | None = None, every_s: float = 10.0
+                depth: int = 2, progress: str | None = None, every_s: float = 10.0,
+                prepare: Callable[[Any], Any] | None = None, max_retries: int = 3
                 ) -> Iterator[Any]:
     """``ray.get(call(actor, item))`` for every item, yielded in the order of ``items``.
 
@@ -36,8 +38,16 @@ def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: I
     progress : str, optional
         Log ``"<progress>: 12/40 groups done (30 %) after 61 s"`` at INFO, at most every
         ``every_s`` seconds and once at the end (long jobs have no other sign of life).
+    prepare : callable, optional
+        ``prepare(actor)`` returns an ObjectRef that puts an actor back into the state ``call``
+        needs (e.g. ``set_mapping``); run before an item is redone on an actor that was lost.
+    max_retries : int, default 3
+        How often one item is redone after its actor was lost (its node died, its process was
+        killed). Items must be idempotent (same input, same output files), as every stage's are.
+        An actor that has died for good leaves the pool; the others take its items.
     """
     import ray
+    from ray.exceptions import ActorDiedError, RayActorError
 
     total = len(items) if hasattr(items, "__len__") else None
     t0 = last = time.monotonic()
@@ -52,12 +62,37 @@ def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: I
                      f"/{total}" if total is not None else "", share, now - t0)
 
     queue = iter(enumerate(items))
-    pending: dict[Any, tuple[int, Any]] = {}
+    pending: dict[Any, tuple[int, Any, Any]] = {}
+    alive = list(actors)
+    retries: dict[int, int] = {}
 
     def submit(actor: Any) -> None:
         for i, item in queue:
-            pending[call(actor, item)] = (i, actor)
+            pending[call(actor, item)] = (i, actor, item)
             return
+
+    def redo(i: int, actor: Any, item: Any, exc: Exception) -> None:
+        """Do item ``i`` again: on another actor while one is left, else on the lost one once Ray
+        has restarted it (``max_restarts``); a lost actor gets no further items of this map."""
+        retries[i] = retries.get(i, 0) + 1
+        if actor in alive and (len(alive) > 1 or isinstance(exc, ActorDiedError)):
+            alive.remove(actor)
+        if retries[i] > max_retries or (not alive and isinstance(exc, ActorDiedError)):
+            raise exc
+        target = alive[i % len(alive)] if alive else actor
+        log.warning("a worker was lost (%s); redoing item %d (attempt %d)", type(exc).__name__, i,
+                    retries[i] + 1)
+        for attempt in range(max_retries + 1):  # a restarting actor answers after a while
+            if target is actor:
+                time.sleep(min(10.0, 0.5 * 2 ** (retries[i] + attempt)))
+            try:
+                if prepare is not None:
+                    ray.get(prepare(target))
+                break
+            except RayActorError:
+                if attempt == max_retries:
+                    raise
+        pending[call(target, item)] = (i, target, item)
 
     for _ in range(max(1, int(depth))):
         for actor in actors:
@@ -66,13 +101,40 @@ def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: I
     want = 0
     while pending:
         (ref,), _ = ray.wait(list(pending), num_returns=1)
-        i, actor = pending.pop(ref)
-        early[i] = ray.get(ref)
-        submit(actor)
+        i, actor, item = pending.pop(ref)
+        try:
+            early[i] = ray.get(ref)
+        except RayActorError as exc:  # the actor's node or process died, not the work itself
+            redo(i, actor, item, exc)
+            continue
+        submit(actor if actor in alive else alive[0])
         while want in early:
             yield early.pop(want)
             want += 1
             report(want, final=not pending and not early)
+
+
+def broadcast(actors: Sequence[Any], call: Callable[[Any], Any]) -> tuple[list[Any], list[Any]]:
+    """``ray.get(call(actor))`` on every actor; returns the actors that answered and their answers.
+
+    An actor lost with its node is left out (the work it held is redone by :func:`ordered_map`);
+    when none answers, the first error is raised.
+    """
+    import ray
+    from ray.exceptions import RayActorError
+
+    refs = [(a, call(a)) for a in actors]
+    kept, answers, first = [], [], None
+    for actor, ref in refs:
+        try:
+            answers.append(ray.get(ref))
+            kept.append(actor)
+        except RayActorError as exc:
+            log.warning("a worker was lost (%s); going on without it", type(exc).__name__)
+            first = first or exc
+    if not kept and first is not None:
+        raise first
+    return kept, answers
 
 
 def guided_groups(units: Sequence[Any], n_workers: int) -> list[list[Any]]:

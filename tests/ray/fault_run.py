@@ -1,0 +1,76 @@
+"""Run ingest + parse on a multi-node Ray cluster on this machine, killing a worker node mid-way.
+
+Run by tests/ray/test_faults.py in its own process (``python -m tests.ray.fault_run CORPUS OUT
+PHASE``) so the cluster never meets the suite's Ray session. ``RAY_TMPDIR`` must name a private
+folder: ``ray.cluster_utils.Cluster`` records its address in ``$RAY_TMPDIR/ray/ray_current_cluster``,
+where any ``ray.init()`` on the machine would otherwise find it.
+
+PHASE: ``ingest`` kills the node when the first ingest unit is recorded, ``parse`` when the first
+parse spill file appears (pass 1), ``parse2`` when the first parsed part is written (pass 2), ``none`` kills nothing; the node killed is one that holds a worker of
+that stage. Three worker nodes of 1 CPU, pools of two actors: the spare node takes the restarted
+actor, as a replacement node from an autoscaler would.
+Prints one JSON line: what was killed and when.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def main(corpus: str, out: str, phase: str) -> None:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    assert os.environ.get("RAY_TMPDIR"), "set RAY_TMPDIR to a private folder"
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
+                                                            "object_store_memory": 100 << 20})
+    nodes = [cluster.add_node(num_cpus=1, object_store_memory=100 << 20) for _ in range(3)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    from logad.ray.ingest import run_ingest
+    from logad.ray.parse import run_parse
+
+    outp = Path(out)
+    watch = {"ingest": (outp / "events" / "_units", "*.json"), "parse": (outp / "parsed" / "_spill", "*"),
+             "parse2": (outp / "parsed", ".events.*.tmp/part-*")}
+    worker_class = {"ingest": "IngestWorker", "parse": "ParseWorker", "parse2": "ParseWorker"}
+    event: dict = {"phase": phase, "killed_at": None}
+
+    def killer() -> None:
+        folder, pattern = watch[phase]
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 120:
+            if folder.exists() and any(folder.glob(pattern)):
+                busy = {a["Address"]["NodeID"] for a in ray._private.state.actors().values()
+                        if a["State"] == "ALIVE" and a["ActorClassName"] == worker_class[phase]}
+                victim = next((n for n in nodes if n.node_id in busy), None)
+                if victim is None:
+                    time.sleep(0.02)
+                    continue
+                cluster.remove_node(victim, allow_graceful=False)
+                event["killed_at"] = round(time.monotonic() - t0, 2)
+                event["killed_node_had_actor"] = worker_class[phase]
+                return
+            time.sleep(0.02)
+
+    thread = None
+    if phase != "none":
+        thread = threading.Thread(target=killer, daemon=True)
+        thread.start()
+    cfg = {"preset": "OpenStack", "chunk_bytes": 64 << 10, "max_workers": 2}
+    run_ingest([corpus], outp / "events", cfg)
+    run_parse(outp / "events", outp / "parsed", cfg={"workers": 2})
+    if thread is not None:
+        thread.join(timeout=5)
+    print("FAULT_EVENT " + json.dumps(event), flush=True)
+    ray.shutdown()
+    cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
