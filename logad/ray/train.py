@@ -25,6 +25,7 @@ from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
 from logad.io import Timer
+from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model, load_models_config
 from logad.models.thresholds import choose_threshold
@@ -106,6 +107,25 @@ def _xy(model: TrainedModel, table: pa.Table) -> tuple[Any, np.ndarray, int, lis
     return X, labels_of(table, model.spec.level), int(unknown.sum()), names
 
 
+def _deep_setup(detector: Any, cfg: dict, featurizers: list, train: pa.Table) -> dict | None:
+    """Torch detectors: the ``torch:`` options, ``init_from`` (vocabulary union + warm start),
+    ``replay`` (sessions of another corpus); None for the other detectors."""
+    if not getattr(detector, "distributed", False):
+        if (cfg.get("torch") or {}).get("init_from") or (cfg.get("torch") or {}).get("replay"):
+            raise InputError(f"{detector.name}: --init-from and --replay apply to torch models only")
+        return None
+    from logad.ray.train_torch import init_from, replay_rows, torch_options, wants_ray_train
+
+    opts = torch_options(cfg)
+    if opts["init_from"]:
+        featurizers, (state, n_old) = init_from(featurizers, opts["init_from"])
+        detector.warm_start(state, n_old)
+    if opts["replay"]:
+        train = replay_rows(train, opts["replay"], seed=int(getattr(detector, "random_state", 0) or 0))
+    return {"featurizers": featurizers, "train": train, "options": opts,
+            "ray_train": wants_ray_train(detector, opts)}
+
+
 def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: dict | None = None) -> dict:
     """Train ``model_name`` (a key of ``logad.models.registry.MODELS``) and save it to ``out_dir``.
 
@@ -143,6 +163,9 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     if train.num_rows == 0:
         raise InputError(f"{sequences}: no sessions in the train split")
     detector = build_detector(spec, models_cfg, cfg.get("params") or {})
+    deep = _deep_setup(detector, cfg, featurizers, train)  # torch models: init-from, replay
+    if deep is not None:
+        featurizers, train = deep["featurizers"], deep["train"]
     model = TrainedModel(spec, featurizers, detector)
     with timer("featurize"):
         X_tr, y_tr, unk_tr, names = _xy(model, train)
@@ -150,13 +173,19 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     if detector.supervised and not known.all():
         log.warning("train: %d rows without a label are left out of supervised training",
                     int((~known).sum()))
-        X_tr, y_tr = X_tr[known], y_tr[known]
+        X_tr, y_tr = select_rows(X_tr, known), y_tr[known]
     elif detector.fit_on == "normal" and (y_tr == 1).any():
         log.info("train: %s learns what normal looks like: %d anomalous train rows left out",
                  spec.detector, int((y_tr == 1).sum()))
-        X_tr, y_tr = X_tr[y_tr != 1], y_tr[y_tr != 1]
+        X_tr, y_tr = select_rows(X_tr, y_tr != 1), y_tr[y_tr != 1]
     with timer("fit"):
-        detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
+        if deep is not None and deep["ray_train"]:
+            from logad.ray.train_torch import fit_distributed
+
+            fit_distributed(detector, X_tr, y_tr if detector.supervised else None, feature_names=names,
+                            run_dir=Path(f"{out_dir}.train") / spec.name, cfg=deep["options"])
+        else:
+            detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
     method = (cfg.get("threshold") or {}).get("method", "best_f1")
     val_metrics: dict[str, Any] = {}
     if val.num_rows:
@@ -181,11 +210,12 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     summary = {
         "model": spec.name, "detector": spec.detector, "features": spec.features, "level": spec.level,
         "threshold": float(detector.threshold_), "threshold_method": detector.threshold_method_,
-        "n_features": int(detector.n_features_in_), "train_rows": int(X_tr.shape[0]),
+        "n_features": int(detector.n_features_in_), "train_rows": n_rows(X_tr),
         "train_unknown_tokens": unk_tr, "train_anomalous": int((y_tr == 1).sum()),
         "validation": val_metrics, "seconds": timer.seconds,
         "data": {**data, "rows": {"train": int(train.num_rows), "val": int(val.num_rows)}},
         "config": cfg, "train_key": key,
+        **({"ray_train": detector.run_info_} if hasattr(detector, "run_info_") else {}),
     }
     model.save(out_dir, extra=summary)
     return summary
