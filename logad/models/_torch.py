@@ -3,7 +3,8 @@ in-process training loop and safetensors weights.
 
 Event ids come from the ``events`` featurizer: 0 is ``<unk>``, ``1..V-1`` the training
 vocabulary (``V = n_features_in_``). The torch modules add special ids after those:
-``PAD = V``, ``MASK = V + 1``, ``DIST = V + 2`` (:func:`special_ids`).
+``PAD = V``, ``MASK = V + 1``, ``DIST = V + 2``, ``END = V + 3`` (:func:`special_ids`); a
+network that predicts the end of a session uses output class ``V`` for it.
 
 A subclass supplies four hooks, used by both :meth:`TorchSequenceDetector._fit` (one process)
 and the Ray Train loop (:mod:`logad.ray.train_torch`), so the two paths train the same thing:
@@ -46,13 +47,14 @@ HISTORY_CSV, HISTORY_PNG = "loss_history.csv", "loss_history.png"
 
 
 def special_ids(n_features: int) -> dict[str, int]:
-    """``{"PAD": V, "MASK": V + 1, "DIST": V + 2, "size": V + 3}`` for a vocabulary of ``V``.
+    """``{"PAD": V, "MASK": V + 1, "DIST": V + 2, "END": V + 3, "size": V + 4}`` for a
+    vocabulary of ``V``.
 
     >>> special_ids(5)
-    {'PAD': 5, 'MASK': 6, 'DIST': 7, 'size': 8}
+    {'PAD': 5, 'MASK': 6, 'DIST': 7, 'END': 8, 'size': 9}
     """
     v = int(n_features)
-    return {"PAD": v, "MASK": v + 1, "DIST": v + 2, "size": v + 3}
+    return {"PAD": v, "MASK": v + 1, "DIST": v + 2, "END": v + 3, "size": v + 4}
 
 
 def windows(seq: np.ndarray, length: int, stride: int, pad: int) -> np.ndarray:

@@ -12,7 +12,7 @@ def transfer_state(old: dict[str, Any], old_v: int, module: Any, new_v: int) -> 
     """Copy a previous model's tensors into ``module`` whose vocabulary grew from ``old_v`` to
     ``new_v`` ids (a union: old ids kept, new ids appended, the special ids after them).
 
-    Rows indexed by event id (embeddings: ``V + 3`` rows, output layers: ``V`` rows) are copied
+    Rows indexed by event id (embeddings: ``V + 4`` rows, output layers: ``V`` or ``V + 1`` rows) are copied
     id by id, the special rows (PAD, MASK, DIST) to their new places; tensors of an unchanged
     shape are copied as they are (not MS-CRED's event buckets, refitted on the new data). Returns the number of tensors copied.
     """
@@ -28,11 +28,10 @@ def transfer_state(old: dict[str, Any], old_v: int, module: Any, new_v: int) -> 
             continue
         if src.shape[1:] != target.shape[1:]:
             continue
-        if src.shape[0] == old_v + 3 and target.shape[0] == new_v + 3:
+        extra = int(src.shape[0]) - old_v  # rows after the event ids: special ids or END
+        if extra in (0, 1, 4) and target.shape[0] == new_v + extra:
             target[:old_v] = src[:old_v]
             target[new_v:] = src[old_v:]
-        elif src.shape[0] == old_v and target.shape[0] == new_v and key != "bucket":
-            target[:old_v] = src
         else:
             continue
         copied += 1

@@ -12,6 +12,9 @@ choice), or an exponential moving average over batches (``centre="ema"``, moment
 the masked events whose true id is not among the ``top_g`` predictions; events never seen in
 training are always counted as masked misses. A session's score is misses / masked events
 over all its windows: above the cut ``r`` (chosen on validation) it is anomalous.
+
+With ``end_token`` (default) every session ends with an END token that is masked and predicted
+like an event, so a session cut short is a miss too (the paper has no such token).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class LogBERTDetector(TorchSequenceDetector):
         A masked event is a hit when its true id is among the g most likely.
     alpha : float, default 0.1
         Weight of the hypersphere term.
+    end_token : bool, default True
+        Append END to every session (predicted as output class ``V``).
     centre : {"epoch", "ema"}, default "epoch"
     ema_momentum : float, default 0.1
     d_model, layers, heads : int, default 64, 2, 4
@@ -77,7 +82,8 @@ class LogBERTDetector(TorchSequenceDetector):
     auto_threshold: ClassVar[str | None] = "any masked miss"
 
     def __init__(self, *, contamination: Any = "auto", window: int = 32, stride: int = 16,
-                 mask_ratio: float = 0.3, top_g: int = 5, alpha: float = 0.1, centre: str = "epoch",
+                 mask_ratio: float = 0.3, top_g: int = 5, alpha: float = 0.1, end_token: bool = True,
+                 centre: str = "epoch",
                  ema_momentum: float = 0.1, d_model: int = 64, layers: int = 2, heads: int = 4,
                  epochs: int = 20, batch_size: int = 256, lr: float = 0.001, patience: int | None = 5,
                  val_fraction: float = 0.1, device: str = "auto", random_state: int | None = 0) -> None:
@@ -87,6 +93,7 @@ class LogBERTDetector(TorchSequenceDetector):
         self.mask_ratio = mask_ratio
         self.top_g = top_g
         self.alpha = alpha
+        self.end_token = end_token
         self.centre = centre
         self.ema_momentum = ema_momentum
         self.d_model = d_model
@@ -107,6 +114,7 @@ class LogBERTDetector(TorchSequenceDetector):
         check_number(self.name, "alpha", self.alpha, lo=0.0)
         check_number(self.name, "ema_momentum", self.ema_momentum, lo=0.0, hi=1.0, lo_open=True)
         check_choice(self.name, "centre", self.centre, ["epoch", "ema"])
+        check_choice(self.name, "end_token", self.end_token, [True, False])
         if self.d_model % self.heads:
             from logad.errors import ConfigError
             raise ConfigError(f"{self.name}: parameter d_model ({self.d_model}) must be a multiple "
@@ -119,15 +127,15 @@ class LogBERTDetector(TorchSequenceDetector):
     # ------------------------------------------------------------------ data
     def _build_module(self) -> Any:
         sp = special_ids(self.n_features_in_)
-        return _module(sp["size"], self.n_features_in_, self.d_model, self.layers, self.heads,
-                       int(self.window))
+        return _module(sp["size"], self.n_features_in_ + int(self.end_token), self.d_model,
+                       self.layers, self.heads, int(self.window))
 
     def _prepare_fit(self, X: list[np.ndarray], y: np.ndarray | None) -> None:
         seen = np.zeros(self.n_features_in_, dtype=bool)
         for s in X:
             seen[s] = True
         seen[0] = False
-        self.seen_ids_ = np.flatnonzero(seen)
+        self.seen_ids_ = np.append(np.flatnonzero(seen), special_ids(self.n_features_in_)["END"])
         self.centre_ = np.zeros(int(self.d_model), dtype=np.float32)
         self.centre_ready_ = False
         self.set_worker_seed(0)
@@ -141,6 +149,8 @@ class LogBERTDetector(TorchSequenceDetector):
     def _windows(self, seq: np.ndarray) -> np.ndarray:
         """``(n, window + 1)`` token rows: DIST, then the window (padded)."""
         sp = special_ids(self.n_features_in_)
+        if self.end_token:
+            seq = np.append(seq, sp["END"])
         w = windows(seq, int(self.window), int(self.stride), sp["PAD"])
         return np.concatenate([np.full((len(w), 1), sp["DIST"], dtype=np.int64), w], axis=1)
 
@@ -175,7 +185,7 @@ class LogBERTDetector(TorchSequenceDetector):
         inp, masked = self._mask(tokens, self._train_gen)
         pad = tokens == special_ids(self.n_features_in_)["PAD"]
         logits, dist = module(inp, pad)
-        mlkp = F.cross_entropy(logits[masked].float(), tokens[:, 1:][masked])
+        mlkp = F.cross_entropy(logits[masked].float(), self._classes(tokens[:, 1:][masked]))
         dist = dist.float()
         loss = mlkp
         if self.alpha > 0 and self.centre_ready_:
@@ -187,6 +197,13 @@ class LogBERTDetector(TorchSequenceDetector):
             self.centre_ = batch_mean if not self.centre_ready_ else (1 - m) * self.centre_ + m * batch_mean
             self.centre_ready_ = True
         return loss, {"dist_sum": dist.detach().sum(dim=0), "dist_n": torch.tensor(float(len(dist)))}
+
+    def _classes(self, events: Any) -> Any:
+        """Output class of each token: its id, END as class ``V``."""
+        import torch
+
+        sp = special_ids(self.n_features_in_)
+        return torch.where(events == sp["END"], torch.full_like(events, self.n_features_in_), events)
 
     def _end_epoch(self, aux: dict[str, Any]) -> None:
         if self.centre == "epoch" and "dist_sum" in aux and float(aux["dist_n"]) > 0:
@@ -222,6 +239,6 @@ class LogBERTDetector(TorchSequenceDetector):
         logits, _ = module(inp, tokens == special_ids(self.n_features_in_)["PAD"])
         g = min(int(self.top_g), logits.shape[-1])
         top = torch.topk(logits, g, dim=-1).indices
-        hit = (top == events[..., None]).any(dim=-1) & ~unseen
+        hit = (top == self._classes(events)[..., None]).any(dim=-1) & ~unseen
         n_masked = int(masked.sum())
         return float((masked & ~hit).sum()) / max(n_masked, 1)

@@ -120,7 +120,7 @@ def test_windows_cover_every_event():
     assert set(w.ravel()) == set(range(1, 12))
     h, t = next_event_windows(np.array([], dtype=np.int64), 3, 9)
     assert h.shape == (0, 3) and t.shape == (0,)
-    assert special_ids(16) == {"PAD": 16, "MASK": 17, "DIST": 18, "size": 19}
+    assert special_ids(16) == {"PAD": 16, "MASK": 17, "DIST": 18, "END": 19, "size": 20}
 
 
 def test_events_featurizer_vocabulary_union_keeps_old_ids():
@@ -145,8 +145,9 @@ def test_warm_start_copies_rows_of_the_old_vocabulary(sessions):
     module = new._build_module()
     assert transfer_state(old.module_.state_dict(), 16, module, 18) == len(module.state_dict())
     e_old, e_new = old.module_.embed.weight, module.embed.weight
-    assert torch.equal(e_new[:16], e_old[:16]) and torch.equal(e_new[18:], e_old[16:])  # PAD..DIST
-    assert torch.equal(module.out.weight[:16], old.module_.out.weight)
+    assert torch.equal(e_new[:16], e_old[:16]) and torch.equal(e_new[18:], e_old[16:])  # PAD..END
+    out_new, out_old = module.out.weight, old.module_.out.weight
+    assert torch.equal(out_new[:16], out_old[:16]) and torch.equal(out_new[18:], out_old[16:])  # END
     X, y, X_test, _ = sessions
     new.warm_start(old.module_.state_dict(), 16)
     warm = new.set_params(epochs=1).fit([x for x, label in zip(X, y) if label == 0],

@@ -52,7 +52,9 @@ def test_killed_worker_restarts_from_the_checkpoint(ray_session, normal_sessions
     det = fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES, run_dir=tmp_path / "run",
                           cfg={"workers": 2, "max_failures": 1}, fail_once_at=(2, str(marker), 1))
     assert marker.read_text().startswith("worker 1 exits at epoch 2")
-    assert det.run_info_["resumed_at"] == [2]  # continued after epoch 2's checkpoint, not from 0
+    # continued from the last registered checkpoint (epoch 1 or 2: the failure may beat the
+    # registration of epoch 2's), not from scratch
+    assert len(det.run_info_["resumed_at"]) == 1 and det.run_info_["resumed_at"][0] in (1, 2)
     assert [r["epoch"] for r in det.history_] == list(range(1, EPOCHS + 1))
     assert roc_auc(y_test, det.score_samples(X_test)) >= 0.8
 
