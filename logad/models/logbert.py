@@ -19,7 +19,6 @@ like an event, so a session cut short is a miss too (the paper has no such token
 
 from __future__ import annotations
 
-import zlib
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,7 +84,7 @@ class LogBERTDetector(TorchSequenceDetector):
                  mask_ratio: float = 0.3, top_g: int = 5, alpha: float = 0.1, end_token: bool = True,
                  centre: str = "epoch",
                  ema_momentum: float = 0.1, d_model: int = 64, layers: int = 2, heads: int = 4,
-                 epochs: int = 20, batch_size: int = 256, lr: float = 0.001, patience: int | None = 5,
+                 epochs: int = 20, batch_size: int = 256, lr: float = 0.002, patience: int | None = 5,
                  val_fraction: float = 0.1, device: str = "auto", random_state: int | None = 0) -> None:
         self.contamination = contamination
         self.window = window
@@ -227,18 +226,25 @@ class LogBERTDetector(TorchSequenceDetector):
 
         if len(seq) == 0:
             return 0.0
+        sp = special_ids(self.n_features_in_)
         tokens = torch.as_tensor(self._windows(seq))
-        seed = zlib.crc32(seq.tobytes()) ^ int(self.random_state or 0)
-        inp, masked = self._mask(tokens, torch.Generator().manual_seed(seed))
         events = tokens[:, 1:]
-        unseen = torch.as_tensor(~np.isin(events.numpy(), self.seen_ids_)) & \
-            (events != special_ids(self.n_features_in_)["PAD"])
-        inp[:, 1:] = torch.where(unseen, torch.full_like(events, special_ids(self.n_features_in_)["MASK"]),
-                                 inp[:, 1:])
-        masked = masked | unseen
-        logits, _ = module(inp, tokens == special_ids(self.n_features_in_)["PAD"])
+        real = events != sp["PAD"]
+        unseen = torch.as_tensor(~np.isin(events.numpy(), self.seen_ids_)) & real
+        # G passes, pass j masking the positions p with p % G == j: every event is masked once,
+        # about mask_ratio of a window at a time, the same masks for every run
+        groups = max(1, int(round(1.0 / float(self.mask_ratio))))
+        pos = torch.arange(events.shape[1])
+        masks = torch.stack([((pos % groups) == j)[None].expand_as(events) for j in range(groups)])
+        masks = (masks & real[None]) | unseen[None]
+        inp = tokens[None].repeat(groups, 1, 1)
+        inp[:, :, 1:] = torch.where(masks, torch.full_like(events, sp["MASK"])[None], inp[:, :, 1:])
+        flat = inp.reshape(-1, tokens.shape[1])
+        logits, _ = module(flat, flat == sp["PAD"])
         g = min(int(self.top_g), logits.shape[-1])
-        top = torch.topk(logits, g, dim=-1).indices
-        hit = (top == self._classes(events)[..., None]).any(dim=-1) & ~unseen
+        top = torch.topk(logits, g, dim=-1).indices.reshape(groups, *events.shape, g)
+        hit = (top == self._classes(events)[None, ..., None]).any(dim=-1) & ~unseen[None]
+        masked = masks & ((pos[None, None] % groups) == torch.arange(groups)[:, None, None]) | \
+            (unseen[None] & (torch.arange(groups)[:, None, None] == 0))
         n_masked = int(masked.sum())
         return float((masked & ~hit).sum()) / max(n_masked, 1)
