@@ -49,17 +49,27 @@ def train(
     alpha: Annotated[Optional[float], typer.Option("--alpha", help="False-positive rate on validation normals (--threshold fpr).")] = None,
     param: Annotated[Optional[List[str]], typer.Option("--param", help="Detector parameter NAME=VALUE (repeat).")] = None,
     config: ConfigOpt = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Torch models: Ray Train workers (DDP; GPUs when the cluster has them).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Torch models: continue the stopped Ray Train run of this --out from its last checkpoint.")] = False,
+    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Torch models: start from this model folder (vocabulary union, its weights).")] = None,
+    replay: Annotated[Optional[str], typer.Option("--replay", help="Torch models: DIR:RATIO mixes RATIO x the train sessions of another sequences folder into training.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Torch models: training epochs.")] = None,
+    patience: Annotated[Optional[int], typer.Option("--patience", help="Torch models: epochs without a better validation loss before stopping.")] = None,
 ) -> None:
     """Train a named model on the train split; pick its threshold on the validation split.
 
     Example:
         logad train --model sequence_xgb_counts --input runs/hdfs/sessions --out runs/hdfs/models/xgb
+        logad train --model sequence_deeplog --input runs/hdfs/sessions --out runs/hdfs/models/deeplog --workers 2
     """
     from logad.ray.train import DEFAULTS, run_train
 
-    cfg = load_config(config, {"threshold.method": threshold, "threshold.q": q, "threshold.alpha": alpha},
-                      defaults=DEFAULTS)
-    cfg["params"] = {**cfg.get("params", {}), **_params(param)}
+    cfg = load_config(config, {"threshold.method": threshold, "threshold.q": q, "threshold.alpha": alpha,
+                               "torch.workers": workers, "torch.resume": resume or None,
+                               "torch.init_from": str(init_from) if init_from else None,
+                               "torch.replay": replay}, defaults=DEFAULTS)
+    cfg["params"] = {**cfg.get("params", {}), **_params(param),
+                     **{k: v for k, v in {"epochs": epochs, "patience": patience}.items() if v is not None}}
     s = run_train(model, input, out, cfg)
     v = s.get("validation") or {}
     echo_outputs(f"train {model} → {out}", {

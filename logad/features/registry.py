@@ -7,13 +7,15 @@ from typing import Any, Mapping
 from logad.errors import ConfigError
 from logad.features.bags import EventCountFeaturizer, TfidfFeaturizer, TrigramsFeaturizer, WordsFeaturizer
 from logad.features.base import Featurizer
+from logad.features.events import EventIdsFeaturizer
 from logad.features.numeric import NumericFeaturizer
 
 __all__ = ["FEATURE_KINDS", "make_featurizer", "make_featurizer_from_config", "featurizer_from_dict"]
 
 FEATURE_KINDS: dict[str, type[Featurizer]] = {
     "counts": EventCountFeaturizer, "tfidf": TfidfFeaturizer, "words": WordsFeaturizer,
-    "trigrams": TrigramsFeaturizer, "numeric": NumericFeaturizer}
+    "trigrams": TrigramsFeaturizer, "numeric": NumericFeaturizer,
+    "events": EventIdsFeaturizer}
 
 
 def make_featurizer(kind: str, **params: Any) -> Featurizer:

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from logad.errors import ConfigError, InputError
 
 __all__ = ["check_number", "check_choice", "check_random_state", "check_contamination",
-           "check_matrix", "check_sequences", "check_labels", "n_rows", "take_rows"]
+           "check_matrix", "check_sequences", "check_labels", "n_rows", "take_rows", "select_rows"]
 
 
 def check_number(owner: str, name: str, value: Any, *, lo: float | None = None,
@@ -153,3 +153,10 @@ def n_rows(X: Any) -> int:
 def take_rows(X: Any, start: int, stop: int) -> Any:
     """Rows ``start:stop`` of a validated matrix or sequence list."""
     return X[start:stop]
+
+
+def select_rows(X: Any, mask: np.ndarray) -> Any:
+    """Rows of a matrix or of a sequence list where the bool ``mask`` is true."""
+    if isinstance(X, list):
+        return [x for x, keep in zip(X, mask) if keep]
+    return X[mask]

@@ -20,9 +20,13 @@ from logad.config import CONFIG_DIR, deep_merge, load_yaml
 from logad.errors import ConfigError
 from logad.models.base import Detector
 from logad.models.baseline import BaselineDetector
+from logad.models.deeplog import DeepLogDetector
 from logad.models.dt import DTDetector
 from logad.models.iforest import IForestDetector
+from logad.models.logbert import LogBERTDetector
+from logad.models.logrobust import LogRobustDetector
 from logad.models.lr import LRDetector
+from logad.models.mscred import MSCREDDetector
 from logad.models.oov import OOVDetector
 from logad.models.pca import PCADetector
 from logad.models.rf import RFDetector
@@ -41,10 +45,15 @@ DETECTORS: dict[str, type[Detector]] = {
     "dt": DTDetector,
     "rf": RFDetector,
     "xgb": XGBDetector,
+    "deeplog": DeepLogDetector,
+    "logbert": LogBERTDetector,
+    "mscred": MSCREDDetector,
+    "logrobust": LogRobustDetector,
 }
 
 #: Feature kinds a model may ask for; combine with "+" (e.g. "counts+numeric").
-FEATURE_KINDS = ("counts", "tfidf", "words", "trigrams", "numeric")
+FEATURE_KINDS = ("counts", "tfidf", "words", "trigrams", "numeric",
+                 "events")  # events: ordered event-id arrays for the torch sequence detectors
 LEVELS = ("event", "sequence")
 MODELS_CONFIG = "models.yaml"
 
@@ -124,6 +133,15 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in [
     _spec("sequence_baseline_counts", {},
           "session level: new-event share plus EWM frequency shift (no labels)"),
     _spec("sequence_oov_counts", {}, "session level: share of events unseen in training"),
+    # torch sequence detectors read the ordered event ids ("events"; one name part fewer)
+    ModelSpec("sequence_deeplog", "sequence", "events", "deeplog", {},
+              "session level: DeepLog next-event LSTM, top-k misses (no labels)"),
+    ModelSpec("sequence_logbert", "sequence", "events", "logbert", {},
+              "session level: LogBERT masked-key transformer + hypersphere (no labels)"),
+    ModelSpec("window_mscred", "sequence", "events", "mscred", {},
+              "session level: MS-CRED signature-matrix ConvLSTM reconstruction (no labels)"),
+    ModelSpec("sequence_logrobust", "sequence", "events", "logrobust", {},
+              "session level: LogRobust-style attention BiLSTM on learned embeddings"),
 ]}
 
 

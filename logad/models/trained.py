@@ -33,8 +33,14 @@ def featurize(featurizers: Sequence[Featurizer], table: pa.Table) -> tuple[sp.cs
     """Transform ``table`` with every featurizer and stack the columns side by side.
 
     Returns the CSR matrix (float64), the feature names (prefixed by kind when several) and the
-    number of unknown tokens of each row.
+    number of unknown tokens of each row. The ``events`` featurizer (sequence detectors) stands
+    alone and gives a list of int64 event-id arrays instead of the matrix.
     """
+    if any(getattr(f, "output", "matrix") == "sequence" for f in featurizers):
+        if len(featurizers) != 1:
+            raise ModelError("an event-id sequence featurizer ('events') cannot be combined with others")
+        seqs, unk = featurizers[0].transform_rows(table)
+        return seqs, featurizers[0].feature_names(), np.asarray(unk, dtype=np.int64)
     mats, names, unknown = [], [], None
     several = len(featurizers) > 1
     for f in featurizers:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import scipy.sparse as sp
 
 from logad import __version__
 from logad.config import deep_merge, load_yaml
@@ -25,6 +26,7 @@ from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
 from logad.io import Timer
+from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model, load_models_config
 from logad.models.thresholds import choose_threshold
@@ -150,6 +152,36 @@ def _start_workers(files: list[str], featurizers: list, level: str, available: l
     return Workers(FeatureWorker, (columns_for(featurizers, available), level), n=n, local=local)
 
 
+def _deep_setup(detector: Any, cfg: dict, featurizers: list) -> dict | None:
+    """Torch detectors: the ``torch:`` options and ``init_from`` (vocabulary union + warm start,
+    applied to the fitted featurizers); None for the other detectors."""
+    if not getattr(detector, "distributed", False):
+        if (cfg.get("torch") or {}).get("init_from") or (cfg.get("torch") or {}).get("replay"):
+            raise InputError(f"{detector.name}: --init-from and --replay apply to torch models only")
+        return None
+    from logad.ray.train_torch import init_from, torch_options, wants_ray_train
+
+    opts = torch_options(cfg)
+    if opts["init_from"]:
+        featurizers, (state, n_old) = init_from(featurizers, opts["init_from"])
+        detector.warm_start(state, n_old)
+    return {"featurizers": featurizers, "options": opts, "ray_train": wants_ray_train(detector, opts)}
+
+
+def _with_replay(model: TrainedModel, X_tr: Any, y_tr: np.ndarray, spec: str, detector: Any
+                 ) -> tuple[Any, np.ndarray]:
+    """The training rows plus the ``--replay DIR:RATIO`` sessions of another corpus, featurized
+    with this model's (already fitted) featurizers."""
+    from logad.models.trained import featurize
+    from logad.ray.train_torch import replay_rows
+
+    other = replay_rows(n_rows(X_tr), spec, seed=int(getattr(detector, "random_state", 0) or 0))
+    X_rep, _, _ = featurize(model.featurizers, other)
+    y_rep = _labels(other.select(["label"]))
+    X = list(X_tr) + list(X_rep) if isinstance(X_tr, list) else sp.vstack([X_tr, X_rep], format="csr")
+    return X, np.concatenate([y_tr, y_rep])
+
+
 def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: dict | None = None) -> dict:
     """Train ``model_name`` (a key of ``logad.models.registry.MODELS``) and save it to ``out_dir``.
 
@@ -191,6 +223,10 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
             per_worker = workers.each("counts", featurizers)
             for i, f in enumerate(featurizers):
                 fit_from_tables(f, [tables[i] for tables in per_worker], "train")
+        deep = _deep_setup(detector, cfg, featurizers)  # torch models: init-from, replay
+        if deep is not None:
+            featurizers = deep["featurizers"]
+            model = TrainedModel(spec, featurizers, detector)
         with timer("featurize"):
             pieces = workers.each("transform", featurizers)
     finally:
@@ -202,17 +238,25 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
         X_tr, idx_tr, unk = stack_pieces([p["train"] for p in pieces], len(names))
         X_val, idx_val, unk_val = stack_pieces([p["val"] for p in pieces], len(names))
         y_tr, unk_tr = _labels(idx_tr), int(unk.sum())
+        if deep is not None and deep["options"]["replay"]:
+            X_tr, y_tr = _with_replay(model, X_tr, y_tr, deep["options"]["replay"], detector)
     known = y_tr >= 0
     if detector.supervised and not known.all():
         log.warning("train: %d rows without a label are left out of supervised training",
                     int((~known).sum()))
-        X_tr, y_tr = X_tr[known], y_tr[known]
+        X_tr, y_tr = select_rows(X_tr, known), y_tr[known]
     elif detector.fit_on == "normal" and (y_tr == 1).any():
         log.info("train: %s learns what normal looks like: %d anomalous train rows left out",
                  spec.detector, int((y_tr == 1).sum()))
-        X_tr, y_tr = X_tr[y_tr != 1], y_tr[y_tr != 1]
+        X_tr, y_tr = select_rows(X_tr, y_tr != 1), y_tr[y_tr != 1]
     with timer("fit"):
-        detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
+        if deep is not None and deep["ray_train"]:
+            from logad.ray.train_torch import fit_distributed
+
+            fit_distributed(detector, X_tr, y_tr if detector.supervised else None, feature_names=names,
+                            run_dir=Path(f"{out_dir}.train") / spec.name, cfg=deep["options"])
+        else:
+            detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
     method = (cfg.get("threshold") or {}).get("method", "best_f1")
     val_metrics: dict[str, Any] = {}
     if rows["val"]:
@@ -237,11 +281,12 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     summary = {
         "model": spec.name, "detector": spec.detector, "features": spec.features, "level": spec.level,
         "threshold": float(detector.threshold_), "threshold_method": detector.threshold_method_,
-        "n_features": int(detector.n_features_in_), "train_rows": int(X_tr.shape[0]),
+        "n_features": int(detector.n_features_in_), "train_rows": n_rows(X_tr),
         "train_unknown_tokens": unk_tr, "train_anomalous": int((y_tr == 1).sum()),
         "validation": val_metrics, "seconds": timer.seconds,
         "data": {**data, "rows": rows}, "in_process": local, "workers": n_workers,
         "config": cfg, "train_key": key,
+        **({"ray_train": detector.run_info_} if hasattr(detector, "run_info_") else {}),
     }
     model.save(out_dir, extra=summary)
     return summary

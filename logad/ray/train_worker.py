@@ -113,8 +113,11 @@ def stack_pieces(pieces: list[dict | None], n_features: int) -> tuple[sp.csr_mat
     if not pieces:
         return (sp.csr_matrix((0, n_features), dtype=np.float64), row_index(SEQUENCES_SCHEMA.empty_table()),
                 np.zeros(0, dtype=np.int64))
-    X = sp.vstack([p["X"] for p in pieces], format="csr") if len(pieces) > 1 else pieces[0]["X"]
     index = pa.concat_tables([p["index"] for p in pieces])
     unknown = np.concatenate([p["unknown"] for p in pieces])
     order = pc.sort_indices(index, sort_keys=[("session_id", "ascending"), ("pos", "ascending")]).to_numpy()
+    if isinstance(pieces[0]["X"], list):  # event-id sequences (torch sequence models)
+        rows = [x for p in pieces for x in p["X"]]
+        return [rows[i] for i in order], index.take(pa.array(order)), unknown[order]
+    X = sp.vstack([p["X"] for p in pieces], format="csr") if len(pieces) > 1 else pieces[0]["X"]
     return X[order], index.take(pa.array(order)), unknown[order]

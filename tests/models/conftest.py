@@ -10,7 +10,16 @@ import scipy.sparse as sp
 
 #: Small ensembles keep the suite fast on two cores.
 FAST_PARAMS = {"iforest": {"n_estimators": 25}, "rf": {"n_estimators": 15},
-               "xgb": {"n_estimators": 30}}
+               "xgb": {"n_estimators": 30},
+               # torch sequence detectors: tiny networks, a few epochs, CPU
+               "deeplog": {"epochs": 3, "hidden": 16, "layers": 1, "embed": 8, "window": 5,
+                           "top_k": 3, "batch_size": 128, "lr": 0.01, "device": "cpu"},
+               "logbert": {"epochs": 12, "d_model": 32, "heads": 2, "layers": 1, "window": 16,
+                           "stride": 8, "batch_size": 32, "lr": 0.005, "device": "cpu"},
+               "mscred": {"epochs": 4, "channels": 4, "max_events": 16, "history": 2,
+                          "scales": [1, 2], "batch_size": 64, "lr": 0.005, "device": "cpu"},
+               "logrobust": {"epochs": 12, "hidden": 16, "embed": 8, "max_len": 32,
+                             "batch_size": 16, "lr": 0.01, "device": "cpu"}}
 
 N_FEATURES = 16
 FEATURE_NAMES = [f"E{i}" for i in range(N_FEATURES - 1)] + ["<unk>"]
@@ -68,11 +77,15 @@ NORMAL_ONLY = {"oov", "baseline"}
 
 
 def training_rows(name: str, supervised: bool, split: Split) -> tuple[np.ndarray, np.ndarray | None]:
-    """Supervised: all rows with labels; oov/baseline: the normal rows (semi-supervised, as
-    DeepLog); other unsupervised detectors: all rows without labels (contaminated, as loglizer)."""
+    """Supervised: all rows with labels; oov/baseline and detectors with ``fit_on="normal"``:
+    the normal rows (semi-supervised, as DeepLog); other unsupervised detectors: all rows
+    without labels (contaminated, as loglizer)."""
+    from logad.models.registry import DETECTORS
+
     if supervised:
         return split.X_train, split.y_train
-    if name in NORMAL_ONLY:
+    if name in NORMAL_ONLY or (name in DETECTORS and DETECTORS[name].input_kind == "sequence"
+                               and DETECTORS[name].fit_on == "normal"):
         return split.X_train_normal, None
     return split.X_train, None
 
@@ -82,3 +95,53 @@ def fit_detector(cls, split: Split, sparse: bool = False, **params):
     det = cls(**{**FAST_PARAMS.get(cls.name, {}), **params})
     X, y = training_rows(cls.name, cls.supervised, split)
     return det.fit(sp.csr_matrix(X) if sparse else X, y, feature_names=FEATURE_NAMES)
+
+
+#: The sequence tests share the counts tests' vocabulary size (ids 0..15, 0 = <unk>).
+SEQ_FEATURE_NAMES = ["<unk>"] + [f"E{i}" for i in range(1, N_FEATURES)]
+
+
+# ---------------------------------------------------------------- event-id sessions (torch models)
+#: Ordered workflows of event ids (0 is <unk>, 13 and 14 error events, never in normal sessions).
+_SEQ_WORKFLOWS = [[1, 2, 3, 3, 4], [5, 6, 6, 6, 7], [8, 9, 10, 11, 12]]
+
+
+def make_sequences(n_normal: int, n_anomalous: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Sessions of 2-4 workflows in a row; every anomaly breaks the order (a step swapped or a
+    retry loop) and most also log an error event or an unknown one."""
+    rng = np.random.default_rng(seed)
+    seqs, y = [], []
+    for i in range(n_normal + n_anomalous):
+        parts = [_SEQ_WORKFLOWS[j] for j in rng.integers(0, 3, rng.integers(2, 5))]
+        seq = [e for p in parts for e in p]
+        if i >= n_normal:
+            at = int(rng.integers(1, len(seq) - 1))
+            if rng.random() < 0.5:
+                seq[at], seq[at + 1] = seq[at + 1], seq[at]
+            else:
+                seq[at:at] = [seq[at]] * int(rng.integers(4, 8))
+            if rng.random() < 0.8:
+                seq.insert(int(rng.integers(0, len(seq))), int(rng.choice([13, 14, 0])))
+        seqs.append(np.array(seq, dtype=np.int64))
+        y.append(int(i >= n_normal))
+    order = rng.permutation(len(seqs))
+    return [seqs[i] for i in order], np.array(y, dtype=np.int64)[order]
+
+
+@dataclass
+class SeqSplit:
+    X_train: list
+    y_train: np.ndarray
+    X_test: list
+    y_test: np.ndarray
+
+    @property
+    def X_train_normal(self) -> list:
+        return [x for x, label in zip(self.X_train, self.y_train) if label == 0]
+
+
+@pytest.fixture(scope="session")
+def seq_split() -> SeqSplit:
+    X_train, y_train = make_sequences(240, 40, seed=7)
+    X_test, y_test = make_sequences(200, 40, seed=8)
+    return SeqSplit(X_train, y_train, X_test, y_test)

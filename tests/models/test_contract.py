@@ -12,17 +12,40 @@ from logad.evaluate.metrics import roc_auc
 from logad.models.base import Detector, NotFittedError
 from logad.models.folder import MODEL_FILE, load_detector
 from logad.models.registry import DETECTORS
-from tests.models.conftest import (FAST_PARAMS, FEATURE_NAMES, N_FEATURES, fit_detector,
-                                   training_rows)
+from tests.models.conftest import (FAST_PARAMS, FEATURE_NAMES, N_FEATURES, SEQ_FEATURE_NAMES,
+                                   fit_detector, training_rows)
 
 NAMES = sorted(DETECTORS)
+MATRIX = [n for n in NAMES if DETECTORS[n].input_kind == "matrix"]
+SEQUENCE = [n for n in NAMES if DETECTORS[n].input_kind == "sequence"]
 ROC_FLOOR = 0.8
 
 
 @pytest.fixture(scope="module")
-def fitted(counts_split):
+def data(counts_split, seq_split):
+    """The split each input kind reads: event-count rows, or event-id sessions (same vocabulary
+    size, so the feature-count checks read the same)."""
+    return {"matrix": counts_split, "sequence": seq_split}
+
+
+def _split(name, data):
+    return data[DETECTORS[name].input_kind]
+
+
+def _names(name):
+    return SEQ_FEATURE_NAMES if DETECTORS[name].input_kind == "sequence" else FEATURE_NAMES
+
+
+def _fit(name, data, **kw):
+    det = DETECTORS[name](**FAST_PARAMS.get(name, {}))
+    X, y = training_rows(name, det.supervised, _split(name, data))
+    return det.fit(X, y, feature_names=_names(name), **kw)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
     """One fitted detector per registered name (fitted once for the module)."""
-    return {name: fit_detector(DETECTORS[name], counts_split) for name in NAMES}
+    return {name: _fit(name, data) for name in NAMES}
 
 
 def _fresh(name: str) -> Detector:
@@ -38,7 +61,7 @@ def test_registry_is_explicit_and_consistent():
     for name, cls in DETECTORS.items():
         assert issubclass(cls, Detector)
         assert cls.name == name
-        assert cls.input_kind == "matrix"
+        assert cls.input_kind in ("matrix", "sequence")
         assert isinstance(cls.supervised, bool)
 
 
@@ -53,20 +76,20 @@ def test_init_only_stores_params(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_fit_returns_self_and_sets_fitted_attributes(name, counts_split):
+def test_fit_returns_self_and_sets_fitted_attributes(name, data):
     det = _fresh(name)
-    X, y = training_rows(name, det.supervised, counts_split)
-    assert det.fit(X, y, feature_names=FEATURE_NAMES) is det
+    X, y = training_rows(name, det.supervised, _split(name, data))
+    assert det.fit(X, y, feature_names=_names(name)) is det
     assert det.n_features_in_ == N_FEATURES
-    assert det.feature_names_in_ == FEATURE_NAMES
+    assert det.feature_names_in_ == _names(name)
     assert np.isfinite(det.threshold_)
     assert det.threshold_method_
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_use_before_fit_raises(name, counts_split, tmp_path):
+def test_use_before_fit_raises(name, data, tmp_path):
     det = _fresh(name)
-    X = counts_split.X_test
+    X = _split(name, data).X_test
     for call in (lambda: det.predict(X), lambda: det.score_samples(X),
                  lambda: det.save(tmp_path / "m")):
         with pytest.raises(NotFittedError, match="not fitted"):
@@ -74,12 +97,13 @@ def test_use_before_fit_raises(name, counts_split, tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_scores_are_float64_and_predict_applies_threshold(name, fitted, counts_split):
+def test_scores_are_float64_and_predict_applies_threshold(name, fitted, data):
     det = fitted[name]
-    scores = det.score_samples(counts_split.X_test)
-    assert scores.dtype == np.float64 and scores.shape == (len(counts_split.X_test),)
+    X_test = _split(name, data).X_test
+    scores = det.score_samples(X_test)
+    assert scores.dtype == np.float64 and scores.shape == (len(X_test),)
     assert np.all(np.isfinite(scores))
-    pred = det.predict(counts_split.X_test)
+    pred = det.predict(X_test)
     assert set(np.unique(pred)) <= {0, 1}
     np.testing.assert_array_equal(pred, (scores > det.threshold_).astype(int))
 
@@ -88,18 +112,29 @@ def test_scores_are_float64_and_predict_applies_threshold(name, fitted, counts_s
 def test_empty_input_gives_empty_scores(name, fitted):
     scores = fitted[name].score_samples(np.zeros((0, N_FEATURES)))
     assert scores.dtype == np.float64 and scores.shape == (0,)
-    assert fitted[name].predict(sp.csr_matrix((0, N_FEATURES))).shape == (0,)
+    empty = [] if DETECTORS[name].input_kind == "sequence" else sp.csr_matrix((0, N_FEATURES))
+    assert fitted[name].predict(empty).shape == (0,)
     with pytest.raises(InputError, match="zero rows"):
         _fresh(name).fit(np.zeros((0, N_FEATURES)), np.zeros(0, dtype=int))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", SEQUENCE)
+def test_sequence_id_outside_vocabulary_raises(name, fitted, seq_split):
+    with pytest.raises(InputError, match=f"outside \\[0, {N_FEATURES}\\).*<unk>"):
+        fitted[name].score_samples([np.array([1, 2, N_FEATURES])])
+    with pytest.raises(InputError, match="integer event ids"):
+        fitted[name].score_samples([np.array([1.5, 2.0])])
+    with pytest.raises(InputError, match="list of event-id arrays"):
+        fitted[name].score_samples(sp.csr_matrix((2, N_FEATURES)))
+
+
+@pytest.mark.parametrize("name", MATRIX)
 def test_wrong_feature_count_raises(name, fitted, counts_split):
     with pytest.raises(InputError, match=f"{N_FEATURES - 1} features.*fitted with {N_FEATURES}"):
         fitted[name].score_samples(counts_split.X_test[:, :-1])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", MATRIX)
 def test_bad_input_raises(name, fitted):
     with pytest.raises(InputError, match="NaN"):
         fitted[name].score_samples(np.full((2, N_FEATURES), np.nan))
@@ -108,15 +143,26 @@ def test_bad_input_raises(name, fitted):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_invalid_contamination_named_at_fit(name, counts_split):
+def test_invalid_contamination_named_at_fit(name, data):
     det = _fresh(name).set_params(contamination=0.9)
     with pytest.raises(ConfigError, match=r"contamination.*0\.9"):
-        det.fit(counts_split.X_train, counts_split.y_train)
+        det.fit(_split(name, data).X_train, _split(name, data).y_train)
     with pytest.raises(ConfigError, match="unknown parameter"):
         _fresh(name).set_params(no_such_param=1)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", SEQUENCE)
+def test_sequence_batch_invariance(name, fitted, seq_split):
+    det = fitted[name]
+    X = seq_split.X_test
+    whole = det.score_samples(X)
+    for size in (1, 7, 64):
+        parts = np.concatenate([det.score_samples(X[i:i + size]) for i in range(0, len(X), size)])
+        np.testing.assert_array_equal(parts, whole)
+    np.testing.assert_array_equal(det.score_samples(X[::-1])[::-1], whole)
+
+
+@pytest.mark.parametrize("name", MATRIX)
 def test_batch_invariance(name, fitted, counts_split):
     det = fitted[name]
     X = counts_split.X_test
@@ -133,17 +179,18 @@ def test_batch_invariance(name, fitted, counts_split):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_internal_chunking_does_not_change_scores(name, fitted, counts_split):
+def test_internal_chunking_does_not_change_scores(name, fitted, data):
     det = fitted[name]
-    whole = det.score_samples(counts_split.X_test)
+    X_test = _split(name, data).X_test
+    whole = det.score_samples(X_test)
     det.chunk_rows = 13  # instance attribute shadows the class default
     try:
-        np.testing.assert_array_equal(det.score_samples(counts_split.X_test), whole)
+        np.testing.assert_array_equal(det.score_samples(X_test), whole)
     finally:
         del det.chunk_rows
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", MATRIX)
 def test_sparse_training_input(name, counts_split):
     det = fit_detector(DETECTORS[name], counts_split, sparse=True)
     scores = det.score_samples(sp.csr_matrix(counts_split.X_test))
@@ -151,14 +198,16 @@ def test_sparse_training_input(name, counts_split):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_quality_floor(name, fitted, counts_split):
-    auc = roc_auc(counts_split.y_test, fitted[name].score_samples(counts_split.X_test))
+def test_quality_floor(name, fitted, data):
+    split = _split(name, data)
+    auc = roc_auc(split.y_test, fitted[name].score_samples(split.X_test))
     assert auc >= ROC_FLOOR, f"{name}: ROC-AUC {auc:.3f} below {ROC_FLOOR}"
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_save_load_gives_identical_scores(name, fitted, counts_split, tmp_path):
+def test_save_load_gives_identical_scores(name, fitted, data, tmp_path):
     det = fitted[name]
+    counts_split = _split(name, data)
     path = det.save(tmp_path / "model", extra={"features": "counts", "rows": 280})
     back = Detector.load(path)
     assert type(back) is type(det)
@@ -168,7 +217,7 @@ def test_save_load_gives_identical_scores(name, fitted, counts_split, tmp_path):
     np.testing.assert_array_equal(back.predict(counts_split.X_test), det.predict(counts_split.X_test))
     assert back.threshold_ == det.threshold_
     assert back.threshold_method_ == det.threshold_method_
-    assert back.feature_names_in_ == FEATURE_NAMES
+    assert back.feature_names_in_ == _names(name)
     assert back.metadata_["extra"] == {"features": "counts", "rows": 280}
     # re-saving a loaded model keeps its extra and its scores
     again = load_detector(back.save(tmp_path / "again"))
@@ -187,7 +236,7 @@ def test_model_yml_echoes_params_and_provenance(name, fitted, tmp_path):
     assert meta["class"] == f"{type(det).__module__}.{type(det).__qualname__}"
     assert meta["params"] == _normalise(det.get_params())
     assert meta["threshold"] == det.threshold_
-    assert meta["n_features_in"] == N_FEATURES and meta["feature_names"] == FEATURE_NAMES
+    assert meta["n_features_in"] == N_FEATURES and meta["feature_names"] == _names(name)
     assert meta["logad_version"] and meta["created"] and "git_commit" in meta
     files = sorted(p.name for p in (tmp_path / "m").iterdir())
     assert files == sorted([MODEL_FILE, *det.weight_files])
@@ -231,8 +280,8 @@ def test_missing_weights_and_version_warning(name, fitted, tmp_path):
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if DETECTORS[n].supervised])
-def test_supervised_needs_both_classes(name, counts_split):
-    X = counts_split.X_train
+def test_supervised_needs_both_classes(name, data):
+    X = _split(name, data).X_train
     with pytest.raises(InputError, match="only class 0"):
         _fresh(name).fit(X, np.zeros(len(X), dtype=int))
     with pytest.raises(InputError, match="needs labels"):
@@ -242,11 +291,12 @@ def test_supervised_needs_both_classes(name, counts_split):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_refit_replaces_previous_fit(name, fitted, counts_split):
-    det = fit_detector(DETECTORS[name], counts_split)
-    before = det.score_samples(counts_split.X_test)
+def test_refit_replaces_previous_fit(name, fitted, data):
+    split = _split(name, data)
+    det = _fit(name, data)
+    before = det.score_samples(split.X_test)
     det.set_threshold(1e9, method="manual")
-    X, y = training_rows(name, det.supervised, counts_split)
-    assert det.fit(X, y, feature_names=FEATURE_NAMES).threshold_ == fitted[name].threshold_
+    X, y = training_rows(name, det.supervised, split)
+    assert det.fit(X, y, feature_names=_names(name)).threshold_ == fitted[name].threshold_
     assert det.threshold_method_ != "manual"
-    np.testing.assert_array_equal(det.score_samples(counts_split.X_test), before)
+    np.testing.assert_array_equal(det.score_samples(split.X_test), before)

@@ -11,7 +11,7 @@ from logad.models.folder import load_detector
 from logad.models.registry import (DETECTORS, FEATURE_KINDS, MODELS, ModelSpec, build_detector,
                                    get_detector_class, get_model, load_models_config,
                                    resolve_params)
-from tests.models.conftest import FAST_PARAMS, FEATURE_NAMES, training_rows
+from tests.models.conftest import FAST_PARAMS, FEATURE_NAMES, SEQ_FEATURE_NAMES, training_rows
 
 
 def test_models_are_valid_specs():
@@ -78,13 +78,16 @@ def test_models_yaml_loads_and_names_only_known_things(tmp_path):
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_every_named_model_fits_saves_and_loads_with_config_defaults(model, counts_split, tmp_path):
+def test_every_named_model_fits_saves_and_loads_with_config_defaults(model, counts_split, seq_split,
+                                                                     tmp_path):
     spec = MODELS[model]
     det = build_detector(model, overrides=FAST_PARAMS.get(spec.detector))
     assert det.name == spec.detector
-    X, y = training_rows(det.name, det.supervised, counts_split)
-    det.fit(X, y, feature_names=FEATURE_NAMES)
+    sequence = det.input_kind == "sequence"  # the torch models read event-id sessions
+    split = seq_split if sequence else counts_split
+    X, y = training_rows(det.name, det.supervised, split)
+    det.fit(X, y, feature_names=SEQ_FEATURE_NAMES if sequence else FEATURE_NAMES)
     back = load_detector(det.save(tmp_path / model))  # skops allowlists cover configured params
-    scores = back.score_samples(counts_split.X_test)
-    np.testing.assert_array_equal(scores, det.score_samples(counts_split.X_test))
-    assert roc_auc(counts_split.y_test, scores) > 0.7
+    scores = back.score_samples(split.X_test)
+    np.testing.assert_array_equal(scores, det.score_samples(split.X_test))
+    assert roc_auc(split.y_test, scores) > 0.7

@@ -1,0 +1,94 @@
+"""Ray Train for the torch detectors: 2 DDP workers, a worker killed mid-run, resume, and the
+`logad train` path (dispatch, init-from, replay) on a real local Ray."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from logad.errors import ModelError
+from logad.evaluate.metrics import roc_auc
+from logad.models.registry import DETECTORS
+from logad.models.trained import TrainedModel
+from logad.ray.train import run_train
+from logad.ray.train_torch import fit_distributed
+from tests.models.conftest import FAST_PARAMS, SEQ_FEATURE_NAMES, make_sequences
+from tests.scoring.factory import make_sequences as make_table
+from tests.scoring.factory import write_sequences
+
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def normal_sessions():
+    X, y = make_sequences(300, 0, seed=3)
+    X_test, y_test = make_sequences(100, 30, seed=4)
+    return X, X_test, y_test
+
+
+def _deeplog(**kw):
+    return DETECTORS["deeplog"](**{**FAST_PARAMS["deeplog"], "epochs": EPOCHS, "patience": None, **kw})
+
+
+def test_two_workers_train_a_working_model(ray_session, normal_sessions, tmp_path):
+    X, X_test, y_test = normal_sessions
+    det = fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES,
+                          run_dir=tmp_path / "run", cfg={"workers": 2})
+    assert det.run_info_["workers"] == 2 and det.run_info_["resumed_at"] == []
+    assert [r["epoch"] for r in det.history_] == list(range(1, EPOCHS + 1))
+    assert det.history_[-1]["train_loss"] < det.history_[0]["train_loss"]
+    assert roc_auc(y_test, det.score_samples(X_test)) >= 0.8
+    checkpoints = sorted(p.name for p in (tmp_path / "run").glob("checkpoint_*") if p.is_dir())
+    assert len(checkpoints) == 2  # CheckpointConfig(num_to_keep=2) of EPOCHS reported
+    saved = det.save(tmp_path / "model")
+    back = type(det).load(saved)
+    np.testing.assert_array_equal(back.score_samples(X_test), det.score_samples(X_test))
+    assert (tmp_path / "model" / "loss_history.csv").read_text().count("\n") == EPOCHS + 1
+
+
+def test_killed_worker_restarts_from_the_checkpoint(ray_session, normal_sessions, tmp_path):
+    X, X_test, y_test = normal_sessions
+    marker = tmp_path / "killed.txt"
+    det = fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES, run_dir=tmp_path / "run",
+                          cfg={"workers": 2, "max_failures": 1}, fail_once_at=(2, str(marker), 1))
+    assert marker.read_text().startswith("worker 1 exits at epoch 2")
+    # continued from the last registered checkpoint (epoch 1 or 2: the failure may beat the
+    # registration of epoch 2's), not from scratch
+    assert len(det.run_info_["resumed_at"]) == 1 and det.run_info_["resumed_at"][0] in (1, 2)
+    assert [r["epoch"] for r in det.history_] == list(range(1, EPOCHS + 1))
+    assert roc_auc(y_test, det.score_samples(X_test)) >= 0.8
+
+
+def test_stopped_run_resumes(ray_session, normal_sessions, tmp_path):
+    X, _, _ = normal_sessions
+    marker = tmp_path / "stopped.txt"
+    with pytest.raises(ModelError, match="failed"):
+        fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES, run_dir=tmp_path / "run",
+                        cfg={"workers": 1, "max_failures": 0}, fail_once_at=(3, str(marker), 0))
+    det = fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES, run_dir=tmp_path / "run",
+                          cfg={"workers": 1, "resume": True})
+    assert det.run_info_["resumed_at"] == [3]
+    assert [r["epoch"] for r in det.history_] == list(range(1, EPOCHS + 1))
+    # without resume the same run folder starts afresh
+    fresh = fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES, run_dir=tmp_path / "run",
+                            cfg={"workers": 1})
+    assert fresh.run_info_["resumed_at"] == []
+
+
+def test_logad_train_dispatch_init_from_and_replay(ray_session, tmp_path):
+    params = {**FAST_PARAMS["deeplog"], "epochs": 2}
+    first = write_sequences(make_table(200, seed=5), tmp_path / "a")
+    second = write_sequences(make_table(200, seed=6, unseen="reboot"), tmp_path / "b")
+    s1 = run_train("sequence_deeplog", first, tmp_path / "m1", {"params": params, "torch": {"workers": 2}})
+    assert s1["ray_train"]["workers"] == 2
+    m1 = TrainedModel.load(tmp_path / "m1")
+    s2 = run_train("sequence_deeplog", second, tmp_path / "m2",
+                   {"params": params, "torch": {"init_from": str(tmp_path / "m1"),
+                                                "replay": f"{first}:0.5"}})
+    assert "ray_train" not in s2  # one worker: the in-process fit
+    m2 = TrainedModel.load(tmp_path / "m2")
+    old, new = m1.featurizers[0].feature_names(), m2.featurizers[0].feature_names()
+    assert new[:len(old)] == old and new[len(old):] == ["reboot"]
+    assert s2["train_rows"] > 120  # the second corpus's normal train sessions plus the replayed ones
+    emb1 = m1.detector.module_.embed.weight.detach()
+    assert m2.detector.module_.embed.weight.shape[0] == emb1.shape[0] + 1
