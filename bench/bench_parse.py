@@ -113,8 +113,8 @@ def events(contents: list[str], system: str) -> pa.Table:
 
 def events_dir(name: str, contents: list[str], system: str, part_rows: int = 131072) -> Path:
     out = WORK / "inputs" / name
-    if (out / "manifest.json").is_file():
-        return out
+    if (out / "manifest.json").is_file() and "parts" in json.loads((out / "manifest.json").read_text()):
+        return out  # made before, by a logad whose manifests list their parts
     table = events(contents, system)
     (out / "events").mkdir(parents=True, exist_ok=True)
     for i, start in enumerate(range(0, table.num_rows, part_rows)):  # fixed-size parts

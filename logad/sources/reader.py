@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logad.sources.files import WorkUnit, open_binary
-from logad.sources.formats import has_byte
 
 __all__ = ["EntryBatch", "UnitStats", "iter_entries", "decode_lines", "decode_lines_array"]
 
@@ -223,10 +222,11 @@ class _EntryBuilder:
                 st.lines_in_entries += 1
             self.line_no += 1
 
-    def add_array(self, lines: pa.Array, n_in: int) -> None:
+    def add_array(self, lines: pa.Array, n_in: int, has_nul: bool = True) -> None:
         """Formats without continuation lines (``entry_start`` None): the first ``n_in`` lines
         are the range's, each an entry unless blank or too long (checked on the whole array);
-        a line after them ends the range."""
+        a line after them ends the range. ``has_nul`` False (the bytes hold no NUL, a memchr
+        on them) skips the search for lines with a NUL byte."""
         if self.done:
             return
         if n_in < len(lines):
@@ -236,9 +236,8 @@ class _EntryBuilder:
         numbers = np.arange(first, first + n, dtype=np.int64)
         too_long = pc.greater(pc.binary_length(lines), self.max_line_bytes)
         bad = pc.or_(too_long, pc.match_substring_regex(lines, r"^[\r \t]*$"))
-        nul = pc.match_substring(lines, "\x00") if has_byte(lines, "\x00") else None
-        if nul is not None:
-            bad = pc.or_(bad, nul)
+        if has_nul:
+            bad = pc.or_(bad, pc.match_substring(lines, "\x00"))
         if pc.any(bad).as_py():
             bad_rows = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
             longer = too_long.to_numpy(zero_copy_only=False)
@@ -356,7 +355,7 @@ def iter_entries(unit: WorkUnit, stats: UnitStats, *, entry_start: str | None = 
             n_in = _lines_in_range(complete, room)
             if builder.rx is None:
                 arr, bad = decode_lines_array(complete)
-                builder.add_array(arr, len(arr) if n_in is None else n_in)
+                builder.add_array(arr, len(arr) if n_in is None else n_in, b"\x00" in complete)
             else:
                 lines, bad = decode_lines(complete)
                 n_in = len(lines) if n_in is None else n_in
