@@ -6,7 +6,9 @@ labelled blocks) repeated until it has ``--lines`` lines, each copy with fresh b
 the same old one, its label carried over), written once to ``bench/work/inputs``.
 
 logad runs its stages through the library's runners, one after the other, in one Ray session
-per worker count (``num_cpus`` = workers; Ray's start-up is timed apart): ingest (with the
+per worker count (every stage's pool gets ``workers`` workers; Ray gets ``max(2, workers)``
+CPUs, since ``logad score`` needs a CPU for its read tasks beside one actor; Ray's start-up is
+timed apart): ingest (with the
 labels), parse, sessionize ``--by block``, train ``sequence_xgb_counts``, score, evaluate.
 Per stage: seconds, lines/s, lines/s per core. Peak RSS: the driver's (getrusage) and the
 largest single Ray worker's (sampled from /proc every 0.2 s).
@@ -25,11 +27,9 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import gzip
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -151,8 +151,8 @@ STAGES = ("ingest", "parse", "sessionize", "train", "score", "evaluate")
 
 
 def logad_chain(log_path: Path, labels: Path, workers: int, tag: str) -> dict:
-    """Every stage of logad on ``log_path`` in one Ray session of ``workers`` CPUs (started
-    first, timed apart); per stage: seconds, lines/s, lines/s per core, peak RSS."""
+    """Every stage of logad on ``log_path`` with ``workers`` workers a stage, in one Ray session
+    (started first, timed apart); per stage: seconds, lines/s, lines/s per core, peak RSS."""
     import ray
 
     from logad.config import load_config
@@ -169,7 +169,9 @@ def logad_chain(log_path: Path, labels: Path, workers: int, tag: str) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     ray.shutdown()
     t0 = time.perf_counter()
-    ensure_ray(num_cpus=workers)
+    # workers = every stage's pool size; Ray gets one CPU more for a single worker, since
+    # `logad score` (Ray Data) needs a CPU for its read tasks beside its one actor or it waits
+    ensure_ray(num_cpus=max(2, workers))
     ray_start = time.perf_counter() - t0
     steps = {
         "ingest": lambda: run_ingest([str(log_path)], out / "ingest", load_config(None, {
@@ -208,3 +210,268 @@ def logad_chain(log_path: Path, labels: Path, workers: int, tag: str) -> dict:
     ray.shutdown()
     shutil.rmtree(out, ignore_errors=True)
     return result
+
+
+# -- LogLead -------------------------------------------------------------------------------------------
+LOGLEAD_VENV = WORK / "loglead-venv"
+LOGLEAD_PIN = "loglead==2.0.0"
+
+_LOGLEAD_CHAIN = r'''
+import json, resource, sys, time
+t0 = time.perf_counter()
+import polars as pl
+from loglead.loaders import HDFSLoader
+from loglead.enhancers import EventLogEnhancer, SequenceEnhancer
+import loglead.anomaly_detection as ad
+log, labels = sys.argv[1], sys.argv[2]
+sec = {"import": time.perf_counter() - t0}
+
+def step(name, fn):
+    t = time.perf_counter()
+    out = fn()
+    sec[name] = time.perf_counter() - t
+    return out
+
+loader = HDFSLoader(filename=log, labels_file_name=labels)
+df = step("load", loader.execute)
+enh = EventLogEnhancer(df)
+df = step("normalise", enh.mask)
+df = step("drain", enh.parse_drain)
+seq = SequenceEnhancer(df=df, df_seq=loader.df_seq)
+def sequences():
+    seq.events("e_event_drain_id")
+    seq.start_time()
+    return seq.seq_len()
+df_seq = step("sequences", sequences)
+sad = ad.AnomalyDetector(item_list_col="e_event_drain_id", print_scores=False)
+def xgb():
+    sad.test_train_split(df_seq, test_frac=0.2, shuffle=False)  # chronological, as logad's split
+    sad.train_XGB()
+    return sad.predict()
+pred = step("xgboost_train_predict", xgb)
+tp = pred.filter(pl.col("anomaly") & (pl.col("pred_ano") == 1)).height
+fp = pred.filter(~pl.col("anomaly") & (pl.col("pred_ano") == 1)).height
+fn = pred.filter(pl.col("anomaly") & (pl.col("pred_ano") == 0)).height
+print(json.dumps({"lines": df.height, "sessions": df_seq.height, "stages": sec,
+                  "seconds": sum(v for k, v in sec.items() if k != "import"),
+                  "test_f1": 2 * tp / max(1, 2 * tp + fp + fn),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+
+def loglead_python() -> Path:
+    """The LogLead virtual environment's python, made once (LogLead pins polars < 2, so it
+    cannot share logad's environment)."""
+    py = LOGLEAD_VENV / "bin" / "python"
+    if not (LOGLEAD_VENV / ".ready").is_file():
+        subprocess.run(["python3.11", "-m", "venv", str(LOGLEAD_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", LOGLEAD_PIN], check=True)
+        (LOGLEAD_VENV / ".ready").write_text(LOGLEAD_PIN + "\n")
+    return py
+
+
+def loglead_chain(log_path: Path, labels: Path) -> dict:
+    """LogLead's chain on the same file in a child process; the clock starts after its imports
+    (as logad's starts after Ray is up)."""
+    proc = subprocess.run([str(loglead_python()), "-c", _LOGLEAD_CHAIN, str(log_path), str(labels)],
+                          capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-3:]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["stages"] = {k: round(v, 2) for k, v in out["stages"].items()}
+    out["seconds"] = round(out["seconds"], 2)
+    out["lines_per_s"] = round(out["lines"] / out["seconds"])
+    return out
+
+
+# -- before / after: sessionize and train of another git revision on the same parsed folder ------------
+_STAGE_CHILD = r'''
+import json, os, resource, shutil, sys, time
+stage, src, out, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+os.environ.setdefault("LOGAD_PROGRESS", "0")
+import logad
+from logad.ray.runtime import ensure_ray
+shutil.rmtree(out, ignore_errors=True)
+t0 = time.perf_counter()
+ensure_ray(num_cpus=workers)  # both revisions run on exactly this many CPUs
+t1 = time.perf_counter()
+ray_cfg = {"workers": workers, "num_cpus": workers}
+if stage == "sessionize":
+    from logad.ray.sessionize import run_sessionize
+    m = run_sessionize(src, out, cfg={"by": "block", "ray": ray_cfg})
+else:
+    from logad.ray.train import run_train
+    m = run_train("sequence_xgb_counts", src, out, {"ray": ray_cfg})
+print(json.dumps({"code": logad.__file__, "ray_start_seconds": round(t1 - t0, 2),
+                  "seconds": round(time.perf_counter() - t1, 2), "phases": m["seconds"],
+                  "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+'''
+
+
+def ref_checkout(ref: str) -> Path:
+    """The files of git revision ``ref`` under bench/work/ref-<sha> (made once)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    dest = WORK / f"ref-{sha}"
+    if not (dest / "logad").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def stage_run(stage: str, src: Path, out: Path, workers: int, code: Path | None) -> dict:
+    """One stage in a child process (a fresh Ray), of this checkout or of ``code``."""
+    env = {**os.environ, "PYTHONPATH": str(code)} if code else dict(os.environ)
+    proc = subprocess.run([sys.executable, "-c", _STAGE_CHILD, stage, str(src), str(out), str(workers)],
+                          capture_output=True, text=True, timeout=3600, env=env, cwd=str(code or ROOT))
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-3:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def before_after(log_path: Path, labels: Path, ref: str, workers: list[int]) -> dict:
+    """Sessionize and train of revision ``ref`` and of this checkout on the same parsed input
+    (ingest and parse by this checkout, once), each stage in a fresh process, alternating."""
+    from logad.config import load_config
+    from logad.ray.ingest import DEFAULTS as INGEST_DEFAULTS
+    from logad.ray.ingest import run_ingest
+    from logad.ray.parse import run_parse
+    from logad.ray.runtime import ensure_ray
+
+    base = WORK / "out" / f"ab-{log_path.stem}"
+    if not (base / "parse" / "manifest.json").is_file():
+        ensure_ray(num_cpus=2)
+        run_ingest([str(log_path)], base / "ingest", load_config(None, {"preset": "HDFS", "labels": str(labels)},
+                                                                   defaults=INGEST_DEFAULTS))
+        run_parse(base / "ingest", base / "parse", cfg=load_config("parse"))
+    code = ref_checkout(ref)
+    out: dict = {"ref": ref, "parsed": str(base / "parse")}
+    for w in workers:
+        for name, c in (("before", code), ("after", None)):
+            key = f"{name}_w{w}"
+            out[f"sessionize_{key}"] = stage_run("sessionize", base / "parse", base / f"sess-{key}", w, c)
+            out[f"train_{key}"] = stage_run("train", base / f"sess-{key}", base / f"model-{key}", w, c)
+            print(f"{key}: sessionize {out[f'sessionize_{key}'].get('seconds')} s, "
+                  f"train {out[f'train_{key}'].get('seconds')} s", flush=True)
+    return out
+
+
+# -- main --------------------------------------------------------------------------------------------
+def _load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def markdown(doc: dict) -> str:
+    """The README tables of a results document."""
+    lines = []
+    for n, runs in doc["runs"].items():
+        ll = runs.get("loglead", {})
+        ws = sorted(runs.get("logad", {}), key=int)
+        if ws:
+            lines += [f"**{int(n):,} HDFS lines** ({runs['logad'][ws[0]]['sessions']:,} blocks)", "",
+                      "| stage | " + " | ".join(f"{w} worker{'s' * (w != '1')}: s (lines/s/core)" for w in ws) + " |",
+                      "|---|" + "---|" * len(ws)]
+            for st in STAGES:
+                cells = [f"{runs['logad'][w]['stages'][st]['seconds']} ({runs['logad'][w]['stages'][st]['lines_per_s_per_core']:,})"
+                         for w in ws]
+                lines.append(f"| {st} | " + " | ".join(cells) + " |")
+            lines.append("| **total** | " + " | ".join(f"**{runs['logad'][w]['seconds']}**" for w in ws) + " |")
+            lines.append("| Ray start (apart) | " + " | ".join(str(runs['logad'][w]['ray_start_seconds']) for w in ws) + " |")
+            lines.append("| train: fit / outside fit | " + " | ".join(
+                f"{runs['logad'][w]['train_fit_seconds']} / {runs['logad'][w]['train_outside_fit_seconds']}" for w in ws) + " |")
+            lines.append("| peak RSS driver / largest worker MB | " + " | ".join(
+                f"{max(s['rss']['driver_mb'] for s in runs['logad'][w]['stages'].values())} / "
+                f"{max(s['rss']['worker_max_mb'] for s in runs['logad'][w]['stages'].values())}" for w in ws) + " |")
+            lines.append("| test F1 | " + " | ".join(str(runs['logad'][w]['test_metrics'].get('f1')) for w in ws) + " |")
+            lines.append("")
+        if "seconds" in ll:
+            lines.append(f"LogLead 2.0: {ll['seconds']} s ({', '.join(f'{k} {v}' for k, v in ll['stages'].items())}), "
+                         f"peak RSS {ll['peak_rss_mb']:.0f} MB, test F1 {ll['test_f1']:.3f}; ratios {runs.get('ratios')}")
+            lines.append("")
+        ba = runs.get("before_after")
+        if ba:
+            lines += [f"Before ({ba['ref']}) / after, same parsed input, each stage in a fresh process:", "",
+                      "| stage | workers | before s | after s | x |", "|---|---|---|---|---|"]
+            for key in sorted(k for k in ba if k.startswith(("sessionize_before", "train_before"))):
+                stage, w = key.split("_before_")
+                b, a = ba[key], ba.get(f"{stage}_after_{w}", {})
+                if "seconds" in b and "seconds" in a:
+                    lines.append(f"| {stage} | {w[1:]} | {b['seconds']} | {a['seconds']} | {b['seconds'] / a['seconds']:.1f} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, nargs="+", default=[2_000_000])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=1, help="runs per worker count (alternating); best counts")
+    ap.add_argument("--no-loglead", action="store_true")
+    ap.add_argument("--before", metavar="GIT_REF",
+                    help="also time sessionize and train of this revision against this checkout (same input)")
+    ap.add_argument("--no-chain", action="store_true", help="skip the end-to-end chains (with --before)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline.json")
+    ap.add_argument("--table", action="store_true", help="print the README tables of --out and stop")
+    args = ap.parse_args(argv)
+    if args.table:
+        print(markdown(json.loads(args.out.read_text())))
+        return 0
+    os.environ.setdefault("LOGAD_PROGRESS", "0")
+    started = dt.datetime.now(dt.timezone.utc)
+    doc: dict = {"command": "python bench/bench_pipeline.py " + " ".join(argv or sys.argv[1:]),
+                 "started_utc": started.isoformat(timespec="seconds"),
+                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                             "python": platform.python_version()},
+                 "note": "shared machine: other jobs ran beside these figures (see uptime per run)",
+                 "model": MODEL, "runs": {}}
+    def save() -> None:  # after every run: a run cut short keeps what it measured
+        doc["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")
+
+    for n in args.lines:
+        log_path, labels, n_lines = corpus(n)
+        runs: dict = {"lines": n_lines, "file": log_path.name, "logad": {}}
+        doc["runs"][str(n_lines)] = runs
+        if args.before:
+            runs["before_after"] = before_after(log_path, labels, args.before, args.workers)
+            runs["before_after"]["uptime_after"] = _load()
+            save()
+        for _ in range(0 if args.no_chain else max(1, args.repeat)):
+            for w in args.workers:
+                before = _load()
+                r = logad_chain(log_path, labels, w, f"n{n_lines}")
+                r["uptime_before"], r["uptime_after"] = before, _load()
+                per = ", ".join(f"{k} {v['seconds']}" for k, v in r["stages"].items())
+                print(f"logad {n_lines} lines, {w} worker(s): {r['seconds']} s ({per}); {r['uptime_after']}",
+                      flush=True)
+                best = runs["logad"].get(str(w))
+                if best is None or r["seconds"] < best["seconds"]:
+                    runs["logad"][str(w)] = {**r, "runs_seconds": (best or {}).get("runs_seconds", []) + [r["seconds"]]}
+                else:
+                    best["runs_seconds"].append(r["seconds"])
+                save()
+        if not args.no_loglead and not args.no_chain:
+            before = _load()
+            ll = loglead_chain(log_path, labels)
+            ll["uptime_before"], ll["uptime_after"] = before, _load()
+            runs["loglead"] = ll
+            print(f"loglead {n_lines} lines: {ll.get('seconds')} s {ll.get('stages')}; {ll['uptime_after']}", flush=True)
+        ratios = {}
+        for w, r in runs["logad"].items():
+            if "seconds" in runs.get("loglead", {}):
+                ratios[f"logad_{w}w_over_loglead_wall"] = round(r["seconds"] / runs["loglead"]["seconds"], 3)
+        if "1" in runs["logad"] and "2" in runs["logad"]:
+            ratios["scaling_2_over_1"] = round(runs["logad"]["1"]["seconds"] / runs["logad"]["2"]["seconds"], 3)
+            ratios["sessionize_scaling_2_over_1"] = round(
+                runs["logad"]["1"]["stages"]["sessionize"]["seconds"] / runs["logad"]["2"]["stages"]["sessionize"]["seconds"], 3)
+        runs["ratios"] = ratios
+        save()
+    print(markdown(doc))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
