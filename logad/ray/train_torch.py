@@ -232,7 +232,8 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
     fail_once_at : (epoch, marker path, rank), optional
         Fault injection for tests: that worker exits at that epoch unless the marker exists.
     """
-    from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import (Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig,
+                           TrainingFailedError)
     from ray.train.torch import TorchTrainer
 
     cfg = {**TORCH_DEFAULTS, **(cfg or {})}
@@ -254,7 +255,11 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
                                  failure_config=FailureConfig(max_failures=int(cfg["max_failures"])),
                                  checkpoint_config=CheckpointConfig(num_to_keep=2)),
             datasets=datasets)
-        result = trainer.fit()
+        try:
+            result = trainer.fit()
+        except TrainingFailedError as exc:  # Train V2 raises the run's error from fit()
+            raise ModelError(f"{d.name}: Ray Train run {name} failed (continue it with --resume): "
+                             f"{str(exc)[:500]}") from None
         if result.error is not None:
             raise ModelError(f"{d.name}: Ray Train run {name} failed: {result.error}")
         ckpt: Checkpoint | None = result.checkpoint
