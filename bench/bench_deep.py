@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=HERE / "work")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "deep.json")
-    ap.add_argument("--models", nargs="+", default=MODELS)
+    ap.add_argument("--models", nargs="*", default=MODELS)
     ap.add_argument("--param", nargs="*", default=[], metavar="MODEL.KEY=VALUE")
     ap.add_argument("--throughput", action="store_true")
     ap.add_argument("--throughput-epochs", type=int, default=3)

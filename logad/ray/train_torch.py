@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,10 @@ def _worker_loop(config: dict[str, Any]) -> None:
         fail = config.get("fail_once_at")
         if fail is not None and epoch == fail[0] and rank == fail[2] and not os.path.exists(fail[1]):
             Path(fail[1]).write_text(f"worker {rank} exits at epoch {epoch}\n")
-            os._exit(1)  # fault injection (tests): the process dies as on a lost node
+            # the controller registers a reported checkpoint when it next polls the workers;
+            # give it that time, then die as on a lost node (fault injection for tests)
+            time.sleep(10.0)
+            os._exit(1)
         tr, n_tr, aux = det.run_epoch(model, _batches(train_shard, det.batch_size, shuffle_seed=seed + epoch),
                                       device=device, optimizer=optimizer)
         keys = sorted(aux)
@@ -232,7 +236,8 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
     fail_once_at : (epoch, marker path, rank), optional
         Fault injection for tests: that worker exits at that epoch unless the marker exists.
     """
-    from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import (Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig,
+                           TrainingFailedError)
     from ray.train.torch import TorchTrainer
 
     cfg = {**TORCH_DEFAULTS, **(cfg or {})}
@@ -254,7 +259,11 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
                                  failure_config=FailureConfig(max_failures=int(cfg["max_failures"])),
                                  checkpoint_config=CheckpointConfig(num_to_keep=2)),
             datasets=datasets)
-        result = trainer.fit()
+        try:
+            result = trainer.fit()
+        except TrainingFailedError as exc:  # Train V2 raises the run's error from fit()
+            raise ModelError(f"{d.name}: Ray Train run {name} failed (continue it with --resume): "
+                             f"{str(exc)[:500]}") from None
         if result.error is not None:
             raise ModelError(f"{d.name}: Ray Train run {name} failed: {result.error}")
         ckpt: Checkpoint | None = result.checkpoint
