@@ -62,11 +62,12 @@ def _train_evaluate(out: Path, seed: int, state: dict) -> dict:
     from logad.ray.score import run_score
     from logad.ray.train import run_train
 
+    trained = {name: run_train(name, out / "sessions", out / "models" / name) for name in DEMO_MODELS}
+    # every model in one pass over the sessions: one folder of parts, a row per session and model
+    run_score([out / "models" / name for name in DEMO_MODELS], out / "sessions", out / "scores")
     table = []
-    for name in DEMO_MODELS:
-        t = run_train(name, out / "sessions", out / "models" / name)
-        run_score(out / "models" / name, out / "sessions", out / "scores" / name)
-        m = run_evaluate(out / "scores" / name, out / "evaluation" / name)["metrics"]
+    for name, t in trained.items():
+        m = run_evaluate(out / "scores", out / "evaluation" / name, model=name)["metrics"]
         table.append({"model": name, "threshold": t["threshold_method"].replace(" on validation", "@val"),
                       **{k: m.get(k) for k in ("precision", "recall", "f1", "roc_auc", "pr_auc")}})
     return {"table": table, "models": str(out / "models"),
