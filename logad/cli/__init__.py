@@ -15,6 +15,7 @@ app = typer.Typer(name="logad", help="Log anomaly detection at cluster scale, on
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 _COMMAND_MODULES = ["synth", "ingest", "parse", "sessionize", "models", "demo"]
+_COMMAND_MODULES += ["explain", "report", "run"]
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"logad.cli.{_name}").register(app)
