@@ -154,6 +154,22 @@ def _neighbours(nn_dir: str, files: list[str], flagged: pa.Table, scores_dir: Pa
                           pool.column("session_id").to_pylist(), names)
 
 
+def _anchors(flagged: list[dict], rows: pa.Table, top_feature: dict[str, str]) -> dict[str, tuple]:
+    """The raw line to show for each flagged session: the first line of the event its SHAP values
+    blame most (session-level count models), else the line the score points at."""
+    events = dict(zip(rows.column("session_id").to_pylist(), rows.column("event_ids").to_pylist()))
+    refs = dict(zip(rows.column("session_id").to_pylist(), rows.column("refs").to_pylist()))
+    out = {}
+    for r in flagged:
+        sid, anchor = r["session_id"], (r["ref_path"], r["ref_line_no"])
+        ev, rf = events.get(sid) or [], refs.get(sid) or []
+        if sid in top_feature and top_feature[sid] in ev:
+            ref = rf[ev.index(top_feature[sid])]
+            anchor = (ref["path"], ref["line_no"])
+        out[sid] = anchor
+    return out
+
+
 def _models_in(scores_dir: Path) -> set[str]:
     parts = score_parts(scores_dir)
     if not parts:
@@ -234,6 +250,7 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
     result: dict[str, Any] = {"stage": "explain", "logad_version": __version__, "model": name,
                               "model_dir": model_dir, "explainer": kind, "explained": 0}
     values = X = None
+    shap_rows: dict[str, str] = {}  # session -> raw name of its top positive feature
     with atomic_dir(out) as tmp:
         if kind == "sequence":
             hooked = sequence_hook(model.detector, rows)
@@ -250,6 +267,9 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
             values = np.asarray(shap_t.column("values").to_pylist(), dtype=np.float64)
             X = np.asarray(shap_t.column("x").to_pylist(), dtype=np.float64)
             readable = readable_names(names, templates, model.spec.features)
+            for i, sid in enumerate(shap_t.column("session_id").to_pylist()):
+                if values[i].max() > 0:
+                    shap_rows[sid] = names[int(np.argmax(values[i]))].split(":", 1)[-1]
             ranks = dict(zip(top.column("session_id").to_pylist(), top.to_pylist()))
             sessions = []
             for i, sid in enumerate(shap_t.column("session_id").to_pylist()):
@@ -270,10 +290,11 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
         flagged_rows = _read_sessions(files, flagged.column("session_id").to_pylist())
         result["nearest_normal"] = _neighbours(str(cfg.get("nn_source") or model_dir), files, flagged_rows,
                                                scores_dir, templates, cfg) if flagged.num_rows else []
-        ctx = read_lines(events, zip(flagged.column("ref_path").to_pylist(),
-                                     flagged.column("ref_line_no").to_pylist()), int(cfg["context"]))
+        anchors = _anchors(flagged.to_pylist(), flagged_rows, shap_rows)
+        ctx = read_lines(events, anchors.values(), int(cfg["context"]))
         result["top_anomalies"] = [
-            {**r, "context": ctx.get((r["ref_path"], r["ref_line_no"]), [])} for r in flagged.to_pylist()]
+            {**r, "ref_path": anchors[r["session_id"]][0], "ref_line_no": anchors[r["session_id"]][1],
+             "context": ctx.get(anchors[r["session_id"]], [])} for r in flagged.to_pylist()]
         result["cases"] = _cases(scores_dir, name, files, events, cfg)
         result.update({"run_key": key, "status": "complete", "parsed": str(parsed) if parsed else None,
                        "seconds": round(time.perf_counter() - t0, 3)})
