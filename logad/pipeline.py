@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "ingest": {}, "parse": {}, "sessionize": {"by": "instance"},
     "models": ["sequence_xgb_counts"], "train": {}, "score": {},
     "explain": {}, "explain_models": None,
-    "report": {"title": None, "split": "test"},
+    "report": {"title": None, "split": "test", "baseline": None},
 }
 
 #: The stages in order.
@@ -150,12 +150,17 @@ def _report(out: Path, cfg: dict, state: dict) -> dict:
     from logad.report import run_report
 
     rep = cfg["report"]
+    cmp = None
+    if rep.get("baseline"):  # a baseline corpus's parse folder: compare template distributions
+        from logad.report.compare import run_compare
+
+        cmp = run_compare(out / "parsed", rep["baseline"], out / "compare")
     first = [n for n in state.get("explained", {})][:1]
     order = first + [n for n in cfg["models"] if n not in first]
     r = run_report(out / "report", sequences=out / "sessions", scores=out / "scores",
                    model_dirs=[out / "models" / n for n in order], explain_dirs=state.get("explained"),
                    parsed=out / "parsed", split=rep.get("split", "test"),
-                   title=rep.get("title") or str(out))
+                   title=rep.get("title") or str(out), compare=cmp)
     state["report"] = r["html"]
     return {"report.html": r["html"], "report.md": r["md"], "plots": len(r["plots"])}
 

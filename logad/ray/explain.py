@@ -139,10 +139,10 @@ def _neighbours(nn_dir: str, files: list[str], flagged: pa.Table, scores_dir: Pa
     nn_model = TrainedModel.load(nn_dir)
     normal = read_scores(scores_dir, model=nn_model.spec.name, columns=["session_id"],
                          where=(pads.field("split") == "train") & (pads.field("is_anomaly") == 0)
-                         & ~(pads.field("label") == 1)) if nn_model.spec.name in _models_in(scores_dir) \
+                         & _not_anomalous()) if nn_model.spec.name in _models_in(scores_dir) \
         else None
     ids = normal.column("session_id").to_pylist() if normal is not None else \
-        _session_ids(files, (pads.field("split") == "train") & ~(pads.field("label") == 1))
+        _session_ids(files, (pads.field("split") == "train") & _not_anomalous())
     pool = _read_sessions(files, sample_ids(ids, int(cfg["nn_normal_sample"])))
     if nn_model.spec.level != "sequence":
         return [{"session_id": s, "note": f"{nn_model.spec.name} is an event-level model; "
@@ -168,6 +168,11 @@ def _anchors(flagged: list[dict], rows: pa.Table, top_feature: dict[str, str]) -
             anchor = (ref["path"], ref["line_no"])
         out[sid] = anchor
     return out
+
+
+def _not_anomalous():
+    """Label 0 or unknown (a null label must not drop the row, as ``label != 1`` would)."""
+    return pads.field("label").is_null() | (pads.field("label") == 0)
 
 
 def _models_in(scores_dir: Path) -> set[str]:
