@@ -41,7 +41,6 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
 from logad.evaluate.metrics import compute_metrics  # noqa: E402
 from logad.models.registry import MODELS  # noqa: E402
@@ -130,7 +129,9 @@ def prepare(name: str, spec: dict, work: Path, extra_sessionize: dict, tag: str)
 
 
 def _test_metrics(scores_path: Path) -> dict[str, Any]:
-    table = pq.read_table(scores_path)
+    from logad.scoring.parts import read_scores
+
+    table = read_scores(scores_path)
     table = table.filter(pc.equal(table.column("split"), "test"))
     y = table.column("label").to_numpy(zero_copy_only=False).astype(float)
     known = ~np.isnan(y)
@@ -146,7 +147,7 @@ def run_model(model: str, sessions: Path, work: Path, threshold: dict) -> dict[s
 
     t = run_train(model, sessions, work / "models" / model, cfg={"threshold": threshold})
     sm = run_score(work / "models" / model, sessions, work / "scores" / model, cfg={"split": "test"})
-    m = _test_metrics(work / "scores" / model / "scores.parquet")
+    m = _test_metrics(work / "scores" / model)
     v = t.get("validation") or {}
     return {
         "p": m["precision"], "r": m["recall"], "f1": m["f1"], "roc_auc": m["roc_auc"],

@@ -23,3 +23,6 @@ def test_demo_runs_every_stage(ray_session, tmp_path):
         assert (tmp_path / "evaluation" / name / "plots" / "roc_curve.png").is_file()
     manifest = json.loads((tmp_path / "events" / "manifest.json").read_text())
     assert manifest["accounting_ok"]
+    # explain and report ran on the same sessions: one self-contained report.html
+    assert results["report"]["report.html"] == str(tmp_path / "report" / "report.html")
+    assert "sequence_xgb_counts" in results["explain"]

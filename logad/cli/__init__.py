@@ -14,8 +14,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(name="logad", help="Log anomaly detection at cluster scale, on Ray.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-_COMMAND_MODULES = ["synth", "ingest", "parse", "sessionize", "models", "demo"]
-_COMMAND_MODULES += ["triage", "lo2", "data", "submit"]
+_COMMAND_MODULES = ["synth", "ingest", "parse", "sessionize", "models", "explain", "report", "run",
+                    "demo", "triage", "lo2", "data", "submit"]
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"logad.cli.{_name}").register(app)

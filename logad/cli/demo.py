@@ -6,28 +6,25 @@ from typing import Annotated
 
 import typer
 
-from logad.cli.common import OutOpt, echo_outputs, echo_table, handle_errors
+from logad.cli.common import OutOpt, handle_errors
 
 __all__ = ["register", "demo"]
 
 
 @handle_errors
 def demo(out: OutOpt, seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic corpus.")] = 0) -> None:
-    """Run synth → ingest → parse → sessionize → train → evaluate on a synthetic OpenStack corpus.
+    """Run the pipeline (synth → ingest → parse → sessionize → train → score → evaluate → explain →
+    report) on a synthetic OpenStack corpus: ``logad run configs/demo.yaml``.
 
     Example:
         logad demo --out demo
     """
+    from logad.cli.run import show_stage
     from logad.demo import run_demo
 
-    def show(name: str, summary: dict) -> None:
-        rows = summary.pop("table", None)
-        if rows:
-            echo_table(f"demo: {name}", rows)
-        echo_outputs(f"demo: {name}", summary)
-
-    run_demo(out, seed=seed, on_step=show)
+    r = run_demo(out, seed=seed, on_step=show_stage("demo"))
     typer.echo(f"demo outputs are under {out}/")
+    typer.echo(f"report: {r['report']['report.html']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 import yaml
 
-from logad.cli.common import ConfigOpt, OutOpt, echo_outputs, handle_errors
+from logad.cli.common import ConfigOpt, OutOpt, echo_outputs, echo_table, handle_errors
 from logad.config import load_config
 from logad.errors import ConfigError
 
@@ -80,25 +80,29 @@ def train(
 
 @handle_errors
 def score(
-    model: Annotated[Path, typer.Option("--model", "-m", help="A model folder written by `logad train`.")],
+    model: Annotated[List[Path], typer.Option("--model", "-m", help="A model folder written by `logad train` (repeat to score several in one pass).")],
     input: InputOpt,
     out: OutOpt,
     split: Annotated[Optional[str], typer.Option("--split", help="Score only this split (train/val/test); default all.")] = None,
-    actors: Annotated[Optional[int], typer.Option("--actors", help="Scoring actors (each loads the model once).")] = None,
+    actors: Annotated[Optional[int], typer.Option("--actors", help="Scoring actors (each loads every model once); default one per CPU.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Sessions per batch (one part file each).")] = None,
+    local_below: Annotated[Optional[int], typer.Option("--local-below", help="Score in-process below this many sessions (0: always on Ray).")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Score sessions with a trained model into ``scores.parquet`` (one row a session).
+    """Score sessions with one or more trained models into ``part-*.parquet`` (a row per session and model).
 
     Example:
-        logad score --model runs/hdfs/models/xgb --input runs/hdfs/sessions --out runs/hdfs/scores/xgb
+        logad score --model runs/hdfs/models/xgb --model runs/hdfs/models/if --input runs/hdfs/sessions --out runs/hdfs/scores
     """
     from logad.ray.score import DEFAULTS, run_score
 
-    cfg = load_config(config, {"split": split, "actors": actors}, defaults=DEFAULTS)
+    cfg = load_config(config, {"split": split, "actors": actors, "batch_size": batch_size,
+                               "local_below": local_below}, defaults=DEFAULTS)
     m = run_score(model, input, out, cfg)
-    echo_outputs(f"score → {out}", {"sessions": m["sessions"], "flagged": m["flagged"],
-                                    "unknown tokens": m["unknown_tokens"], "seconds": m["seconds"],
-                                    "scores": Path(out) / "scores.parquet"})
+    echo_table(f"score → {out}", [{k: r[k] for k in ("model", "version", "sessions", "flagged", "unknown_tokens")}
+                                  for r in m["models"]])
+    echo_outputs("score", {"seconds": m["seconds"], "parts": f"{Path(out)}/part-*.parquet ({len(m['parts'])})",
+                           "skipped": bool(m.get("skipped"))})
 
 
 @handle_errors
@@ -106,7 +110,7 @@ def evaluate(
     scores: Annotated[Path, typer.Option("--scores", "-s", help="A folder written by `logad score` (or its scores.parquet).")],
     out: OutOpt,
     split: Annotated[str, typer.Option("--split", help="Split to evaluate; 'all' for every session.")] = "test",
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model folder (for PSI); default: the one the scores name.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The model to evaluate: a model name (when the scores hold several) or a model folder (for PSI); default: the one the scores name.")] = None,
 ) -> None:
     """Precision, recall, F1, ROC-AUC, PR-AUC, precision@k, FPR, confusion matrix, PSI and plots.
 
@@ -115,7 +119,9 @@ def evaluate(
     """
     from logad.evaluate.evaluation import run_evaluate
 
-    r = run_evaluate(scores, out, model_dir=model, split=None if split == "all" else split)
+    is_dir = model is not None and Path(model).is_dir()
+    r = run_evaluate(scores, out, model_dir=model if is_dir else None,
+                     model=None if is_dir else model, split=None if split == "all" else split)
     m = r["metrics"]
     echo_outputs(f"evaluate ({r['split'] or 'all'}) → {out}", {
         k: (f"{m[k]:.4f}" if isinstance(m.get(k), float) else m.get(k))

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
@@ -21,24 +20,29 @@ from logad.evaluate.plots import write_plots
 from logad.io import write_json
 from logad.models.folder import read_model_yml
 from logad.schema import require_columns
+from logad.scoring.parts import read_scores
 
 __all__ = ["run_evaluate"]
 
 
 def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Path | None = None,
-                 split: str | None = "test", k: tuple[int, ...] = (10, 100)) -> dict:
-    """Write ``metrics.json`` and the PNG plots of ``scores`` (a file or a score folder).
+                 split: str | None = "test", k: tuple[int, ...] = (10, 100),
+                 model: str | None = None) -> dict:
+    """Write ``metrics.json`` and the PNG plots of ``scores`` (a score folder or one Parquet file).
+
+    ``model`` names the model to evaluate when the folder holds several (``logad score
+    --model A --model B``).
 
     ``split``: the split to evaluate; None or ``"all"`` for every session (written as
     ``"split": "all"``). Sessions without a label are left out of the label metrics and counted.
     """
     t0 = time.perf_counter()
     path = Path(scores)
-    if path.is_dir():
-        path = path / "scores.parquet"
-    if not path.is_file():
-        raise InputError(f"{scores}: no scores.parquet; run `logad score` first")
-    table = pq.read_table(path)
+    if model is None and model_dir is not None and Path(model_dir).is_dir():
+        model = (read_model_yml(model_dir).get("extra") or {}).get("model")
+    table = read_scores(path, model=model)
+    if path.is_file():
+        path = path.parent
     require_columns(table, ["session_id", "score", "threshold", "label", "split"], str(path))
     split = None if split in (None, "", "all") else split
     if split:
@@ -50,11 +54,13 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     s = table.column("score").to_numpy()
     threshold = float(table.column("threshold")[0].as_py())
     reference = None
-    manifest_path = path.parent / "manifest.json"
+    manifest_path = path / "manifest.json"
     if model_dir is None and manifest_path.is_file():
         import json
 
-        model_dir = json.loads(manifest_path.read_text()).get("model_dir")
+        done = json.loads(manifest_path.read_text())
+        dirs = {m["model"]: m["model_dir"] for m in done.get("models") or []}
+        model_dir = dirs.get(model) if model else done.get("model_dir")
     model_name = None
     if model_dir is not None and Path(model_dir).is_dir():
         meta = read_model_yml(model_dir)

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
 from logad.errors import ModelError
@@ -14,6 +13,7 @@ from logad.evaluate.evaluation import run_evaluate
 from logad.models.trained import TrainedModel
 from logad.ray.score import run_score
 from logad.ray.train import run_train
+from logad.scoring.parts import read_scores
 from tests.scoring.factory import make_sequences, write_sequences
 
 
@@ -30,14 +30,14 @@ def test_train_score_evaluate(ray_session, corpus, tmp_path, model):
     assert "validation" in summary["threshold_method"] or summary["validation"] == {} or \
         "contamination" in summary["threshold_method"] or "auto" in summary["threshold_method"]
     m = run_score(tmp_path / "model", corpus, tmp_path / "scores", {"batch_size": 37})
-    scores = pq.read_table(tmp_path / "scores" / "scores.parquet")
+    scores = read_scores(tmp_path / "scores")
     assert scores.num_rows == m["sessions"] == 300
     assert scores.column("session_id").to_pylist() == sorted(scores.column("session_id").to_pylist())
     s, flag = scores.column("score").to_numpy(), scores.column("is_anomaly").to_numpy()
     assert ((s > summary["threshold"]).astype(np.int8) == flag).all()
     # batch size (and so the number of actor calls) does not change a score
     run_score(tmp_path / "model", corpus, tmp_path / "scores2", {"batch_size": 300})
-    assert pq.read_table(tmp_path / "scores2" / "scores.parquet").equals(scores)
+    assert read_scores(tmp_path / "scores2").equals(scores)
     r = run_evaluate(tmp_path / "scores", tmp_path / "eval")
     assert r["sessions"] == 60 and r["metrics"]["roc_auc"] > 0.8
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -88,7 +88,7 @@ def test_event_level_threshold_is_chosen_on_session_scores(ray_session, corpus, 
     # validation metrics are per session (60 of them), not per line
     assert s["validation"]["n"] == 60
     m = run_score(tmp_path / "ev", corpus, tmp_path / "scores", {"split": "val"})
-    scores = pq.read_table(tmp_path / "scores" / "scores.parquet")
+    scores = read_scores(tmp_path / "scores")
     assert m["sessions"] == 60 and scores.num_rows == 60
     flagged = int(pc.sum(scores.column("is_anomaly")).as_py())
     assert flagged == s["validation"]["n_flagged"]

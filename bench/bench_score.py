@@ -1,0 +1,150 @@
+"""Streaming score throughput and memory: sessions/s per core with 1 and 2 actors, and the peak
+RSS of the driver and of each scoring actor at 1× and 10× the input.
+
+    .venv/bin/python bench/bench_score.py [--sessions 20000] [--repeat 2]
+
+Writes bench/results/score.json. Input: synthetic sessions (event-count sequences, 15 %
+anomalous, 40 event kinds), trained once with ``sequence_xgb_counts``; each run scores into a
+fresh folder with ``local_below: 0`` (always on Ray). Worker counts alternate (1, 2, 1, 2...)
+and the best time of each is kept. The machine is shared: the load average is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from logad.sessions.schema import SEQUENCES_SCHEMA  # noqa: E402
+
+
+def make_sessions(n: int, seed: int, out: Path, parts: int = 8) -> Path:
+    rng = random.Random(seed)
+    kinds = [f"e{k:02d}" for k in range(40)]
+    rows = {c: [] for c in SEQUENCES_SCHEMA.names}
+    n_tr, n_val = int(n * 0.6), int(n * 0.2)
+    for i in range(n):
+        bad = rng.random() < 0.15
+        ev = [rng.choice(kinds[:30]) for _ in range(rng.randint(5, 30))]
+        if bad:
+            ev += [rng.choice(kinds[30:]) for _ in range(rng.randint(1, 4))]
+        rows["session_id"].append(f"s{seed}-{i:08d}")
+        rows["source"].append("B")
+        rows["label"].append(int(bad))
+        rows["event_ids"].append(ev)
+        rows["timestamps"].append([])
+        rows["start_time"].append(None)
+        rows["duration_sec"].append(float(len(ev)))
+        rows["seq_len"].append(len(ev))
+        rows["n_distinct"].append(len(set(ev)))
+        rows["levels"].append([])
+        rows["n_error"].append(0)
+        rows["messages"].append([])
+        rows["refs"].append([{"path": "b.log", "line_no": i * 40 + j} for j in range(len(ev))])
+        rows["first_order"].append(i)
+        rows["split"].append("train" if i < n_tr else "val" if i < n_tr + n_val else "test")
+    t = pa.table(rows, schema=SEQUENCES_SCHEMA)
+    (out / "sequences").mkdir(parents=True, exist_ok=True)
+    step = -(-n // parts)
+    for k in range(parts):
+        pq.write_table(t.slice(k * step, step), out / "sequences" / f"part-{k:05d}.parquet")
+    return out
+
+
+class PeakRss:
+    """Samples the driver's RSS and the largest RSS of any scoring actor every 0.2 s."""
+
+    def __init__(self) -> None:
+        self.driver = self.actor = 0
+        self._stop = threading.Event()
+
+    def _loop(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            self.driver = max(self.driver, me.memory_info().rss)
+            for p in psutil.process_iter(["cmdline"]):
+                try:
+                    if "PartScorer" in " ".join(p.info["cmdline"] or []):
+                        self.actor = max(self.actor, p.memory_info().rss)
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            time.sleep(0.2)
+
+    def __enter__(self):
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=20000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "score.json"))
+    args = ap.parse_args()
+    os.environ.setdefault("LOGAD_PROGRESS", "0")
+    from logad.ray.runtime import ensure_ray
+    from logad.ray.score import run_score
+    from logad.ray.train import run_train
+
+    work = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    try:
+        ensure_ray(num_cpus=2)
+        data = {"1x": make_sessions(args.sessions, 1, work / "1x"),
+                "10x": make_sessions(10 * args.sessions, 2, work / "10x", parts=40)}
+        run_train("sequence_xgb_counts", data["1x"], work / "model")
+        results = []
+        for size, seq in data.items():
+            best: dict[int, dict] = {}
+            for rep in range(args.repeat):
+                for workers in (1, 2):
+                    out = work / f"scores-{size}-{workers}-{rep}"
+                    with PeakRss() as rss:
+                        t0 = time.perf_counter()
+                        m = run_score(work / "model", seq, out, {"actors": workers, "local_below": 0,
+                                                                 "batch_size": 4096})
+                        secs = time.perf_counter() - t0
+                    row = {"size": size, "sessions": m["sessions"], "workers": workers, "seconds": round(secs, 2),
+                           "sessions_per_s": round(m["sessions"] / secs), "sessions_per_s_per_core": round(m["sessions"] / secs / workers),
+                           "driver_peak_rss_mb": round(rss.driver / 2**20), "actor_peak_rss_mb": round(rss.actor / 2**20),
+                           "parts": len(m["parts"]), "load_avg": os.getloadavg()[0]}
+                    print(json.dumps(row), flush=True)
+                    if workers not in best or secs < best[workers]["seconds"]:
+                        best[workers] = row
+                    shutil.rmtree(out, ignore_errors=True)
+            results += [best[1], best[2]]
+        speedup = {s: round(next(r for r in results if r["size"] == s and r["workers"] == 1)["seconds"]
+                            / next(r for r in results if r["size"] == s and r["workers"] == 2)["seconds"], 2)
+                   for s in data}
+        doc = {"bench": "score", "model": "sequence_xgb_counts", "repeat": args.repeat,
+               "command": f"python bench/bench_score.py --sessions {args.sessions} --repeat {args.repeat}",
+               "note": "2-vCPU VM shared with other jobs while it ran (load_avg per row); best of repeat; "
+                       "seconds are run_score wall time including Ray Data start-up and the rank pass",
+               "results": results, "speedup_2_vs_1": speedup,
+               "cpu_count": os.cpu_count(), "load_avg_end": os.getloadavg()}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+        print(json.dumps({"speedup_2_vs_1": speedup}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
