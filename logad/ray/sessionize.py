@@ -39,7 +39,8 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import deep_merge, load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import Timer, atomic_dir, finished_manifest, run_key, write_json, write_parquet, write_yaml
+from logad.io import (Timer, atomic_dir, finished_input, finished_manifest, mark_running, part_entries,
+                      run_key, write_json, write_parquet, write_yaml)
 from logad.ray.parse import _groups
 from logad.ray.parse_worker import work_units
 from logad.ray.pool import guided_groups
@@ -93,13 +94,12 @@ def resolve_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _input_files(parsed_dir: Path) -> tuple[Path, list[str]]:
-    """The folder holding ``part-*.parquet`` (``parsed_dir`` or its ``events/``) and its files."""
-    for folder in (parsed_dir, parsed_dir / "events"):
-        files = sorted(glob.glob(str(folder / "part-*.parquet")))
-        if files:
-            return folder, files
-    raise InputError(f"{parsed_dir}: no part-*.parquet files (nor in {parsed_dir / 'events'}); "
-                     "run `logad parse` first and pass its --out folder")
+    """The folder holding the parsed parts and the parts a finished `logad parse` manifest
+    names (an unfinished or damaged input is refused with a message saying how to finish it)."""
+    parts, _ = finished_input(parsed_dir, "parse")
+    if not parts:
+        raise InputError(f"{parsed_dir}: the parse output lists no parts; re-run `logad parse`")
+    return parts[0].parent, [str(p) for p in parts]
 
 
 def _labels_path(cfg: dict[str, Any], parsed_dir: Path, events_dir: Path) -> Path | None:
@@ -211,6 +211,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     local = in_process(n_read, ray_cfg.get("in_process_below", IN_PROCESS_BELOW))
     timer = Timer()
     out_dir.mkdir(parents=True, exist_ok=True)
+    mark_running(out_dir)  # an earlier manifest must not vouch for the parts this run replaces
     spill = out_dir / "_spill"
     shutil.rmtree(spill, ignore_errors=True)  # a killed run's leftovers
     spill.mkdir(parents=True)
@@ -290,7 +291,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     write_yaml(cfg, out_dir / "sessionize_config.yaml")
     manifest = {
-        "stage": "sessionize", "logad_version": __version__, "run_key": key, "input": str(parsed_dir), "by": by, "key_column": key_col,
+        "stage": "sessionize", "status": "complete", "logad_version": __version__, "run_key": key, "input": str(parsed_dir), "by": by, "key_column": key_col,
         "labels_from": str(labels_path) if labels is not None else "line labels",
         "events_read": n_read, "lines_sessioned": n_sessioned,
         "rejected": {"total": n_rejected, "reasons": reasons},
@@ -303,6 +304,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "outputs": {"sequences": str(out_dir / "sequences"), "split": str(out_dir / "split.parquet"),
                     "rejected": str(out_dir / "rejected"), "config": str(out_dir / "sessionize_config.yaml")},
     }
+    manifest["parts"] = part_entries(out_dir, sorted((out_dir / "sequences").glob("*.parquet")))
     write_json(manifest, out_dir / "manifest.json")
     log.info("sessionize: %d events -> %d sessions (%d rejected lines)", n_read, written, n_rejected)
     return manifest

@@ -25,7 +25,7 @@ from logad.config import deep_merge, load_yaml
 from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
-from logad.io import Timer
+from logad.io import Timer, finished_parts
 from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model, load_models_config
@@ -54,15 +54,13 @@ IN_PROCESS_BELOW = DEFAULTS["ray"]["in_process_below"]
 
 
 def sequences_files(path: str | Path) -> list[str]:
-    """The Parquet files of a sequences folder (``<dir>/sequences/*.parquet`` or ``<dir>/*.parquet``)."""
+    """The Parquet parts of a finished ``sequences`` folder (the output of ``logad sessionize`` or
+    ``logad ingest-sessions``, whose manifest names them), or ``[path]`` for one Parquet file.
+    An unfinished or damaged folder is refused with a message saying how to finish it."""
     p = Path(path)
     if p.is_file():
         return [str(p)]
-    for d in (p / "sequences", p):
-        files = sorted(str(f) for f in d.glob("*.parquet") if f.name != "split.parquet")
-        if files:
-            return files
-    raise InputError(f"{path}: no sequences Parquet files found; run `logad sessionize` first")
+    return [str(f) for f in finished_parts(p, ("sessionize", "ingest-sessions"))]
 
 
 def read_split(files: list[str], split: str | None, columns: list[str] | None = None) -> pa.Table:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from logad.io import part_entries, write_json
+
 from logad.sessions.schema import SEQUENCES_SCHEMA
 
 __all__ = ["make_sequences", "write_sequences"]
@@ -52,4 +54,8 @@ def write_sequences(table: pa.Table, folder: Path, parts: int = 3) -> Path:
     step = -(-table.num_rows // parts)
     for k in range(parts):
         pq.write_table(table.slice(k * step, step), folder / "sequences" / f"part-{k:05d}.parquet")
+    # a finished sessionize output: the manifest names its parts (stages read nothing else)
+    write_json({"stage": "sessionize", "status": "complete",
+                "parts": part_entries(folder, sorted((folder / "sequences").glob("*.parquet")))},
+               folder / "manifest.json")
     return folder
