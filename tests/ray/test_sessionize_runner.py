@@ -13,7 +13,7 @@ import pytest
 
 from logad.errors import ConfigError, InputError
 from logad.sessions import SEQUENCES_SCHEMA, fixed_windows, read_sequences, sessions_by_key, sliding_windows
-from tests.sessions.factory import make_events
+from tests.sessions.factory import make_events, write_parsed
 
 BLOCKS = {"block_ids": pa.list_(pa.string())}
 
@@ -36,11 +36,7 @@ def _bgl_events(n: int = 90) -> pa.Table:
 
 
 def _write_parts(table: pa.Table, folder: Path, n_parts: int = 3) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    step = -(-table.num_rows // n_parts)
-    for k in range(n_parts):
-        pq.write_table(table.slice(k * step, step), folder / f"part-{k:05d}.parquet")
-    return folder
+    return write_parsed(table, folder, n_parts)
 
 
 def _read_sequences(out: Path) -> pa.Table:
@@ -124,7 +120,7 @@ def test_runner_windows_match_pure_functions_dedup_and_normal_only(ray_session, 
 def test_runner_rejects_bad_input_and_config(tmp_path):
     from logad.ray.sessionize import resolve_config
 
-    with pytest.raises(InputError, match="part-"):
+    with pytest.raises(InputError, match="unfinished input .*logad parse"):
         _run(tmp_path, tmp_path / "out", by="block")
     parsed = _write_parts(_bgl_events(10), tmp_path / "parsed", 1)
     with pytest.raises(InputError, match="block_ids"):
@@ -181,5 +177,8 @@ def test_rerun_skips_finished_work_and_redoes_changed_work(ray_session, tmp_path
     other = _run(parsed, out, by="fixed", window=20)  # other settings: built again
     assert "skipped" not in other and other["run_key"] != first["run_key"]
     assert other["sessions_written"] == 3 and first["sessions_written"] == 6
-    pq.write_table(_bgl_events(80), parsed / "part-00001.parquet")  # changed input: built again
+    _write_parts(_bgl_events(80), parsed, 2)  # a new parse output in the same folder: built again
     assert "skipped" not in _run(parsed, out, by="fixed", window=20)
+    pq.write_table(_bgl_events(90), parsed / "part-00001.parquet")  # changed behind the manifest
+    with pytest.raises(InputError, match="rows, but .*manifest.json says"):
+        _run(parsed, out, by="fixed", window=20)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any, Sequence
 
 import pyarrow as pa
+import pyarrow.parquet as pq
+
+from logad.io import part_entries, write_json
 
 from logad.schema import EVENTS_SCHEMA
 
-__all__ = ["T0", "ts", "make_events"]
+__all__ = ["T0", "ts", "make_events", "write_parsed"]
 
 T0 = dt.datetime(2024, 1, 1, 0, 0, 0)
 
@@ -48,3 +52,17 @@ def make_events(rows: Sequence[dict[str, Any]], *, extra: dict[str, pa.DataType]
     schema = pa.schema(list(EVENTS_SCHEMA) + [("template_id", pa.string())]
                        + [(k, v) for k, v in extra.items()])
     return pa.table(cols, schema=schema)
+
+
+def write_parsed(table: pa.Table, folder: Path, n_parts: int = 3) -> Path:
+    """``table`` as a finished ``logad parse`` output: ``n_parts`` parts and a complete manifest
+    naming them (stages read nothing else)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    step = max(1, -(-table.num_rows // n_parts))
+    parts = []
+    for k in range(n_parts):
+        parts.append(folder / f"part-{k:05d}.parquet")
+        pq.write_table(table.slice(k * step, step), parts[-1])
+    write_json({"stage": "parse", "status": "complete", "parts": part_entries(folder, parts)},
+               folder / "manifest.json")
+    return folder
