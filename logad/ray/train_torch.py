@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 
 from logad.errors import ConfigError, ModelError
-from logad.models._torch import (EpochTracker, TorchSequenceDetector, load_state_file,
-                                 seed_everything, state_to_safetensors)
+from logad.models._torch import (TorchSequenceDetector, load_state_file, seed_everything,
+                                 state_to_safetensors)
+from logad.models._training import EpochTracker
 from logad.models._transfer import transfer_state
 
 __all__ = ["fit_distributed", "cluster_gpus", "TORCH_DEFAULTS"]
