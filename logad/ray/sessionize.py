@@ -304,7 +304,8 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "outputs": {"sequences": str(out_dir / "sequences"), "split": str(out_dir / "split.parquet"),
                     "rejected": str(out_dir / "rejected"), "config": str(out_dir / "sessionize_config.yaml")},
     }
-    manifest["parts"] = part_entries(out_dir, sorted((out_dir / "sequences").glob("*.parquet")))
+    manifest["parts"] = part_entries(out_dir, [f"sequences/{p.name}" for p in
+                                               sorted((out_dir / "sequences").glob("*.parquet"))])
     write_json(manifest, out_dir / "manifest.json")
     log.info("sessionize: %d events -> %d sessions (%d rejected lines)", n_read, written, n_rejected)
     return manifest

@@ -182,3 +182,14 @@ def test_rerun_skips_finished_work_and_redoes_changed_work(ray_session, tmp_path
     pq.write_table(_bgl_events(90), parsed / "part-00001.parquet")  # changed behind the manifest
     with pytest.raises(InputError, match="rows, but .*manifest.json says"):
         _run(parsed, out, by="fixed", window=20)
+
+
+def test_relative_out_folder_gives_a_finished_manifest(tmp_path, monkeypatch):
+    """`logad sessionize parsed --out sessions` from the working folder (what `make demo` does)."""
+    from logad.io import finished_parts
+
+    _write_parts(_bgl_events(30), tmp_path / "parsed", 2)
+    monkeypatch.chdir(tmp_path)
+    m = _run(Path("parsed"), Path("runs/sessions"), by="fixed", window=10, ray={"in_process_below": 10**9})
+    parts = finished_parts(tmp_path / "runs" / "sessions", "sessionize")
+    assert [p.name for p in parts] and sum(pq.read_metadata(p).num_rows for p in parts) == m["sessions_written"]
