@@ -147,17 +147,53 @@ class DeepLogDetector(TorchSequenceDetector):
         logits = module(batch["hist"])
         return F.cross_entropy(logits.float(), batch["next"]), {}
 
-    def _score_session(self, module: Any, seq: np.ndarray) -> float:
+    def _ranks(self, module: Any, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        """The next events of ``seq`` (with END), the rank of each among the predictions (0:
+        the most likely; unseen events rank last) and the logits."""
         import torch
 
-        if len(seq) == 0:
-            return 0.0
         hist, nxt = next_event_windows(self._targets(seq), int(self.window),
                                        special_ids(self.n_features_in_)["PAD"])
         logits = module(torch.as_tensor(hist)).float()
         true = logits.gather(1, torch.as_tensor(nxt)[:, None])
-        rank = (logits > true).sum(dim=1).numpy()  # 0: the most likely event
-        rank = np.where(np.isin(nxt, self.seen_ids_), rank, logits.shape[1])
+        rank = (logits > true).sum(dim=1).numpy()
+        return nxt, np.where(np.isin(nxt, self.seen_ids_), rank, logits.shape[1]), logits
+
+    def explain_sequences(self, X: list[np.ndarray], *, n_expected: int = 3) -> list[dict[str, Any]]:
+        """What the model missed in each session, and what it expected instead.
+
+        Returns one dict a session, ``{"missed": [{"pos", "event", "rank", "expected"}, ...]}``:
+        ``pos`` is the 0-based position of the missed event (``len(session)`` for the END
+        token), ``event`` its id (``n_features_in_`` = END), ``rank`` its rank among the
+        predictions (an event never seen in training ranks last), ``expected`` the ids of the
+        ``n_expected`` most likely events there. An event is missed when its rank is at least
+        ``top_k``, as in scoring.
+        """
+        import torch
+
+        from logad.models._torch import torch_threads
+
+        self._check_fitted()
+        X = self._check_input(X, self.n_features_in_)
+        out = []
+        with torch.inference_mode(), torch_threads():
+            for seq in X:
+                seq = np.asarray(seq, dtype=np.int64)
+                if len(seq) == 0:
+                    out.append({"missed": []})
+                    continue
+                nxt, rank, logits = self._ranks(self.module_, seq)
+                k = min(int(n_expected), logits.shape[1])
+                best = logits.topk(k, dim=1).indices.numpy()
+                out.append({"missed": [{"pos": int(i), "event": int(nxt[i]), "rank": int(rank[i]),
+                                        "expected": [int(e) for e in best[i]]}
+                                       for i in np.flatnonzero(rank >= int(self.top_k))]})
+        return out
+
+    def _score_session(self, module: Any, seq: np.ndarray) -> float:
+        if len(seq) == 0:
+            return 0.0
+        nxt, rank, _ = self._ranks(module, seq)
         if self.score == "rank":
             return float(rank.max())
         misses = float((rank >= int(self.top_k)).sum())

@@ -175,6 +175,27 @@ def _not_anomalous():
     return pads.field("label").is_null() | (pads.field("label") == 0)
 
 
+def _sequence_explanations(model: TrainedModel, rows: pa.Table, templates: dict[str, str]
+                           ) -> list[dict] | None:
+    """DeepLog-style explanations of ``rows`` with event ids turned into template text."""
+    seqs, names, _ = model.featurize(rows)
+    hooked = sequence_hook(model.detector, seqs)
+    if hooked is None:
+        return None
+
+    def text(i: int) -> str:
+        if i >= len(names):
+            return "<end of session>"
+        return templates.get(names[i], names[i])
+
+    for sid, h in zip(rows.column("session_id").to_pylist(), hooked):
+        h["session_id"] = sid
+        for m in h["missed"]:
+            m["event_text"] = text(m["event"])
+            m["expected_text"] = [text(e) for e in m["expected"]]
+    return hooked
+
+
 def _models_in(scores_dir: Path) -> set[str]:
     parts = score_parts(scores_dir)
     if not parts:
@@ -258,7 +279,7 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
     shap_rows: dict[str, str] = {}  # session -> raw name of its top positive feature
     with atomic_dir(out) as tmp:
         if kind == "sequence":
-            hooked = sequence_hook(model.detector, rows)
+            hooked = _sequence_explanations(model, rows, templates)
             result["note"] = UNSUPPORTED if hooked is None else "events the model missed"
             result["sequence_explanations"] = hooked
         else:

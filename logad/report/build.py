@@ -33,6 +33,17 @@ from logad.scoring.parts import read_scores
 __all__ = ["run_report"]
 
 
+def _missed_rows(explanations: list[dict], most: int = 30) -> list[list[str]]:
+    """Rows ``[session, position, event, expected instead]`` of a sequence model's explanations
+    (DeepLog: the events whose true id was not among the top k predictions)."""
+    rows = []
+    for e in explanations:
+        for m in e.get("missed", []):
+            rows.append([str(e.get("session_id")), str(m["pos"]), m.get("event_text", str(m["event"])),
+                         " | ".join(m.get("expected_text", [str(x) for x in m["expected"]]))])
+    return rows[:most]
+
+
 def _model_section(scores: Path, model_dir: Path, split: str | None) -> tuple[dict, tuple, bytes]:
     meta = read_model_yml(model_dir)
     name = (meta.get("extra") or {}).get("model")
@@ -166,6 +177,7 @@ def run_report(out_dir: str | Path, *, sequences: str | Path, scores: str | Path
                             f"({n_sessions} sessions); primary model {primary}; logad {__version__}",
             "top_anomalies": (ex.get("top_anomalies") or [])[:top], "templates": dominant,
             "nearest_normal": ex.get("nearest_normal") or [], "cases": ex.get("cases") or {},
+            "missed_events": _missed_rows(ex.get("sequence_explanations") or []),
             "temporal": temporal, "template_series": {k: series[k] for k in ("new", "spikes")} if series else None,
             "compare": dict(compare) if compare else None}
     files = {}

@@ -31,6 +31,9 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+_MISSED_HEAD = ["session", "position", "event", "expected instead (most likely first)"]
+
+
 def to_markdown(data: Mapping, plot_files: Mapping[str, str]) -> str:
     """The report as Markdown; ``plot_files`` maps plot names to paths relative to the report."""
     md = [f"# logad report: {data['title']}", "", data["summary_line"], "", "## Models (test split)", "",
@@ -48,6 +51,9 @@ def to_markdown(data: Mapping, plot_files: Mapping[str, str]) -> str:
     for n in data["nearest_normal"]:
         diffs = "; ".join(f"{d['feature']}: {d['flagged']:g} vs {d['neighbour']:g}" for d in n.get("differs", []))
         md.append(f"- {n['session_id']} ↔ {n.get('neighbour')} (distance {_fmt(n.get('distance'))}): {diffs}")
+    if data.get("missed_events"):
+        md += ["", "## Events the sequence model missed", "",
+               _md_table(_MISSED_HEAD, data["missed_events"])]
     md += ["", "## False positives and false negatives", ""]
     for kind in ("false_positives", "false_negatives"):
         md.append(f"### {kind.replace('_', ' ')} ({data['cases'].get('counts', {}).get(kind, 0)})")
@@ -111,6 +117,8 @@ def to_html(data: Mapping, plots: Mapping[str, bytes]) -> str:
         [n["session_id"], str(n.get("neighbour")), _fmt(n.get("distance")),
          "; ".join(f"{d['feature']}: {d['flagged']:g} vs {d['neighbour']:g}" for d in n.get("differs", []))]
         for n in data["nearest_normal"]]))
+    if data.get("missed_events"):
+        b += ["<h2>Events the sequence model missed</h2>", _html_table(_MISSED_HEAD, data["missed_events"])]
     b.append("<h2>False positives and false negatives</h2>")
     for kind in ("false_positives", "false_negatives"):
         b.append(f"<h3>{_h(kind.replace('_', ' '))} ({_h(data['cases'].get('counts', {}).get(kind, 0))})</h3>")

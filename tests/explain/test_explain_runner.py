@@ -79,3 +79,22 @@ def test_permutation_fallback_and_guards_name_the_flag(ray_session, scored, tmp_
                         {"shap_sample": 5, "shap_background": 0, "actors": 0})
     assert whole["background"] == 120  # 0 = the whole train split
     assert np.isfinite([s["base_value"] for s in whole["sessions"]]).all()
+
+
+def test_deeplog_says_which_events_it_missed_by_template(ray_session, scored, tmp_path):
+    root, seq, _ = scored
+    params = {"epochs": 2, "hidden": 16, "layers": 1, "embed": 8, "window": 4, "top_k": 1,
+              "batch_size": 128, "lr": 0.01, "device": "cpu"}
+    model = tmp_path / "deeplog"
+    run_train("sequence_deeplog", seq, model, {"params": params})
+    run_score([str(model)], seq, tmp_path / "scores")
+    r = run_explain(str(model), seq, tmp_path / "scores", tmp_path / "e",
+                    {"shap_sample": 10, "parsed": str(root / "parsed"), "nn_top_k": 0, "cases": 0})
+    assert r["explainer"] == "sequence" and r["note"] == "events the model missed"
+    got = r["sequence_explanations"]
+    assert len(got) == 10 and all(g["session_id"] for g in got)
+    missed = [m for g in got for m in g["missed"]]
+    assert missed, "top_k=1 after two epochs: the top sessions miss some events"
+    known = {"authentication failed for user <*>", "open session <*>", "<end of session>"}
+    texts = {m["event_text"] for m in missed} | {t for m in missed for t in m["expected_text"]}
+    assert texts & known  # ids are shown as the templates a person reads

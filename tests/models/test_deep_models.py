@@ -87,6 +87,22 @@ def test_deeplog_unseen_events_are_misses(sessions):
     assert 0.0 <= share <= 1.0
 
 
+def test_deeplog_explains_what_it_missed_and_what_it_expected(sessions):
+    det = _fit("deeplog", sessions)
+    normal = np.array([1, 2, 3, 3, 4, 5, 6, 6, 6, 7])
+    odd = normal.copy()
+    odd[4] = 0  # <unk>: always a miss, ranked last
+    got = det.explain_sequences([normal, odd, np.array([], dtype=np.int64)])
+    assert len(got) == 3 and got[2] == {"missed": []}
+    n_missed = [len(g["missed"]) for g in got[:2]]
+    assert n_missed == [det.score_samples([normal])[0], det.score_samples([odd])[0]]  # count score
+    at4 = [m for m in got[1]["missed"] if m["pos"] == 4]
+    assert at4 and at4[0]["event"] == 0 and at4[0]["rank"] >= det.top_k
+    assert len(at4[0]["expected"]) == 3 and 0 not in at4[0]["expected"]
+    with pytest.raises(ModelError):
+        DETECTORS["deeplog"](**FAST_PARAMS["deeplog"]).explain_sequences([normal])
+
+
 def test_logbert_scoring_is_deterministic_and_counts_unseen(sessions):
     det = _fit("logbert", sessions)
     X_test = sessions[2]
