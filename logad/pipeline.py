@@ -199,11 +199,12 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
     state: dict = {}
     stages, seconds = {}, {}
     t_all = time.perf_counter()
-    for name in STAGES:
-        log.info("pipeline: %s", name)
+    for i, name in enumerate(STAGES, 1):
+        log.info("[%d/%d] %s ...", i, len(STAGES), name)
         t0 = time.perf_counter()
         stages[name] = _FUNCS[name](out, cfg, state)
         seconds[name] = round(time.perf_counter() - t0, 2)
+        log.info("[%d/%d] %s done in %.1f s", i, len(STAGES), name, seconds[name])
         if on_stage is not None:
             on_stage(name, dict(stages[name]))
     seconds["total"] = round(time.perf_counter() - t_all, 2)

@@ -22,10 +22,12 @@ for _name in _COMMAND_MODULES:
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging, Ray's own logs and progress bars included."),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only."),
+          as_json: bool = typer.Option(False, "--json", help="Print one JSON summary of the run on stdout (and nothing else there).")) -> None:
     from logad.cli.common import setup_logging
 
-    setup_logging(verbose)
+    setup_logging(verbose, quiet, as_json)
 
 
 def main() -> None:

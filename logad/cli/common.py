@@ -15,7 +15,7 @@ import typer
 from logad.errors import LogadError
 
 __all__ = ["ConfigOpt", "OutOpt", "WorkersOpt", "handle_errors", "setup_logging", "echo_outputs",
-           "echo_table"]
+           "echo_table", "echo_result"]
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c",
                       help="YAML config (a path or a name under configs/); flags override it.")]
@@ -25,9 +25,10 @@ WorkersOpt = Annotated[Optional[int], typer.Option("--num-cpus", help="CPUs for 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def setup_logging(verbose: bool = False, quiet: bool = False, as_json: bool = False) -> None:
+    from logad import console
+
+    console.configure(verbose=verbose, quiet=quiet, as_json=as_json)
 
 
 class _Stopped(KeyboardInterrupt):
@@ -63,16 +64,26 @@ def handle_errors(fn: F) -> F:
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 old[sig] = signal.signal(sig, _raise_stopped)
             old[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupted)
+        from logad import console
+
+        console.reset_summary()
         try:
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
+            _json_summary(fn.__name__, ok=True)
+            return out
         except LogadError as exc:
             typer.echo(f"logad: error: {exc}", err=True)
+            _json_summary(fn.__name__, ok=False, error=str(exc), exit_code=exc.exit_code)
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt as exc:
             why = f" by {exc.args[0]}" if isinstance(exc, _Stopped) and exc.args else ""
             typer.echo(f"logad: interrupted{why}; re-run the same command to resume (finished "
                        "work is kept)", err=True)
+            _json_summary(fn.__name__, ok=False, error=f"interrupted{why}", exit_code=130)
             raise typer.Exit(code=130) from None
+        except typer.Exit as exc:
+            _json_summary(fn.__name__, ok=exc.exit_code == 0, exit_code=exc.exit_code)
+            raise
         finally:
             if not ray_was_up:  # e.g. the tests' Ray session is theirs to stop
                 _quiet_stop()
@@ -80,6 +91,20 @@ def handle_errors(fn: F) -> F:
                 signal.signal(sig, handler)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _json_summary(command: str, ok: bool, **extra: Any) -> None:
+    """With ``--json``: the command's summary, one JSON object on stdout (nothing else is)."""
+    import json
+
+    from logad import console
+
+    if not console.mode().json:
+        return
+    doc = {"command": command.rstrip("_"), "ok": ok, **extra, "results": console.summary()}
+    sys.stdout.write(json.dumps(doc, indent=None, sort_keys=False) + "\n")
+    sys.stdout.flush()
+    console.reset_summary()
 
 
 def _quiet_stop() -> None:
@@ -98,25 +123,21 @@ def _quiet_stop() -> None:
 
 
 def echo_outputs(title: str, rows: dict[str, Any]) -> None:
-    """Print a short summary table of what a command wrote."""
-    from rich.console import Console
-    from rich.table import Table
+    """A short summary table of what a command wrote (data under ``--json``)."""
+    from logad import console
 
-    table = Table(title=title, show_header=False)
-    for key, val in rows.items():
-        table.add_row(str(key), str(val))
-    Console().print(table)
+    console.table(title, rows)
 
 
 def echo_table(title: str, rows: list[dict[str, Any]]) -> None:
-    """Print rows (dicts with the same keys) as a table; floats with 3 decimals."""
-    from rich.console import Console
-    from rich.table import Table
+    """Rows (dicts with the same keys) as a table; floats with 3 decimals."""
+    from logad import console
 
-    table = Table(title=title)
-    for key in rows[0] if rows else []:
-        table.add_column(str(key), justify="right" if not isinstance(rows[0][key], str) else "left")
-    for row in rows:
-        table.add_row(*("n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
-                        for v in row.values()))
-    Console(width=max(100, Console().width)).print(table)
+    console.rows_table(title, rows)
+
+
+def echo_result(text: str, key: str | None = None, value: Any = None) -> None:
+    """One result line (``report: demo/report/report.html``); ``key: value`` under ``--json``."""
+    from logad import console
+
+    console.say(text, key, value)

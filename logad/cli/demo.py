@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from logad.cli.common import OutOpt, handle_errors
+from logad.cli.common import OutOpt, handle_errors, echo_result
 
 __all__ = ["register", "demo"]
 
@@ -23,8 +23,8 @@ def demo(out: OutOpt, seed: Annotated[int, typer.Option("--seed", help="Seed of 
     from logad.demo import run_demo
 
     r = run_demo(out, seed=seed, on_step=show_stage("demo"))
-    typer.echo(f"demo outputs are under {out}/")
-    typer.echo(f"report: {r['report']['report.html']}")
+    echo_result(f"demo outputs are under {out}/", "outputs", str(out))
+    echo_result(f"report: {r['report']['report.html']}", "report", str(r["report"]["report.html"]))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from logad.cli.common import OutOpt, echo_outputs, echo_table, handle_errors
+from logad.cli.common import OutOpt, echo_outputs, echo_table, handle_errors, echo_result
 
 __all__ = ["register", "report", "compare", "validate", "compare_models"]
 
@@ -42,7 +42,7 @@ def report(
                    split=None if split == "all" else split, title=title,
                    compare=read_json(compare_json) if compare_json else None)
     echo_outputs(f"report → {out}", {"plots": len(r["plots"]), "report.md": r["md"], "seconds": r["seconds"]})
-    typer.echo(f"report: {r['html']}")
+    echo_result(f"report: {r['html']}", "report", str(r["html"]))
 
 
 @handle_errors
@@ -83,9 +83,9 @@ def validate(
     from logad.report.quality import run_validate
 
     r = run_validate(model_dir, input, split)
-    typer.echo(f"{r['model']}: quality {r['score']}/100")
+    echo_result(f"{r['model']}: quality {r['score']}/100", "quality", r)
     for reason in r["reasons"]:
-        typer.echo(f"  - {reason}")
+        echo_result(f"  - {reason}")
 
 
 @handle_errors

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from logad.cli.common import WorkersOpt, echo_outputs, echo_table, handle_errors
+from logad.cli.common import WorkersOpt, echo_outputs, echo_table, handle_errors, echo_result
 
 __all__ = ["register", "run"]
 
@@ -41,7 +41,7 @@ def run(
 
     r = run_pipeline(config, on_stage=show_stage("run"), out=str(out) if out else None, num_cpus=num_cpus)
     echo_outputs("run", {"seconds": r["seconds"]["total"], "outputs": r["out"]})
-    typer.echo(f"report: {r['report']}")
+    echo_result(f"report: {r['report']}", "report", str(r["report"]))
 
 
 def register(app: typer.Typer) -> None:

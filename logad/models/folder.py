@@ -118,7 +118,7 @@ def save_detector(det: Any, path: str | os.PathLike, *, extra: dict[str, Any] | 
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         (tmp / MODEL_FILE).write_text(yaml.dump(meta, Dumper=dumper, sort_keys=False,
                                                 allow_unicode=True), encoding="utf-8")
-    log.info("saved %s to %s", cls.name, path)
+    log.debug("saved %s to %s", cls.name, path)
     return str(path)
 
 

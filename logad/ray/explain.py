@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
     "shap_background": 100, "shap_sample": 200, "shap_feature_threshold": 5000,
-    "shap_cell_threshold": 5_000_000, "max_evals": 500, "actors": None, "top_features": 5,
+    "shap_cell_threshold": 5_000_000, "max_evals": 500, "actors": None, "local_below": 1000,
+    "top_features": 5,
     "nn_normal_sample": 2000, "nn_source": None, "nn_top_k": 10,
     "cases": 20, "case_split": "test", "lines_per_case": 5, "context": 2, "parsed": None,
 }
@@ -96,7 +97,9 @@ def _check_guards(n_rows: int, n_features: int, n_background: int, cfg: dict) ->
 
 
 def _shap_on_pool(model_dir: str, background: np.ndarray, rows: pa.Table, cfg: dict) -> pa.Table:
-    if cfg.get("actors") == 0:  # in this process: the same functions, for small runs and tests
+    # in this process: the same functions, for small runs and tests (an actor pool's start-up
+    # costs seconds a model; SHAP on a few hundred sessions takes less)
+    if cfg.get("actors") == 0 or rows.num_rows < int(cfg.get("local_below") or 0):
         model = TrainedModel.load(model_dir)
         return _explain_rows(model, ShapExplainer(model.detector, background, int(cfg["max_evals"])), rows)
     import ray
@@ -242,7 +245,8 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
     cfg : dict, optional
         See :data:`DEFAULTS`: ``shap_background`` (0: the whole train split), ``shap_sample``,
         ``shap_feature_threshold``, ``shap_cell_threshold``, ``max_evals`` (permutation
-        fallback), ``actors`` (0: in this process), ``nn_normal_sample``, ``nn_source`` (a model
+        fallback), ``actors`` (0: in this process), ``local_below`` (fewer sessions to explain
+        run in this process), ``nn_normal_sample``, ``nn_source`` (a model
         folder; default ``model_dir``), ``nn_top_k``, ``cases``, ``case_split``,
         ``lines_per_case``, ``context``, ``parsed`` (the parse folder: templates and events).
     """
@@ -257,7 +261,7 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
     files = sequences_files(seq_dir)
     out = Path(out_dir)
     parts = score_parts(scores_dir)
-    key = run_key([*files, *parts, Path(model_dir) / "model.yml"], {k: v for k, v in cfg.items() if k != "actors"})
+    key = run_key([*files, *parts, Path(model_dir) / "model.yml"], {k: v for k, v in cfg.items() if k not in ("actors", "local_below")})
     done = finished_manifest(out, key)
     if done is not None:
         log.info("%s: already explained with these inputs and settings; skipping", out)

@@ -48,11 +48,17 @@ def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
     """Initialise Ray unless it already is; ``num_cpus`` only applies to a new local instance."""
     import ray
 
+    from logad import console
+
     if ray.is_initialized():
         return
+    verbose = console.mode().verbose
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     init_kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": True,
-                                   "include_dashboard": False}
+                                   "include_dashboard": False,
+                                   # Ray's start-up notes (token file, "Started a local Ray
+                                   # instance") and Ray Data's plans: with -v only
+                                   "logging_level": logging.DEBUG if verbose else logging.ERROR}
     if not os.environ.get("RAY_ADDRESS") and num_cpus is not None:
         init_kwargs["num_cpus"] = num_cpus
     init_kwargs.update(kwargs)
@@ -79,8 +85,15 @@ def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
     node = getattr(ray._private.worker, "_global_node", None)
     _STARTED_HERE = bool(node is not None and node.head)  # a local Ray of our own, not a cluster
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = os.environ.get("LOGAD_PROGRESS", "1") == "1"
-    log.info("ray ready: %s", ray.cluster_resources())
+    # Ray Data's per-operator progress (bars on a terminal, a dump every 10 s elsewhere) tells
+    # a user about Ray's scheduling; logad prints its own progress per stage
+    ctx.enable_progress_bars = verbose and os.environ.get("LOGAD_PROGRESS", "1") == "1"
+    if not verbose:
+        logging.getLogger("ray").setLevel(logging.ERROR)
+        _drop_system_lines()
+    cpus = ray.cluster_resources().get("CPU", 0)
+    log.info("ray: %s with %g CPUs", "local" if _STARTED_HERE else "cluster", cpus)
+    log.debug("ray resources: %s", ray.cluster_resources())
 
 
 def stop_ray() -> None:
@@ -106,6 +119,34 @@ def _stop_reaper() -> None:
     _REAPER.stdin.close()  # it finishes on its own, in its own session: no waiting for it
     _REAPER = None
     os.environ.pop(reaper.ENV, None)
+
+
+def _system_line(data: dict) -> bool:
+    """A batch of log lines from Ray's own processes (GCS, raylet, autoscaler: e.g. "Failed to
+    kill actor" while a pool winds down), not from a worker running logad's code."""
+    return not str(data.get("pid", "")).isdigit()
+
+
+def _drop_system_lines() -> None:
+    """Let worker output (logad's warnings from inside actors, a user's error) reach the
+    console, and drop Ray's system processes' lines; ``-v`` keeps them. Ray 2.60's dispatcher;
+    a no-op where it differs."""
+    try:
+        from ray._private.worker import global_worker_stdstream_dispatcher as disp
+    except ImportError:
+        return
+    lock, handlers = getattr(disp, "_lock", None), getattr(disp, "handlers", None)
+    if lock is None or handlers is None:
+        return
+    with lock:
+        for i, (name, handler) in enumerate(handlers):
+            if name == "ray_print_logs" and not getattr(handler, "_logad", False):
+                def keep(data: dict, _inner: Any = handler) -> None:
+                    if not _system_line(data):
+                        _inner(data)
+
+                keep._logad = True  # type: ignore[attr-defined]
+                disp.handlers[i] = (name, keep)
 
 
 def mute_ray_logs() -> None:

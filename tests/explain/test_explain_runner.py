@@ -41,11 +41,16 @@ def scored(tmp_path_factory):
 
 def test_shap_is_independent_of_actors_and_readable(ray_session, scored, tmp_path):
     root, seq, dirs = scored
-    cfg = {"shap_sample": 30, "shap_background": 40, "parsed": str(root / "parsed"), "nn_top_k": 3}
+    cfg = {"shap_sample": 30, "shap_background": 40, "parsed": str(root / "parsed"), "nn_top_k": 3,
+           "local_below": 0}  # the actor pools, even for 30 sessions
     one = run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e1", {**cfg, "actors": 1})
     two = run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e2", {**cfg, "actors": 2})
     a, b = pq.read_table(tmp_path / "e1" / "shap.parquet"), pq.read_table(tmp_path / "e2" / "shap.parquet")
     assert a.num_rows == 30 and a.equals(b)
+    # below local_below the same rows are explained in this process, with the same values
+    run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e0",
+                {**cfg, "local_below": 1000, "actors": None})
+    assert pq.read_table(tmp_path / "e0" / "shap.parquet").equals(a)
     assert one["sessions"] == two["sessions"] and one["explainer"] == "tree"
     # the anomalous event, by its template text, explains the top sessions
     assert one["sessions"][0]["top_features"][0]["feature"] == "[event] authentication failed for user <*>"
