@@ -77,7 +77,7 @@ class PeakRss:
             self.driver = max(self.driver, me.memory_info().rss)
             for p in psutil.process_iter(["cmdline"]):
                 try:
-                    if "PartScorer" in " ".join(p.info["cmdline"] or []):
+                    if "ScoreWorker" in " ".join(p.info["cmdline"] or []):
                         self.actor = max(self.actor, p.memory_info().rss)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass

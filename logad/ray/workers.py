@@ -37,9 +37,12 @@ class Workers:
         Actors to start (ignored when ``local``).
     local : bool
         Run in this process instead of on Ray.
+    options : dict, optional
+        Ray actor options over the default one CPU each (e.g. ``{"num_gpus": 1}``).
     """
 
-    def __init__(self, cls: type, args: tuple = (), *, n: int = 1, local: bool = False) -> None:
+    def __init__(self, cls: type, args: tuple = (), *, n: int = 1, local: bool = False,
+                 options: dict | None = None) -> None:
         self.local = local
         if local:
             self.actors = [cls(*args)]
@@ -49,7 +52,8 @@ class Workers:
         from logad.ray.runtime import ensure_ray
 
         ensure_ray()
-        remote = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(cls)
+        remote = ray.remote(**{"num_cpus": 1, "max_restarts": 1, "max_task_retries": 1,
+                               **(options or {})})(cls)
         self.actors = [remote.remote(*args) for _ in range(max(1, int(n)))]
 
     @property
