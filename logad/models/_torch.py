@@ -36,7 +36,7 @@ from logad.models._checks import check_choice, check_number, check_random_state
 from logad.models._training import HISTORY_CSV, HISTORY_PNG, EpochTracker, write_history
 from logad.models.base import Detector
 
-__all__ = ["TorchSequenceDetector", "special_ids", "windows", "next_event_windows", "seed_everything",
+__all__ = ["window_starts", "TorchSequenceDetector", "special_ids", "windows", "next_event_windows", "seed_everything",
            "choose_device", "autocast", "iter_batches", "state_to_safetensors", "load_state_file",
            "WEIGHTS_FILE"]
 
@@ -56,6 +56,20 @@ def special_ids(n_features: int) -> dict[str, int]:
     return {"PAD": v, "MASK": v + 1, "DIST": v + 2, "END": v + 3, "size": v + 4}
 
 
+def window_starts(n: int, length: int, stride: int) -> list[int]:
+    """Where each of :func:`windows`' windows starts in a session of ``n`` ids.
+
+    >>> window_starts(5, 3, 2), window_starts(6, 3, 2), window_starts(2, 3, 2)
+    ([0, 2], [0, 2, 3], [0])
+    """
+    if n <= length:
+        return [0]
+    starts = list(range(0, n - length + 1, stride))
+    if starts[-1] + length < n:
+        starts.append(n - length)
+    return starts
+
+
 def windows(seq: np.ndarray, length: int, stride: int, pad: int) -> np.ndarray:
     """Windows of ``length`` ids every ``stride`` ids, the last one padded with ``pad``.
 
@@ -73,10 +87,7 @@ def windows(seq: np.ndarray, length: int, stride: int, pad: int) -> np.ndarray:
         out = np.full((1, length), pad, dtype=np.int64)
         out[0, :n] = seq
         return out
-    starts = list(range(0, n - length + 1, stride))
-    if starts[-1] + length < n:
-        starts.append(n - length)
-    return np.stack([seq[s:s + length] for s in starts])
+    return np.stack([seq[s:s + length] for s in window_starts(n, length, stride)])
 
 
 def next_event_windows(seq: np.ndarray, length: int, pad: int) -> tuple[np.ndarray, np.ndarray]:

@@ -221,18 +221,22 @@ class LogBERTDetector(TorchSequenceDetector):
         self.centre_ready_ = True
 
     # ------------------------------------------------------------------ scoring
-    def _score_session(self, module: Any, seq: np.ndarray) -> float:
+    def _masked_predictions(self, module: Any, seq: np.ndarray) -> tuple[Any, Any, Any, Any]:
+        """Every event of every window masked once (G passes, pass j masking the positions p with
+        p % G == j: about ``mask_ratio`` of a window at a time, the same masks for every run; an
+        event never seen in training is masked in every pass and always a miss).
+
+        Returns ``events`` (windows x positions), ``counted`` (the masked positions scoring
+        counts: each real event once, unseen ones once), ``missed`` (counted and not among the
+        ``top_g``) and ``logits`` of each position from the pass that masked it.
+        """
         import torch
 
-        if len(seq) == 0:
-            return 0.0
         sp = special_ids(self.n_features_in_)
         tokens = torch.as_tensor(self._windows(seq))
         events = tokens[:, 1:]
         real = events != sp["PAD"]
         unseen = torch.as_tensor(~np.isin(events.numpy(), self.seen_ids_)) & real
-        # G passes, pass j masking the positions p with p % G == j: every event is masked once,
-        # about mask_ratio of a window at a time, the same masks for every run
         groups = max(1, int(round(1.0 / float(self.mask_ratio))))
         pos = torch.arange(events.shape[1])
         masks = torch.stack([((pos % groups) == j)[None].expand_as(events) for j in range(groups)])
@@ -241,10 +245,60 @@ class LogBERTDetector(TorchSequenceDetector):
         inp[:, :, 1:] = torch.where(masks, torch.full_like(events, sp["MASK"])[None], inp[:, :, 1:])
         flat = inp.reshape(-1, tokens.shape[1])
         logits, _ = module(flat, flat == sp["PAD"])
-        g = min(int(self.top_g), logits.shape[-1])
-        top = torch.topk(logits, g, dim=-1).indices.reshape(groups, *events.shape, g)
-        hit = (top == self._classes(events)[None, ..., None]).any(dim=-1) & ~unseen[None]
-        masked = masks & ((pos[None, None] % groups) == torch.arange(groups)[:, None, None]) | \
-            (unseen[None] & (torch.arange(groups)[:, None, None] == 0))
-        n_masked = int(masked.sum())
-        return float((masked & ~hit).sum()) / max(n_masked, 1)
+        logits = logits.reshape(groups, *events.shape, logits.shape[-1])
+        # each position's logits from the pass that masked it: (windows, positions, classes)
+        own = logits[pos % groups, :, pos].transpose(0, 1)
+        g = min(int(self.top_g), own.shape[-1])
+        hit = (torch.topk(own, g, dim=-1).indices == self._classes(events)[..., None]).any(dim=-1)
+        counted = real
+        missed = counted & (~hit | unseen)
+        return events, counted, missed, own
+
+    def _score_session(self, module: Any, seq: np.ndarray) -> float:
+        if len(seq) == 0:
+            return 0.0
+        _, counted, missed, _ = self._masked_predictions(module, seq)
+        return float(missed.sum()) / max(int(counted.sum()), 1)
+
+    def explain_sequences(self, X: list[np.ndarray], *, n_expected: int = 3) -> list[dict[str, Any]]:
+        """What the model missed in each session, and what it expected instead.
+
+        Returns one dict a session, ``{"missed": [{"pos", "event", "rank", "expected"}, ...]}``,
+        as DeepLog's: ``pos`` is the 0-based position in the session (``len(session)`` for the
+        END token), ``event`` its id (``n_features_in_`` = END), ``rank`` its rank among the
+        predictions when masked (an event never seen in training ranks last), ``expected`` the
+        ``n_expected`` most likely ids there. A position in several windows is listed once,
+        with its worst rank.
+        """
+        import torch
+
+        from logad.models._torch import torch_threads, window_starts
+
+        self._check_fitted()
+        X = self._check_input(X, self.n_features_in_)
+        n_classes = self.n_features_in_ + 1
+        out = []
+        with torch.inference_mode(), torch_threads():
+            for seq in X:
+                seq = np.asarray(seq, dtype=np.int64)
+                if len(seq) == 0:
+                    out.append({"missed": []})
+                    continue
+                events, _, missed, own = self._masked_predictions(self.module_, seq)
+                classes = self._classes(events)
+                rank = (own > own.gather(-1, classes[..., None])).sum(dim=-1)
+                unseen = torch.as_tensor(~np.isin(events.numpy(), self.seen_ids_))
+                rank = torch.where(unseen, torch.full_like(rank, n_classes - 1), rank)
+                k = min(int(n_expected), own.shape[-1])
+                best = own.topk(k, dim=-1).indices
+                n_total = len(seq) + (1 if self.end_token else 0)
+                starts = window_starts(n_total, int(self.window), int(self.stride))
+                worst: dict[int, dict[str, Any]] = {}
+                for w, p in torch.nonzero(missed).tolist():
+                    at = starts[w] + p
+                    r = int(rank[w, p])
+                    if at not in worst or r > worst[at]["rank"]:
+                        worst[at] = {"pos": at, "event": int(classes[w, p]), "rank": r,
+                                     "expected": [int(e) for e in best[w, p]]}
+                out.append({"missed": [worst[a] for a in sorted(worst)]})
+        return out

@@ -103,12 +103,32 @@ def test_deeplog_explains_what_it_missed_and_what_it_expected(sessions):
         DETECTORS["deeplog"](**FAST_PARAMS["deeplog"]).explain_sequences([normal])
 
 
+def test_logbert_explains_what_it_missed_and_what_it_expected(sessions):
+    det = _fit("logbert", sessions)
+    normal = np.array([1, 2, 3, 3, 4, 5, 6, 6, 6, 7])  # one window (16 >= 11): no overlap
+    odd = normal.copy()
+    odd[4] = 0  # <unk>: always a miss, ranked last
+    long = np.tile(normal, 3)  # three overlapping windows: each position listed once
+    got = det.explain_sequences([normal, odd, np.array([], dtype=np.int64), long])
+    assert len(got) == 4 and got[2] == {"missed": []}
+    for seq, g in ((normal, got[0]), (odd, got[1])):  # the score is the missed share
+        assert len(g["missed"]) == pytest.approx(det.score_samples([seq])[0] * (len(seq) + 1))
+    at4 = [m for m in got[1]["missed"] if m["pos"] == 4]
+    assert at4 and at4[0]["event"] == 0 and at4[0]["rank"] == det.n_features_in_
+    assert len(at4[0]["expected"]) == 3 and 0 not in at4[0]["expected"]
+    pos = [m["pos"] for m in got[3]["missed"]]
+    assert pos == sorted(set(pos)) and all(0 <= p <= len(long) for p in pos)
+    with pytest.raises(ModelError):
+        DETECTORS["logbert"](**FAST_PARAMS["logbert"]).explain_sequences([normal])
+
+
 def test_logbert_scoring_is_deterministic_and_counts_unseen(sessions):
     det = _fit("logbert", sessions)
     X_test = sessions[2]
     np.testing.assert_array_equal(det.score_samples(X_test), det.score_samples(X_test))
     s = np.array([1, 2, 3, 3, 4, 0, 0, 0, 0, 0])
-    assert det.score_samples([s])[0] >= 5 / 10  # five unseen of at most ten masked
+    # five unseen of eleven counted (ten events and END), each counted once
+    assert det.score_samples([s])[0] >= 5 / 11
     assert det.centre_.shape == (FAST_PARAMS["logbert"]["d_model"],) and np.isfinite(det.centre_).all()
     ema = _fit("logbert", sessions, centre="ema")
     assert not np.allclose(ema.centre_, det.centre_)
