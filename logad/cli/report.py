@@ -25,6 +25,7 @@ def report(
     compare_json: Annotated[Optional[Path], typer.Option("--compare", help="A compare.json written by `logad compare` to include.")] = None,
     split: Annotated[str, typer.Option("--split", help="Split of the metrics; 'all' for every session.")] = "test",
     title: Annotated[str, typer.Option("--title", help="Report title.")] = "run",
+    triage: Annotated[Optional[Path], typer.Option("--triage", help="A `logad triage predict` folder: adds a \"lines to look at\" section.")] = None,
 ) -> None:
     """report.md and one self-contained report.html: metrics side by side, top anomalies with raw
     lines, templates, score distributions, PR/ROC, SHAP, nearest normal, drift, time views.
@@ -40,7 +41,7 @@ def report(
         ex[read_json(Path(d) / "explain.json")["model"]] = str(d)
     r = run_report(out, sequences=input, scores=scores, model_dirs=model, explain_dirs=ex, parsed=parsed,
                    split=None if split == "all" else split, title=title,
-                   compare=read_json(compare_json) if compare_json else None)
+                   compare=read_json(compare_json) if compare_json else None, triage=triage)
     echo_outputs(f"report → {out}", {"plots": len(r["plots"]), "report.md": r["md"], "seconds": r["seconds"]})
     echo_result(f"report: {r['html']}", "report", str(r["html"]))
 

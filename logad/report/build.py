@@ -28,6 +28,7 @@ from logad.models.folder import read_model_yml
 from logad.report import figures as F
 from logad.report.render import to_html, to_markdown
 from logad.report.temporal import hour_weekday_counts, template_series
+from logad.report.triage import triage_section
 from logad.scoring.parts import read_scores
 
 __all__ = ["run_report"]
@@ -107,7 +108,8 @@ def _write_bytes(data: bytes, path: Path) -> None:
 def run_report(out_dir: str | Path, *, sequences: str | Path, scores: str | Path,
                model_dirs: Sequence[str | Path], explain_dirs: Mapping[str, str | Path] | None = None,
                parsed: str | Path | None = None, split: str | None = "test", title: str = "run",
-               compare: Mapping | None = None, max_lines: int = 2_000_000, top: int = 10) -> dict:
+               compare: Mapping | None = None, max_lines: int = 2_000_000, top: int = 10,
+               triage: str | Path | None = None) -> dict:
     """Write ``report.md``, ``report.html`` (self-contained), ``plots/*.png`` and ``report.json``.
 
     Parameters
@@ -125,6 +127,8 @@ def run_report(out_dir: str | Path, *, sequences: str | Path, scores: str | Path
         Split the metrics are computed on (default test).
     compare : mapping, optional
         A ``logad compare`` result to include.
+    triage : path, optional
+        A ``logad triage predict`` folder: the report gains a "lines to look at" section.
     """
     t0 = time.perf_counter()
     out, scores, sequences = Path(out_dir), Path(scores), Path(sequences)
@@ -179,7 +183,8 @@ def run_report(out_dir: str | Path, *, sequences: str | Path, scores: str | Path
             "nearest_normal": ex.get("nearest_normal") or [], "cases": ex.get("cases") or {},
             "missed_events": _missed_rows(ex.get("sequence_explanations") or []),
             "temporal": temporal, "template_series": {k: series[k] for k in ("new", "spikes")} if series else None,
-            "compare": dict(compare) if compare else None}
+            "compare": dict(compare) if compare else None,
+            "triage": triage_section(triage, top=2 * top) if triage else None}
     files = {}
     for name, blob in plots.items():
         _write_bytes(blob, out / "plots" / f"{name}.png")

@@ -61,6 +61,14 @@ def to_markdown(data: Mapping, plot_files: Mapping[str, str]) -> str:
             first = c["lines"][0]["raw"] if c.get("lines") else "(raw line not found)"
             md.append(f"- {c['session_id']} score {c['score']:.4g}: `{first}`")
         md.append("")
+    if data.get("triage"):
+        from logad.report.triage import (LINES_HEAD, TEMPLATES_HEAD, line_rows, summary_text,
+                                         template_rows)
+
+        t = data["triage"]
+        md += ["## Lines to look at", "", summary_text(t), "", "### Top LOOK templates", "",
+               _md_table(TEMPLATES_HEAD, template_rows(t)), "", "### LOOK lines, most likely first",
+               "", _md_table(LINES_HEAD, line_rows(t)), ""]
     if data.get("compare"):
         c = data["compare"]
         md += ["## Compared with the baseline corpus", "",
@@ -125,6 +133,14 @@ def to_html(data: Mapping, plots: Mapping[str, bytes]) -> str:
         b.append(_html_table(["session", "score", "first raw line"], [
             [c["session_id"], _fmt(c["score"]), c["lines"][0]["raw"] if c.get("lines") else "(not found)"]
             for c in data["cases"].get(kind, [])[:10]]))
+    if data.get("triage"):
+        from logad.report.triage import (LINES_HEAD, TEMPLATES_HEAD, line_rows, summary_text,
+                                         template_rows)
+
+        t = data["triage"]
+        b += ["<h2 id='lines-to-look-at'>Lines to look at</h2>", f"<p>{_h(summary_text(t))}</p>",
+              "<h3>Top LOOK templates</h3>", _html_table(TEMPLATES_HEAD, template_rows(t)),
+              "<h3>LOOK lines, most likely first</h3>", _html_table(LINES_HEAD, line_rows(t))]
     if data.get("compare"):
         c = data["compare"]
         b.append(f"<h2>Compared with the baseline corpus</h2><p>cosine {c['cosine']:.3f}, JS {c['js']:.3f}, "
