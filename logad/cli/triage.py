@@ -96,6 +96,7 @@ def predict(
     model: Annotated[Path, typer.Option("--model", help="Folder of `logad triage train` (or its model.json).")],
     out: OutOpt,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="P(LOOK) from which a line is LOOK (default: the model's); lower = more recall, more lines.")] = None,
+    max_look_share: Annotated[Optional[float], typer.Option("--max-look-share", help="At most this share of a file's lines marked LOOK, the most likely ones (default 0.3; 1: no cap).")] = None,
     num_cpus: WorkersOpt = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Ray actors scoring (default: one per CPU); results never depend on it.")] = None,
     config: ConfigOpt = None,
@@ -111,14 +112,16 @@ def predict(
     from logad.ray.runtime import ensure_ray
     from logad.ray.triage import run_triage
 
-    cfg = _cfg(config, {"predict.threshold": threshold, "predict.max_workers": workers})
+    cfg = _cfg(config, {"predict.threshold": threshold, "predict.max_workers": workers,
+                        "predict.max_look_share": max_look_share})
     ensure_ray(num_cpus=num_cpus)
     m = run_triage(inputs, model, out, cfg["predict"])
     t = m["totals"]
     echo_outputs(f"triage predict → {out}", {
         "lines read": t["lines_read"], "scored": t["scored"], "rejected": t["rejected"],
         "LOOK": t["look"], "share LOOK": f"{100 * m['look_share']:.2f} %",
-        "threshold": f"{m['threshold']:.4f}", "seconds": m["seconds"],
+        "threshold": f"{m['threshold']:.4f}",
+        "files capped at max_look_share": m["capped_files"], "seconds": m["seconds"],
         "errors": len(m["errors"]), "looks": Path(out) / "looks.parquet",
         "summary": Path(out) / "summary.json"})
     if m["errors"]:

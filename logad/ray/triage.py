@@ -35,7 +35,7 @@ from logad.ray.pool import map_unit_groups
 from logad.ray.runtime import ensure_ray
 from logad.sources.files import WorkUnit, expand_sources, plan_units
 from logad.sources.reader import UnitStats, iter_entries
-from logad.triage.predict import LOOK_SCHEMA, look_rows, summarize
+from logad.triage.predict import LOOK_SCHEMA, cap_per_file, look_rows, summarize
 from logad.triage.scorer import TriageScorer
 
 __all__ = ["run_triage", "DEFAULTS", "TriageWorker"]
@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "max_line_bytes": 1024 * 1024,
     "max_workers": None,        # null: one per CPU of the Ray cluster
     "top_templates": 10,
+    "max_look_share": 0.3,      # at most this share of a file's lines are LOOK (null or 1: no cap)
 }
 
 
@@ -133,7 +134,6 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
             p.unlink()
     parts = [pq.read_table(out / "looks" / f"part-{r['unit']:06d}.parquet") for r in rows]
     looks = pa.concat_tables(parts).cast(LOOK_SCHEMA) if parts else LOOK_SCHEMA.empty_table()
-    write_parquet(looks, out / "looks.parquet")
 
     per_file: dict[str, dict] = {}
     for r in rows:
@@ -143,6 +143,19 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
             f[k] += r[k]
         if r.get("error"):
             f["errors"].append(r["error"])
+    looks, cuts = cap_per_file(looks, {p: f["scored"] for p, f in per_file.items()},
+                               cfg.get("max_look_share"))
+    for path, cut in cuts.items():
+        f = per_file[path]
+        f["look_above_threshold"], f["capped_at"] = f["look"], cut
+        log.info("triage: %s: %d lines above the threshold, more than max_look_share %.0f %% of "
+                 "%d; kept the %s most likely (P(LOOK) >= %.3f)", path, f["look"],
+                 100 * cfg["max_look_share"], f["scored"], "lines" if cut < np.inf else "none", cut)
+    if cuts:
+        kept = looks.column("path").to_pylist()
+        for path in cuts:
+            per_file[path]["look"] = kept.count(path)
+    write_parquet(looks, out / "looks.parquet")
     scored = sum(f["scored"] for f in per_file.values())
     summary = summarize(scored, looks, scorer.passes, threshold, top=int(cfg["top_templates"]),
                         per_file={p: f["scored"] for p, f in per_file.items()})
@@ -150,7 +163,8 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     file_rows = list(per_file.values())
     manifest = {
         "stage": "triage", "logad_version": __version__, "model": str(model),
-        "inputs": [str(s) for s in sources], "threshold": threshold, "units": len(units),
+        "inputs": [str(s) for s in sources], "threshold": threshold,
+        "max_look_share": cfg.get("max_look_share"), "capped_files": len(cuts), "units": len(units),
         "units_skipped": len(done), "files": file_rows,
         "totals": {k: sum(f[k] for f in file_rows) for k in ("lines_read", "scored", "rejected", "look")},
         "errors": [e for f in file_rows for e in f["errors"]],

@@ -20,7 +20,7 @@ from logad.parsing.miner import DrainSettings, TemplateMiner
 from logad.triage.features import as_string_array
 from logad.triage.scorer import TriageScorer
 
-__all__ = ["LOOK_SCHEMA", "look_rows", "summarize", "read_summary"]
+__all__ = ["LOOK_SCHEMA", "look_rows", "cap_per_file", "summarize", "read_summary"]
 
 LOOK_SCHEMA = pa.schema([("path", pa.string()), ("line_no", pa.int64()),
                          ("probability", pa.float64()), ("reason", pa.string()),
@@ -53,6 +53,37 @@ def look_rows(scorer: TriageScorer, lines: Any, line_no: Sequence[int], path: st
                      "probability": pa.array(p[keep], pa.float64()),
                      "reason": pa.array(scorer.reasons(sel), pa.string()),
                      "line": sel}, schema=LOOK_SCHEMA)
+
+
+def cap_per_file(looks: pa.Table, scored: dict[str, int], max_share: float | None
+                 ) -> tuple[pa.Table, dict[str, float]]:
+    """Keep at most ``max_share`` of each file's scored lines as LOOK: the most likely ones.
+
+    A log of a system the model never saw may score many lines above the threshold; a person
+    still reads only so much. For a file with more LOOK lines than ``floor(max_share *
+    scored)``, the cut is raised to the probability of the last line allowed (lines tied with
+    it go too when keeping them would pass the cap). Depends only on the LOOK rows, so on no
+    worker count. Returns the kept rows (order unchanged) and the raised cut of each capped file.
+    """
+    if max_share is None or max_share >= 1.0 or looks.num_rows == 0:
+        return looks, {}
+    paths = looks.column("path").to_numpy(zero_copy_only=False)
+    prob = looks.column("probability").to_numpy()
+    keep = np.ones(len(prob), dtype=bool)
+    cuts: dict[str, float] = {}
+    for path in dict.fromkeys(paths.tolist()):
+        rows = np.flatnonzero(paths == path)
+        allowed = int(np.floor(float(max_share) * int(scored.get(path, len(rows)))))
+        if len(rows) <= allowed:
+            continue
+        p = np.sort(prob[rows])[::-1]
+        cut = float(p[allowed - 1]) if allowed > 0 else np.inf
+        mine = prob[rows] >= cut
+        if mine.sum() > allowed:  # ties at the cut would pass the cap: drop them
+            mine = prob[rows] > cut
+        keep[rows] = mine
+        cuts[path] = cut
+    return looks.filter(pa.array(keep)), cuts
 
 
 def summarize(n_lines: int, looks: pa.Table, passes: Sequence[MaskPass], threshold: float, *,
