@@ -29,25 +29,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from logad import __version__
-from logad.config import deep_merge
 from logad.errors import ConfigError, InputError
-from logad.io import atomic_dir, finished_manifest, run_key, write_json, write_yaml
+from logad.io import atomic_dir, finished_manifest, write_json, write_yaml
 from logad.models.trained import TrainedModel
 from logad.ray.train import sequences_files
+from logad.settings import ScoreSettings, coerce, stage_key
 from logad.scoring.parts import (PARTS_SCHEMA, add_ranks, model_version, score_models_batch,
                                  sort_for_rank, write_part)
 
-__all__ = ["run_score", "PartScorer", "DEFAULTS", "uses_torch"]
+__all__ = ["run_score", "PartScorer", "uses_torch"]
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {"actors": None, "batch_size": 2048, "split": None,
-                            "gpus_per_actor": "auto", "local_below": 5000}
-
 #: Logical CPUs of a read or rank task (small: they mostly wait on I/O).
 READ_CPUS = 0.1
-#: Rows a rank-pass task sorts at most (about; the cuts come from quantile sketches).
-ROWS_PER_BUCKET = 500_000
 #: Quantile points each part reports for its scores (to cut the rank buckets).
 SKETCH_POINTS = 33
 
@@ -164,7 +159,7 @@ def _score_with_ray(files: list[str], dirs: list[str], staging: Path, out: Path,
     ds = ray.data.read_parquet(files, num_cpus=READ_CPUS)
     if cfg.get("split"):
         ds = ds.filter(expr=f"split == '{cfg['split']}'")
-    act = _actor_settings(cfg.get("actors"), torch_models, cfg.get("gpus_per_actor"))
+    act = _actor_settings(cfg.get("workers"), torch_models, cfg.get("gpus_per_actor"))
     stats = ds.map_batches(PartScorer, fn_constructor_args=(dirs, str(staging)),
                            batch_format="pyarrow", batch_size=int(cfg["batch_size"]),
                            compute=ray.data.ActorPoolStrategy(size=act["size"]),
@@ -173,7 +168,7 @@ def _score_with_ray(files: list[str], dirs: list[str], staging: Path, out: Path,
     staged = sorted(str(p) for p in staging.glob("part-*.parquet"))
     if not staged:
         return summary, act
-    # rank pass: per model, score buckets of about ROWS_PER_BUCKET rows (cut from the parts'
+    # rank pass: per model, score buckets of about ``rows_per_bucket`` rows (cut from the parts'
     # quantile sketches); a first round counts each bucket (one column read), a second sorts
     # each bucket, adds ranks from the counts above it and writes it as a final part
     counter, writer = ray.remote(num_cpus=READ_CPUS)(_count_bucket), ray.remote(num_cpus=READ_CPUS)(_rank_bucket)
@@ -182,7 +177,7 @@ def _score_with_ray(files: list[str], dirs: list[str], staging: Path, out: Path,
         rows = [r for r in summary if r["model"] == model]
         total = sum(r["rows"] for r in rows)
         cuts = bucket_bounds([(r["rows"], r["quantiles"]) for r in rows],
-                             max(1, -(-total // int(cfg.get("rows_per_bucket") or ROWS_PER_BUCKET))))
+                             max(1, -(-total // int(cfg["rows_per_bucket"]))))
         buckets = [(cuts[i], cuts[i + 1]) for i in range(len(cuts) - 1)][::-1]  # highest first
         counts = [total] if len(buckets) == 1 else \
             ray.get([counter.remote(staged, model, lo, hi) for lo, hi in buckets])
@@ -230,8 +225,9 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
     out_dir : path
         Gets ``part-*.parquet`` (:data:`logad.scoring.parts.PARTS_SCHEMA`), ``manifest.json`` and
         ``score_config.yaml``. A re-run with the same inputs and settings is skipped.
-    cfg : dict, optional
-        ``actors`` (pool size; default one per cluster CPU), ``batch_size``, ``split``,
+    cfg : ScoreSettings or dict, optional
+        The resolved settings (a dict: values over ``configs/score.yaml``, validated at once):
+        ``workers`` (pool size; default one per cluster CPU), ``batch_size``, ``split``,
         ``gpus_per_actor`` ("auto": 1 when a model is a torch model and the cluster has GPUs),
         ``local_below`` (score in this process below this many sessions; 0: always on Ray).
 
@@ -240,7 +236,8 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
     dict
         The manifest: per model sessions, flagged, threshold, version; totals and seconds.
     """
-    cfg = deep_merge(DEFAULTS, cfg or {})
+    settings = coerce(ScoreSettings, cfg)
+    cfg = settings.dump()
     t0 = time.perf_counter()
     dirs = [str(d) for d in ([model_dirs] if isinstance(model_dirs, (str, Path)) else model_dirs)]
     if not dirs:
@@ -252,15 +249,14 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
                          "a different named model")
     files = sequences_files(sequences)
     out = Path(out_dir)
-    key = run_key([*files, *(Path(d) / "model.yml" for d in dirs)],
-                  {k: v for k, v in cfg.items() if k not in ("actors", "local_below")})
+    key = stage_key([*files, *(Path(d) / "model.yml" for d in dirs)], settings)
     done = finished_manifest(out, key)
     if done is not None:
         log.info("%s: already scored with these models and settings; skipping", out)
         return {**done, "skipped": True}
     torch_models = any(uses_torch(m) for m, _ in models)
     n_in = _n_sessions(files)
-    local = n_in < int(cfg.get("local_below") or 0)
+    local = n_in < settings.local_below
     with atomic_dir(out) as tmp:
         if local:
             summary, act = _score_in_process(files, models, tmp, cfg), {"size": 0, "in_process": True}
