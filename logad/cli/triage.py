@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from logad.cli.common import ConfigOpt, OutOpt, WorkersOpt, echo_outputs, echo_table, handle_errors
+from logad.cli.common import ConfigOpt, NumCpusOpt, OutOpt, WorkersOpt, echo_outputs, echo_table, handle_errors
 from logad.config import load_config
 
 __all__ = ["register", "triage_app"]
@@ -96,8 +96,8 @@ def predict(
     model: Annotated[Path, typer.Option("--model", help="Folder of `logad triage train` (or its model.json).")],
     out: OutOpt,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="P(LOOK) from which a line is LOOK (default: the model's); lower = more recall, more lines.")] = None,
-    num_cpus: WorkersOpt = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", help="Ray actors scoring (default: one per CPU); results never depend on it.")] = None,
+    workers: WorkersOpt = None,
+    num_cpus: NumCpusOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Mark every line LOOK or SKIP; write the LOOK lines and a summary.
