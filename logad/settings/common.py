@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from logad.errors import ConfigError
 from logad.settings.base import Section
@@ -25,6 +25,15 @@ class ParquetSection(Section):
     compression: str = "zstd"
     compression_level: Optional[int] = -3
     dictionary: Optional[list[str]] = None
+
+    @field_validator("compression")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        from logad.io import _CODECS
+
+        if value.lower() not in _CODECS:
+            raise ValueError(f"unknown codec; one of {', '.join(_CODECS)}")
+        return value
 
     @model_validator(mode="after")
     def _codec(self) -> "ParquetSection":
