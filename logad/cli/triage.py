@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from logad.cli.common import ConfigOpt, NumCpusOpt, OutOpt, WorkersOpt, echo_outputs, echo_table, handle_errors
-from logad.config import load_config
+from logad.cli.settings import local_ray, stage_settings
 
 __all__ = ["register", "triage_app"]
 
@@ -16,10 +16,14 @@ triage_app = typer.Typer(name="triage", no_args_is_help=True,
                          help="LOOK/SKIP line triage: which lines of a log to read.")
 
 
-def _cfg(config: Optional[Path], overrides: dict | None = None) -> dict:
-    from logad.triage.runs import DEFAULTS
+def _settings(config: Optional[Path], flags: dict | None = None):
+    from logad.settings import TriageSettings
 
-    return load_config(config or "triage", overrides or {}, defaults=DEFAULTS)
+    return stage_settings(TriageSettings, config, flags or {})
+
+
+def _cfg(config: Optional[Path], flags: dict | None = None) -> dict:
+    return _settings(config, flags).dump()
 
 
 @triage_app.command("label")
@@ -108,12 +112,11 @@ def predict(
     Example:
         logad triage predict /var/log/big.log --model runs/triage/model --out runs/triage/big
     """
-    from logad.ray.runtime import ensure_ray
     from logad.ray.triage import run_triage
 
-    cfg = _cfg(config, {"predict.threshold": threshold, "predict.max_workers": workers})
-    ensure_ray(num_cpus=num_cpus)
-    m = run_triage(inputs, model, out, cfg["predict"])
+    settings = _settings(config, {"predict.threshold": threshold, "predict.workers": workers})
+    local_ray(num_cpus)
+    m = run_triage(inputs, model, out, settings.predict)
     t = m["totals"]
     echo_outputs(f"triage predict → {out}", {
         "lines read": t["lines_read"], "scored": t["scored"], "rejected": t["rejected"],

@@ -31,7 +31,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import ConfigError, InputError
-from logad.io import (ParquetSettings, Timer, atomic_dir, atomic_path, finished_input,
+from logad.io import (Timer, atomic_dir, atomic_path, finished_input,
                       finished_manifest, mark_running, part_entries, remove_leftovers,
                       run_lock, write_json, write_parquet, write_yaml)
 from logad.parsing.distinct import DistinctTable, split_summary

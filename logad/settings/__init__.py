@@ -14,12 +14,13 @@ from logad.settings.pipeline import PipelineSettings
 from logad.settings.score import EvaluateSettings, ScoreSettings
 from logad.settings.sessionize import SessionizeSettings
 from logad.settings.train import TrainSettings
+from logad.settings.triage import TriageSettings
 
 __all__ = ["Settings", "Section", "resolve", "coerce", "dotted_overrides", "stage_key", "settings_dump",
            "IngestSettings", "ParseSettings", "SessionizeSettings", "TrainSettings", "ScoreSettings",
-           "EvaluateSettings", "ExplainSettings", "PipelineSettings", "masking_rules", "STAGES"]
+           "EvaluateSettings", "ExplainSettings", "PipelineSettings", "TriageSettings", "masking_rules", "STAGES"]
 
 #: Stage name -> its settings model.
 STAGES = {"ingest": IngestSettings, "parse": ParseSettings, "sessionize": SessionizeSettings,
           "train": TrainSettings, "score": ScoreSettings, "evaluate": EvaluateSettings,
-          "explain": ExplainSettings, "pipeline": PipelineSettings}
+          "explain": ExplainSettings, "triage": TriageSettings, "pipeline": PipelineSettings}

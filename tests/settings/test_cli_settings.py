@@ -21,6 +21,7 @@ def _args(tmp_path, stage):
         "score": ["score", "--model", inp, "--input", inp, "--out", out],
         "evaluate": ["evaluate", "--scores", inp, "--out", out],
         "explain": ["explain", "--model", inp, "--input", inp, "--scores", inp, "--out", out],
+        "triage": ["triage", "predict", str(tmp_path / "a.log"), "--model", inp, "--out", out],
     }[stage]
 
 
@@ -32,6 +33,7 @@ TYPOS = {  # stage: (the --config file, the key named, the suggestion)
     "score": ({"batch_sze": 5}, "batch_sze", "batch_size"),
     "evaluate": ({"splt": "val"}, "splt", "split"),
     "explain": ({"shap_sampl": 5}, "shap_sampl", "shap_sample"),
+    "triage": ({"predict": {"thresold": 0.5}}, "predict.thresold", "predict.threshold"),
 }
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import typing
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-import pytest
 from pydantic import BaseModel
 
 from logad.ray.sessionize import run_sessionize
