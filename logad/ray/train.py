@@ -26,7 +26,7 @@ from logad.features import make_featurizer_from_config
 from logad.io import Timer, finished_parts
 from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
-from logad.models.registry import build_detector, get_model, load_models_config
+from logad.models.registry import build_detector, get_model
 from logad.models.thresholds import choose_threshold
 from logad.models.trained import TrainedModel
 from logad.ray.features import fit_from_tables
@@ -173,7 +173,7 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
     settings = coerce(TrainSettings, cfg)
     cfg = settings.dump()
     spec = get_model(model_name)
-    models_cfg = load_models_config()
+    models_cfg = settings.models_config()
     timer = Timer()
     files = sequences_files(sequences)
     features_cfg = settings.features_config()

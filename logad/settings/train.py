@@ -59,6 +59,13 @@ class TrainSettings(Settings):
         path = config.config_path("models")
         return [(str(path), {"threshold": dict(load_models_config(path).get("threshold") or {})})]
 
+    def models_config(self) -> dict[str, Any]:
+        """``configs/models.yaml`` (detector and per-model parameters), checked."""
+        from logad import config
+        from logad.models.registry import load_models_config
+
+        return load_models_config(config.config_path("models"))
+
     def features_config(self) -> dict[str, Any]:
         """``configs/features.yaml`` updated by this run's ``features`` overrides."""
         from logad import config

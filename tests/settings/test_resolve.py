@@ -68,3 +68,12 @@ def test_train_threshold_comes_from_models_yaml(config_dir):
     th = resolve(TrainSettings).threshold
     assert (th.method, th.alpha) == ("fpr", 0.02)
     assert resolve(TrainSettings, flags={"threshold.method": "none"}).threshold.method == "none"
+
+
+def test_examples_in_the_docstrings_run():
+    import doctest
+
+    import logad.settings.base
+
+    assert doctest.testmod(logad.settings.base).attempted >= 1
+    assert doctest.testmod(logad.settings.base).failed == 0
