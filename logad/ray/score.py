@@ -138,7 +138,7 @@ def _actor_settings(n_requested: int | None, torch_models: bool, gpus_per_actor:
     cpus = float(res.get("CPU", 1))
     n = int(n_requested) if n_requested else max(1, int(cpus))
     if n < 1:
-        raise ConfigError(f"score.actors must be >= 1, got {n_requested}")
+        raise ConfigError(f"score workers must be >= 1, got {n_requested}")
     # logical CPUs only: one stays free for Ray Data's file listing and reads (which take a whole
     # CPU), else a pool as large as the cluster waits for it forever; each actor still runs on
     # its own core

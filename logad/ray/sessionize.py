@@ -3,7 +3,7 @@
 Plan (driver): list the input units (one per row group of each ``part-*.parquet``), cut them
 into groups (``ray.read_blocks`` equal groups, or shrinking groups as parse does) and hand the
 groups to :class:`~logad.ray.sessionize_worker.SessionizeWorker` s: Ray actors (one CPU each,
-``ray.workers`` or one per cluster CPU), or, for inputs under ``ray.in_process_below`` lines,
+``workers`` or one per cluster CPU), or, for inputs under ``ray.in_process_below`` lines,
 one worker in this process (same functions, same output, no Ray start-up).
 
 1. Key: every unit's lines get their session key and are spilled by a hash bucket of it
