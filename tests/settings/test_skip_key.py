@@ -153,3 +153,19 @@ def test_ingest_parse_out_resolves_parse_settings_as_logad_parse(ray_session, co
     assert t1.equals(t2)
 
 
+
+
+def test_evaluate_skips_a_finished_run_and_redoes_a_changed_one(tmp_path):
+    import pyarrow as pa
+
+    from logad.evaluate.evaluation import run_evaluate
+
+    n = 40
+    pq.write_table(pa.table({"session_id": [f"s{i}" for i in range(n)], "score": [i / n for i in range(n)],
+                             "threshold": [0.5] * n, "label": pa.array([int(i >= 30) for i in range(n)], pa.int8()),
+                             "split": ["val"] * 20 + ["test"] * 20}), tmp_path / "scores.parquet")
+    first = run_evaluate(tmp_path / "scores.parquet", tmp_path / "e")
+    assert not first.get("skipped") and (tmp_path / "e" / "evaluate_config.yaml").is_file()
+    assert run_evaluate(tmp_path / "scores.parquet", tmp_path / "e").get("skipped") is True
+    other = run_evaluate(tmp_path / "scores.parquet", tmp_path / "e", cfg={"k": [5]})
+    assert not other.get("skipped") and "precision_at_5" in json.dumps(other["metrics"])
