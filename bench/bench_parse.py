@@ -242,7 +242,7 @@ def logad_commands(path: Path, workers: int, cfg: dict, tag: str) -> dict:
     out = WORK / "out" / f"{tag}-chain-w{workers}"
     shutil.rmtree(out, ignore_errors=True)  # force a real run of both stages
     t0 = time.perf_counter()
-    ingest = run_ingest([str(path)], out / "ingest", {"preset": "HDFS", "max_workers": workers})
+    ingest = run_ingest([str(path)], out / "ingest", {"preset": "HDFS", "workers": workers})
     t1 = time.perf_counter()
     parse = run_parse(out / "ingest", out / "parse", cfg={**cfg, "workers": workers})
     sec = time.perf_counter() - t0

@@ -155,9 +155,7 @@ def logad_chain(log_path: Path, labels: Path, workers: int, tag: str) -> dict:
     (started first, timed apart); per stage: seconds, lines/s, lines/s per core, peak RSS."""
     import ray
 
-    from logad.config import load_config
     from logad.evaluate.evaluation import run_evaluate
-    from logad.ray.ingest import DEFAULTS as INGEST_DEFAULTS
     from logad.ray.ingest import run_ingest
     from logad.ray.parse import run_parse
     from logad.ray.runtime import ensure_ray
@@ -174,13 +172,13 @@ def logad_chain(log_path: Path, labels: Path, workers: int, tag: str) -> dict:
     ensure_ray(num_cpus=max(2, workers))
     ray_start = time.perf_counter() - t0
     steps = {
-        "ingest": lambda: run_ingest([str(log_path)], out / "ingest", load_config(None, {
-            "preset": "HDFS", "labels": str(labels), "max_workers": workers}, defaults=INGEST_DEFAULTS)),
-        "parse": lambda: run_parse(out / "ingest", out / "parse", cfg={**load_config("parse"), "workers": workers}),
+        "ingest": lambda: run_ingest([str(log_path)], out / "ingest", {
+            "preset": "HDFS", "labels": str(labels), "workers": workers}),
+        "parse": lambda: run_parse(out / "ingest", out / "parse", cfg={"workers": workers}),
         "sessionize": lambda: run_sessionize(out / "parse", out / "sessions",
-                                             cfg={"by": "block", "ray": {"workers": workers}}),
-        "train": lambda: run_train(MODEL, out / "sessions", out / "model", {"ray": {"workers": workers}}),
-        "score": lambda: run_score(out / "model", out / "sessions", out / "scores", {"actors": workers}),
+                                             cfg={"by": "block", "workers": workers}),
+        "train": lambda: run_train(MODEL, out / "sessions", out / "model", {"workers": workers}),
+        "score": lambda: run_score(out / "model", out / "sessions", out / "scores", {"workers": workers}),
         "evaluate": lambda: run_evaluate(out / "scores", out / "eval"),
     }
     result: dict = {"workers": workers, "ray_start_seconds": round(ray_start, 2), "stages": {}}
@@ -295,13 +293,17 @@ shutil.rmtree(out, ignore_errors=True)
 t0 = time.perf_counter()
 ensure_ray(num_cpus=workers)  # both revisions run on exactly this many CPUs
 t1 = time.perf_counter()
-ray_cfg = {"workers": workers, "num_cpus": workers}
+try:  # revisions with logad.settings: one top-level `workers`; earlier ones: under `ray`
+    import logad.settings
+    pool = {"workers": workers}
+except ImportError:
+    pool = {"ray": {"workers": workers, "num_cpus": workers}}
 if stage == "sessionize":
     from logad.ray.sessionize import run_sessionize
-    m = run_sessionize(src, out, cfg={"by": "block", "ray": ray_cfg})
+    m = run_sessionize(src, out, cfg={"by": "block", **pool})
 else:
     from logad.ray.train import run_train
-    m = run_train("sequence_xgb_counts", src, out, {"ray": ray_cfg})
+    m = run_train("sequence_xgb_counts", src, out, pool)
 print(json.dumps({"code": logad.__file__, "ray_start_seconds": round(t1 - t0, 2),
                   "seconds": round(time.perf_counter() - t1, 2), "phases": m["seconds"],
                   "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
@@ -333,8 +335,6 @@ def stage_run(stage: str, src: Path, out: Path, workers: int, code: Path | None)
 def before_after(log_path: Path, labels: Path, ref: str, workers: list[int]) -> dict:
     """Sessionize and train of revision ``ref`` and of this checkout on the same parsed input
     (ingest and parse by this checkout, once), each stage in a fresh process, alternating."""
-    from logad.config import load_config
-    from logad.ray.ingest import DEFAULTS as INGEST_DEFAULTS
     from logad.ray.ingest import run_ingest
     from logad.ray.parse import run_parse
     from logad.ray.runtime import ensure_ray
@@ -342,9 +342,8 @@ def before_after(log_path: Path, labels: Path, ref: str, workers: list[int]) -> 
     base = WORK / "out" / f"ab-{log_path.stem}"
     if not (base / "parse" / "manifest.json").is_file():
         ensure_ray(num_cpus=2)
-        run_ingest([str(log_path)], base / "ingest", load_config(None, {"preset": "HDFS", "labels": str(labels)},
-                                                                   defaults=INGEST_DEFAULTS))
-        run_parse(base / "ingest", base / "parse", cfg=load_config("parse"))
+        run_ingest([str(log_path)], base / "ingest", {"preset": "HDFS", "labels": str(labels)})
+        run_parse(base / "ingest", base / "parse")
     code = ref_checkout(ref)
     out: dict = {"ref": ref, "parsed": str(base / "parse")}
     for w in workers:

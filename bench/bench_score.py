@@ -118,7 +118,7 @@ def main() -> None:
                     out = work / f"scores-{size}-{workers}-{rep}"
                     with PeakRss() as rss:
                         t0 = time.perf_counter()
-                        m = run_score(work / "model", seq, out, {"actors": workers, "local_below": 0,
+                        m = run_score(work / "model", seq, out, {"workers": workers, "local_below": 0,
                                                                  "batch_size": 4096})
                         secs = time.perf_counter() - t0
                     row = {"size": size, "sessions": m["sessions"], "workers": workers, "seconds": round(secs, 2),

@@ -26,9 +26,8 @@ bp.time = types.SimpleNamespace(perf_counter=time.process_time)
 
 import logad  # noqa: E402
 from logad.config import load_config, load_yaml  # noqa: E402
-from logad.ray.parse import DEFAULTS  # noqa: E402
 
 assert str(root) in logad.__file__, logad.__file__
-r = bp.logad_raw_one_thread(log, "HDFS", load_config("parse", defaults=DEFAULTS),
+r = bp.logad_raw_one_thread(log, "HDFS", load_config("parse"),
                             load_yaml("masking"), repeat=repeat)
 print(json.dumps({"code": str(root), **r, "load": os.getloadavg()}))

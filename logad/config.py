@@ -1,8 +1,7 @@
-"""YAML configs under ``configs/``: load, merge flag overrides, write the resolved copy.
+"""YAML files under ``configs/``: find, read, merge.
 
-A config is a plain nested dict. ``load_config`` reads the named file (or a path), deep-merges
-overrides given as ``{"a.b": value}`` and returns the result; the runners write it next to their
-outputs with :func:`logad.io.write_yaml`.
+The stages' settings are resolved from these by :mod:`logad.settings` (one validated object per
+stage); ``load_config`` remains for the configs that are not a stage's (synth, triage).
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ import yaml
 
 from logad.errors import ConfigError
 
-__all__ = ["CONFIG_DIR", "config_path", "load_yaml", "load_config", "deep_merge", "set_dotted",
-           "check_settings"]
+__all__ = ["CONFIG_DIR", "config_path", "load_yaml", "load_config", "deep_merge", "set_dotted"]
 
 CONFIG_DIR = Path(os.environ.get("LOGAD_CONFIG_DIR", Path(__file__).resolve().parents[1] / "configs"))
 
@@ -74,34 +72,3 @@ def load_config(name: str | os.PathLike | None, overrides: Mapping[str, Any] | N
         if val is not None:
             set_dotted(cfg, key, val)
     return cfg
-
-
-_KINDS = {"int": "an integer above 0", "int?": "an integer above 0 or null",
-          "int0": "an integer of 0 or more", "bool": "true or false",
-          "str": "a string", "str?": "a string or null", "map": "a mapping",
-          "map?": "a mapping or null", "list?": "a list or null"}
-
-
-def _kind_ok(value: Any, kind: str) -> bool:
-    if value is None:
-        return kind.endswith("?")
-    base = kind.rstrip("?")
-    if base in ("int", "int0"):
-        return isinstance(value, int) and not isinstance(value, bool) and value >= (base == "int")
-    if base == "bool":
-        return isinstance(value, bool)
-    if base == "str":
-        return isinstance(value, str)
-    if base == "map":
-        return isinstance(value, Mapping)
-    return isinstance(value, (list, tuple))
-
-
-def check_settings(cfg: Mapping[str, Any], kinds: Mapping[str, str], where: str) -> None:
-    """Check a resolved config against ``kinds`` (key -> ``int`` (above 0), ``int0`` (0 or more), ``bool``, ``str``,
-    ``map``, ``list``; a trailing ``?`` allows null): unknown keys and wrong types are one
-    :class:`ConfigError` listing each, e.g. ``max_distinct = 'lots': expected an integer``."""
-    problems = [f"unknown key {k!r}" for k in cfg if k not in kinds]
-    problems += [f"{k} = {cfg[k]!r}: expected {_KINDS[kind]}" for k, kind in kinds.items() if k in cfg and not _kind_ok(cfg[k], kind)]
-    if problems:
-        raise ConfigError(f"{where}: " + "; ".join(problems))

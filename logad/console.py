@@ -44,7 +44,7 @@ class Mode:
 _MODE = Mode()
 
 # Library loggers that talk at INFO about things a logad user did not ask about.
-_LIBRARY_LOGGERS = ("ray", "matplotlib", "urllib3", "filelock", "fsspec", "s3fs", "botocore",
+_LIBRARY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "matplotlib", "urllib3", "filelock", "fsspec", "s3fs", "botocore",
                     "asyncio", "shap", "numba", "xgboost", "torch")
 
 

@@ -15,42 +15,34 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-from logad.config import deep_merge, load_yaml
+from logad.config import deep_merge
 from logad.errors import ConfigError
+from logad.settings import PipelineSettings, resolve
 
-__all__ = ["run_pipeline", "load_pipeline_config", "STAGES", "DEFAULTS"]
+__all__ = ["run_pipeline", "load_pipeline_config", "STAGES"]
 
 log = logging.getLogger(__name__)
-
-DEFAULTS: dict[str, Any] = {
-    "out": "runs/pipeline", "seed": 42, "num_cpus": None,
-    "synth": {"kind": "openstack"},
-    "inputs": None,
-    "ingest": {}, "parse": {}, "sessionize": {"by": "instance"},
-    "models": ["sequence_xgb_counts"], "train": {}, "score": {},
-    "explain": {}, "explain_models": None,
-    "report": {"title": None, "split": "test", "baseline": None},
-}
 
 #: The stages in order.
 STAGES = ("synth", "ingest", "parse", "sessionize", "train", "score", "evaluate", "explain", "report")
 
 
-def load_pipeline_config(config: str | Path | Mapping, overrides: Mapping[str, Any] | None = None) -> dict:
-    """Defaults ← the file (or mapping) ← ``overrides`` (nested mappings merge); unknown keys fail."""
-    cfg = dict(config) if isinstance(config, Mapping) else load_yaml(config)
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"pipeline config: unknown key(s) {unknown}; known: {', '.join(DEFAULTS)}")
-    cfg = deep_merge(DEFAULTS, cfg)
-    cfg = deep_merge(cfg, {k: v for k, v in (overrides or {}).items() if v is not None})
-    if cfg["synth"] is None and not cfg["inputs"]:
-        raise ConfigError("pipeline config: set `synth` (a synthetic corpus) or `inputs` (paths + preset)")
-    if not cfg["models"]:
-        raise ConfigError("pipeline config: `models` lists no model")
-    return cfg
+def load_pipeline_config(config: str | Path | Mapping, overrides: Mapping[str, Any] | None = None,
+                         sets: Sequence[str] | None = None) -> dict:
+    """``configs/pipeline.yaml`` ← the file (or mapping) ← ``overrides`` (nested mappings merge;
+    None: not given) ← ``sets`` (``KEY=VALUE``, dotted), resolved as
+    :class:`~logad.settings.PipelineSettings`; every stage section is checked against its stage's
+    settings now, so a wrong key fails before any work."""
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if isinstance(config, Mapping):
+        settings = resolve(PipelineSettings, values=deep_merge(dict(config), given), sets=sets,
+                           what="pipeline config")
+    else:
+        settings = resolve(PipelineSettings, config, values=given, sets=sets, what="pipeline config")
+    settings.check_stages()
+    return settings.dump()
 
 
 def _synth(out: Path, cfg: dict, state: dict) -> dict:
@@ -171,7 +163,7 @@ _FUNCS: dict[str, Callable[[Path, dict, dict], dict]] = {
 
 
 def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any] | None = None,
-                 **overrides: Any) -> dict:
+                 sets: Sequence[str] | None = None, **overrides: Any) -> dict:
     """Run every stage of ``config`` (a YAML path / name under configs/, or a dict).
 
     Parameters
@@ -180,6 +172,8 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
         See ``configs/pipeline.yaml``.
     on_stage : callable, optional
         ``on_stage(name, summary)`` after each stage (the CLI prints there).
+    sets : sequence of str, optional
+        ``KEY=VALUE`` overrides with dotted keys (``parse.drain.sim_th=0.5``), read as YAML.
     **overrides
         Top-level config keys (``out="runs/x"``, ``synth={"lines": 10000}``...); nested mappings
         merge into the file's.
@@ -192,7 +186,7 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
     """
     from logad.ray.runtime import ensure_ray
 
-    cfg = load_pipeline_config(config, overrides)
+    cfg = load_pipeline_config(config, overrides, sets)
     out = Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
     ensure_ray(cfg.get("num_cpus"))  # one Ray session for every stage

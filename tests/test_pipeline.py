@@ -11,7 +11,7 @@ from logad.pipeline import load_pipeline_config, run_pipeline
 
 CFG = {"synth": {"kind": "openstack", "lines": 5000}, "seed": 1,
        "models": ["sequence_xgb_counts", "sequence_if_counts"], "explain_models": ["sequence_xgb_counts"],
-       "explain": {"shap_sample": 20, "shap_background": 20, "nn_top_k": 3, "actors": 1}}
+       "explain": {"shap_sample": 20, "shap_background": 20, "nn_top_k": 3, "workers": 1}}
 
 
 def test_pipeline_runs_every_stage_then_skips(ray_session, tmp_path):

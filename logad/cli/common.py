@@ -8,19 +8,26 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Callable, List, Optional, TypeVar
 
 import typer
 
 from logad.errors import LogadError
 
-__all__ = ["ConfigOpt", "OutOpt", "WorkersOpt", "handle_errors", "setup_logging", "echo_outputs",
-           "echo_table", "echo_result"]
+__all__ = ["ConfigOpt", "OutOpt", "WorkersOpt", "NumCpusOpt", "SetOpt", "handle_errors",
+           "setup_logging", "echo_outputs", "echo_table", "echo_result"]
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c",
-                      help="YAML config (a path or a name under configs/); flags override it.")]
+                      help="YAML settings over configs/<stage>.yaml (a path or a name under configs/); flags override it.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if missing).")]
-WorkersOpt = Annotated[Optional[int], typer.Option("--num-cpus", help="CPUs for a local Ray (default: all). Ignored on a cluster.")]
+#: The same meaning in every command: the stage's ``workers`` setting.
+WorkersOpt = Annotated[Optional[int], typer.Option(
+    "--workers", min=1, help="Worker actors the stage uses, one CPU each (setting `workers`; default: one per CPU of the Ray cluster). Results never depend on it.")]
+#: The same meaning in every command: the size of the local Ray logad starts.
+NumCpusOpt = Annotated[Optional[int], typer.Option(
+    "--num-cpus", min=1, help="CPUs of the local Ray that logad starts (default: all of this machine); ignored when joining a running cluster (RAY_ADDRESS).")]
+SetOpt = Annotated[Optional[List[str]], typer.Option(
+    "--set", help="Any setting as KEY=VALUE, dotted for sections (e.g. drain.sim_th=0.5); the value is read as YAML (repeat).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from logad.cli.common import ConfigOpt, OutOpt, echo_outputs, handle_errors
-from logad.config import load_config
+from logad.cli.common import ConfigOpt, NumCpusOpt, OutOpt, SetOpt, echo_outputs, handle_errors
+from logad.cli.settings import local_ray, stage_settings
 
 __all__ = ["register", "explain"]
 
@@ -26,9 +26,11 @@ def explain(
     nn_normal_sample: Annotated[Optional[int], typer.Option("--nn-normal-sample", help="Normal train sessions searched for nearest neighbours (0: all).")] = None,
     nn_source: Annotated[Optional[Path], typer.Option("--nn-source", help="Model folder whose features define the distance (default: --model).")] = None,
     nn_top_k: Annotated[Optional[int], typer.Option("--nn-top-k", help="Top flagged sessions given a nearest normal neighbour.")] = None,
-    actors: Annotated[Optional[int], typer.Option("--actors", help="SHAP actors (0: in this process); default one per CPU.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "--actors", min=0, help="Worker actors the stage uses (setting `workers`): SHAP actors (0: in this process); default one per CPU of the Ray cluster.")] = None,
     parsed: Annotated[Optional[Path], typer.Option("--parsed", help="The parse folder (templates, events); default: the one the sessions came from.")] = None,
+    num_cpus: NumCpusOpt = None,
     config: ConfigOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Why the model flagged what it flagged: SHAP (bar + beeswarm PNG), readable top features,
     nearest normal neighbours with the templates that differ, FP/FN lists with raw lines.
@@ -36,16 +38,17 @@ def explain(
     Example:
         logad explain --model runs/hdfs/models/xgb --input runs/hdfs/sessions --scores runs/hdfs/scores --out runs/hdfs/explain/xgb
     """
-    from logad.ray.explain import DEFAULTS, run_explain
+    from logad.ray.explain import run_explain
+    from logad.settings import ExplainSettings
 
-    cfg = load_config(config, {"shap_background": shap_background, "shap_sample": shap_sample,
+    settings = stage_settings(ExplainSettings, config, {"shap_background": shap_background, "shap_sample": shap_sample,
                                "shap_feature_threshold": shap_feature_threshold,
                                "shap_cell_threshold": shap_cell_threshold,
                                "nn_normal_sample": nn_normal_sample,
                                "nn_source": str(nn_source) if nn_source else None, "nn_top_k": nn_top_k,
-                               "actors": actors, "parsed": str(parsed) if parsed else None},
-                      defaults=DEFAULTS)
-    r = run_explain(model, input, scores, out, cfg)
+                               "workers": workers, "parsed": str(parsed) if parsed else None}, set_)
+    local_ray(num_cpus)
+    r = run_explain(model, input, scores, out, settings)
     echo_outputs(f"explain {r['model']} → {out}", {
         "explainer": r["explainer"], "explained sessions": r.get("explained"),
         "background rows": r.get("background"), "nearest normal": len(r.get("nearest_normal") or []),

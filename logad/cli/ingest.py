@@ -7,8 +7,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from logad.cli.common import ConfigOpt, OutOpt, WorkersOpt, echo_outputs, handle_errors
-from logad.config import load_config
+from logad.cli.common import ConfigOpt, NumCpusOpt, OutOpt, SetOpt, WorkersOpt, echo_outputs, handle_errors
+from logad.cli.settings import local_ray, stage_settings
 
 __all__ = ["register", "ingest"]
 
@@ -29,25 +29,31 @@ def ingest(
     lo2_errors: Annotated[Optional[int], typer.Option("--lo2-errors-per-run", help="LO2: draw this many error test cases per run (seeded).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for the LO2 draw.")] = None,
     load_metrics: Annotated[bool, typer.Option("--load-metrics", help="LO2: also load metrics CSV / metric_*.json into metrics.parquet.")] = False,
-    parse_out: Annotated[Optional[Path], typer.Option("--parse-out", help="Also run `logad parse` on the result, into this folder (ingest + parse in one go).")] = None,
-    max_workers: WorkersOpt = None,
+    parse_out: Annotated[Optional[Path], typer.Option("--parse-out", help="Also run `logad parse` on the result, into this folder (ingest + parse in one go; parse settings from configs/parse.yaml, as `logad parse`).")] = None,
+    workers: WorkersOpt = None,
+    num_cpus: NumCpusOpt = None,
     config: ConfigOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Read logs into the ``events`` table (one row a line) with a manifest of counts.
 
     Example:
         logad ingest data/HDFS.log.gz --preset HDFS --labels data/anomaly_label.csv --out runs/hdfs/events --parse-out runs/hdfs/parsed
     """
-    from logad.ray.ingest import DEFAULTS, run_ingest
+    from logad.ray.ingest import run_ingest
+    from logad.settings import IngestSettings, ParseSettings
 
-    cfg = load_config(config, {
+    settings = stage_settings(IngestSettings, config, {
         "preset": preset, "format": log_format, "regex": regex,
         "timestamp_format": timestamp_format, "labels": labels,
-        "chunk_bytes": chunk_mb * 1024 * 1024 if chunk_mb else None, "max_workers": max_workers,
+        "chunk_bytes": chunk_mb * 1024 * 1024 if chunk_mb else None, "workers": workers,
         "lo2.runs": lo2_runs, "lo2.services": lo2_services or None, "lo2.test_cases": lo2_cases or None,
         "lo2.errors_per_run": lo2_errors, "lo2.seed": seed, "lo2.load_metrics": load_metrics or None,
-    }, defaults=DEFAULTS)
-    manifest = run_ingest(sources, out, cfg)
+    }, set_)
+    # parse's settings resolve as `logad parse` resolves them (configs/parse.yaml), checked now
+    parse_settings = stage_settings(ParseSettings, None, {"workers": workers}) if parse_out else None
+    local_ray(num_cpus)
+    manifest = run_ingest(sources, out, settings)
     t = manifest["totals"]
     echo_outputs(f"ingest → {out}", {
         "files": manifest["n_files"], "lines read": t["lines_read"], "events": t["events"],
@@ -63,7 +69,7 @@ def ingest(
     if parse_out is not None:
         from logad.ray.parse import run_parse
 
-        pm = run_parse(out, parse_out)
+        pm = run_parse(out, parse_out, cfg=parse_settings)
         c = pm["counts"]
         echo_outputs(f"parse → {parse_out}", {"lines": c["read"],
                                                "templates used": c["templates_used"],

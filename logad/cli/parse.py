@@ -8,8 +8,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from logad.cli.common import ConfigOpt, OutOpt, WorkersOpt, echo_outputs, handle_errors
-from logad.config import load_config
+from logad.cli.common import ConfigOpt, NumCpusOpt, OutOpt, SetOpt, WorkersOpt, echo_outputs, handle_errors
+from logad.cli.settings import local_ray, stage_settings
 
 __all__ = ["register", "parse", "templates_app"]
 
@@ -34,8 +34,10 @@ def parse(
     depth: Annotated[Optional[int], typer.Option("--depth", help="Drain tree depth (drain.depth).")] = None,
     max_distinct: Annotated[Optional[int], typer.Option("--max-distinct", help="Cap on distinct masked messages (max_distinct).")] = None,
     trust_drain3_snapshot: Annotated[bool, typer.Option("--trust-drain3-snapshot", help=_TRUST_HELP)] = False,
-    num_cpus: WorkersOpt = None,
+    workers: WorkersOpt = None,
+    num_cpus: NumCpusOpt = None,
     config: ConfigOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Mask every line, mine templates with Drain, and tag each event with its template id.
 
@@ -45,14 +47,15 @@ def parse(
     Example:
         logad parse runs/hdfs/ingest --out runs/hdfs/parse --drain-state runs/templates.json
     """
-    from logad.ray.parse import DEFAULTS, run_parse
-    from logad.ray.runtime import ensure_ray
+    from logad.ray.parse import run_parse
+    from logad.settings import ParseSettings
 
-    cfg = load_config(config or "parse", {"drain.sim_th": sim_th, "drain.depth": depth,
-                                          "max_distinct": max_distinct}, defaults=DEFAULTS)
-    ensure_ray(num_cpus=num_cpus)
-    m = run_parse(events_dir, out, cfg=cfg, drain_state=drain_state, match_only=match_only,
-                  no_mask=no_mask or (), num_blocks=num_blocks,
+    settings = stage_settings(ParseSettings, config, {
+        "drain.sim_th": sim_th, "drain.depth": depth, "max_distinct": max_distinct,
+        "num_blocks": num_blocks, "workers": workers}, set_)
+    local_ray(num_cpus)
+    m = run_parse(events_dir, out, cfg=settings, drain_state=drain_state, match_only=match_only,
+                  no_mask=no_mask or (),
                   trust_drain3_snapshot=trust_drain3_snapshot)
     c = m["counts"]
     rows = {"lines read": c["read"], "parsed": c["parsed"], "rejected": c["rejected"],

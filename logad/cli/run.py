@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from logad.cli.common import WorkersOpt, echo_outputs, echo_table, handle_errors, echo_result
+from logad.cli.common import NumCpusOpt, SetOpt, echo_outputs, echo_result, echo_table, handle_errors
 
 __all__ = ["register", "run"]
 
@@ -28,7 +28,8 @@ def show_stage(prefix: str):
 def run(
     config: Annotated[Path, typer.Argument(help="A pipeline YAML (e.g. configs/pipeline.yaml, or a name under configs/).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: the config's `out`).")] = None,
-    num_cpus: WorkersOpt = None,
+    num_cpus: NumCpusOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """synth or inputs → ingest → parse → sessionize → train → score → evaluate → explain → report.
 
@@ -38,8 +39,8 @@ def run(
         logad run configs/pipeline.yaml --out runs/demo
     """
     from logad.pipeline import run_pipeline
-
-    r = run_pipeline(config, on_stage=show_stage("run"), out=str(out) if out else None, num_cpus=num_cpus)
+    r = run_pipeline(config, on_stage=show_stage("run"), sets=set_, out=str(out) if out else None,
+                     num_cpus=num_cpus)
     echo_outputs("run", {"seconds": r["seconds"]["total"], "outputs": r["out"]})
     echo_result(f"report: {r['report']}", "report", str(r["report"]))
 

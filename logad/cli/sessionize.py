@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from logad.cli.common import ConfigOpt, OutOpt, WorkersOpt, echo_outputs, handle_errors
+from logad.cli.common import ConfigOpt, NumCpusOpt, OutOpt, SetOpt, WorkersOpt, echo_outputs, handle_errors
+from logad.cli.settings import local_ray, stage_settings
 
 __all__ = ["register", "sessionize"]
 
@@ -29,24 +30,27 @@ def sessionize(
     train_normal_only: Annotated[Optional[bool], typer.Option("--train-normal-only/--train-all", help="Drop anomalous sessions from train (they leave the run).")] = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="labels.parquet (session_key, label); default: the one beside the events.")] = None,
     messages: Annotated[Optional[bool], typer.Option("--messages/--no-messages", help="Keep line texts in sequences.messages (needed by words/trigram features).")] = None,
-    num_cpus: WorkersOpt = None,
+    workers: WorkersOpt = None,
+    num_cpus: NumCpusOpt = None,
     config: ConfigOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Group parsed events into sessions and split them into train/val/test.
 
     Example:
         logad sessionize runs/hdfs/parsed --by block --dedup --train-normal-only --out runs/hdfs/sessions
     """
-    from logad.config import load_config
     from logad.ray.sessionize import run_sessionize
+    from logad.settings import SessionizeSettings
 
-    cfg = load_config(config or "sessionize", {
+    settings = stage_settings(SessionizeSettings, config, {
         "by": by, "window": window, "step": step, "span": span, "split.how": split, "split.seed": seed,
         "split.val_frac": val_frac, "split.test_frac": test_frac, "dedup": dedup,
         "train_normal_only": train_normal_only, "labels": str(labels) if labels else None,
-        "keep_messages": messages, "ray.num_cpus": num_cpus,
-    })
-    m = run_sessionize(parsed_dir, out, cfg=cfg)
+        "keep_messages": messages, "workers": workers,
+    }, set_)
+    local_ray(num_cpus)
+    m = run_sessionize(parsed_dir, out, cfg=settings)
     splits = ", ".join(f"{k} {v['sessions']} ({v['anomalous']} anomalous)" for k, v in m["splits"].items())
     echo_outputs(f"sessionize --by {m['by']} → {out}", {
         "events read": m["events_read"], "lines in sessions": m["lines_sessioned"],

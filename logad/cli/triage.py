@@ -7,8 +7,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from logad.cli.common import ConfigOpt, OutOpt, WorkersOpt, echo_outputs, echo_table, handle_errors
-from logad.config import load_config
+from logad.cli.common import ConfigOpt, NumCpusOpt, OutOpt, WorkersOpt, echo_outputs, echo_table, handle_errors
+from logad.cli.settings import local_ray, stage_settings
 
 __all__ = ["register", "triage_app"]
 
@@ -16,10 +16,14 @@ triage_app = typer.Typer(name="triage", no_args_is_help=True,
                          help="LOOK/SKIP line triage: which lines of a log to read.")
 
 
-def _cfg(config: Optional[Path], overrides: dict | None = None) -> dict:
-    from logad.triage.runs import DEFAULTS
+def _settings(config: Optional[Path], flags: dict | None = None):
+    from logad.settings import TriageSettings
 
-    return load_config(config or "triage", overrides or {}, defaults=DEFAULTS)
+    return stage_settings(TriageSettings, config, flags or {})
+
+
+def _cfg(config: Optional[Path], flags: dict | None = None) -> dict:
+    return _settings(config, flags).dump()
 
 
 @triage_app.command("label")
@@ -97,8 +101,8 @@ def predict(
     out: OutOpt,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="P(LOOK) from which a line is LOOK (default: the model's); lower = more recall, more lines.")] = None,
     max_look_share: Annotated[Optional[float], typer.Option("--max-look-share", help="At most this share of a file's lines marked LOOK, the most likely ones (default 0.3; 1: no cap).")] = None,
-    num_cpus: WorkersOpt = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", help="Ray actors scoring (default: one per CPU); results never depend on it.")] = None,
+    workers: WorkersOpt = None,
+    num_cpus: NumCpusOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Mark every line LOOK or SKIP; write the LOOK lines and a summary.
@@ -109,13 +113,12 @@ def predict(
     Example:
         logad triage predict /var/log/big.log --model runs/triage/model --out runs/triage/big
     """
-    from logad.ray.runtime import ensure_ray
     from logad.ray.triage import run_triage
 
-    cfg = _cfg(config, {"predict.threshold": threshold, "predict.max_workers": workers,
-                        "predict.max_look_share": max_look_share})
-    ensure_ray(num_cpus=num_cpus)
-    m = run_triage(inputs, model, out, cfg["predict"])
+    settings = _settings(config, {"predict.threshold": threshold, "predict.workers": workers,
+                                    "predict.max_look_share": max_look_share})
+    local_ray(num_cpus)
+    m = run_triage(inputs, model, out, settings.predict)
     t = m["totals"]
     echo_outputs(f"triage predict → {out}", {
         "lines read": t["lines_read"], "scored": t["scored"], "rejected": t["rejected"],

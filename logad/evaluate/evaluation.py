@@ -17,17 +17,32 @@ from logad import __version__
 from logad.errors import InputError
 from logad.evaluate.metrics import compute_metrics, psi
 from logad.evaluate.plots import write_plots
-from logad.io import write_json
+from logad.io import finished_manifest, write_json, write_yaml
 from logad.models.folder import read_model_yml
 from logad.schema import require_columns
-from logad.scoring.parts import read_scores
+from logad.scoring.parts import read_scores, score_parts
+from logad.settings import EvaluateSettings, coerce, settings_dump, stage_key
 
 __all__ = ["run_evaluate"]
 
+#: ``split`` / ``k`` not passed: they come from the settings (``configs/evaluate.yaml``).
+_FROM_SETTINGS: object = object()
+
+
+def _settings(cfg: EvaluateSettings | dict | None, split: object, k: object) -> EvaluateSettings:
+    """The settings, with ``split`` (None: all) and ``k`` when a caller passed them."""
+    settings = coerce(EvaluateSettings, cfg)
+    over = {}
+    if split is not _FROM_SETTINGS:
+        over["split"] = "all" if split in (None, "") else split
+    if k is not _FROM_SETTINGS:
+        over["k"] = list(k)  # type: ignore[call-overload]
+    return coerce(EvaluateSettings, {**settings_dump(settings), **over}) if over else settings
+
 
 def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Path | None = None,
-                 split: str | None = "test", k: tuple[int, ...] = (10, 100),
-                 model: str | None = None) -> dict:
+                 split: str | None | object = _FROM_SETTINGS, k: tuple[int, ...] | object = _FROM_SETTINGS,
+                 model: str | None = None, cfg: EvaluateSettings | dict | None = None) -> dict:
     """Write ``metrics.json`` and the PNG plots of ``scores`` (a score folder or one Parquet file).
 
     ``model`` names the model to evaluate when the folder holds several (``logad score
@@ -35,9 +50,22 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
 
     ``split``: the split to evaluate; None or ``"all"`` for every session (written as
     ``"split": "all"``). Sessions without a label are left out of the label metrics and counted.
+    ``split`` and ``k`` default to the settings (``cfg``: :class:`~logad.settings.EvaluateSettings`,
+    or a dict of values over ``configs/evaluate.yaml``). A re-run with the same scores, model
+    and settings returns the finished ``metrics.json`` (``"skipped": True``).
     """
     t0 = time.perf_counter()
+    settings = _settings(cfg, split, k)
+    split, k = settings.split, tuple(settings.k)
     path = Path(scores)
+    out = Path(out_dir)
+    inputs = [path] if path.is_file() else [*score_parts(path), *(
+        [path / "scores.parquet"] if (path / "scores.parquet").is_file() else [])]
+    key = stage_key(inputs, settings, model, str(model_dir) if model_dir else None,
+                    *([Path(model_dir) / "model.yml"] if model_dir and Path(model_dir).is_dir() else []))
+    done = finished_manifest(out, key) if (out / "metrics.json").is_file() else None
+    if done is not None:
+        return {**read_metrics(out), "skipped": True}
     if model is None and model_dir is not None and Path(model_dir).is_dir():
         model = (read_model_yml(model_dir).get("extra") or {}).get("model")
     table = read_scores(path, model=model)
@@ -70,7 +98,6 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     metrics = compute_metrics(y, s[known] if y is not None else s, threshold, reference, k=list(k))
     if reference is not None and y is not None and (~known).any():
         metrics["psi"] = psi(reference, s)  # drift over every scored session, labelled or not
-    out = Path(out_dir)
     plots = write_plots(out / "plots", y, s[known] if y is not None else s, threshold)
     result = {"stage": "evaluate", "logad_version": __version__, "scores": str(path),
               "model": model_name, "split": split or "all", "sessions": int(table.num_rows),
@@ -78,4 +105,15 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
               "plots": {k: str(v) for k, v in plots.items()},
               "seconds": round(time.perf_counter() - t0, 3)}
     write_json(result, out / "metrics.json")
+    write_yaml(settings.dump(), out / "evaluate_config.yaml")
+    write_json({"stage": "evaluate", "status": "complete", "logad_version": __version__, "run_key": key,
+                "outputs": {"metrics": "metrics.json", "config": "evaluate_config.yaml"}},
+               out / "manifest.json")
     return result
+
+
+def read_metrics(out_dir: str | Path) -> dict:
+    """The ``metrics.json`` an evaluation wrote."""
+    import json
+
+    return json.loads((Path(out_dir) / "metrics.json").read_text(encoding="utf-8"))

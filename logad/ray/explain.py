@@ -21,30 +21,21 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from logad import __version__
-from logad.config import deep_merge
 from logad.errors import ConfigError, InputError
 from logad.explain import (ShapExplainer, error_cases, events_files, explainer_kind,
                            nearest_normal, read_lines, read_templates, readable_names, sample_ids,
                            sequence_hook, session_refs, top_features)
 from logad.explain.plots import shap_bar_png, shap_beeswarm_png
 from logad.explain.shap_values import UNSUPPORTED, output_label
-from logad.io import atomic_dir, finished_manifest, read_json, run_key, write_json, write_parquet
+from logad.io import atomic_dir, finished_manifest, read_json, write_json, write_parquet
 from logad.models.trained import TrainedModel
 from logad.ray.train import sequences_files
 from logad.scoring.parts import read_scores, score_parts
+from logad.settings import ExplainSettings, coerce, stage_key
 
-__all__ = ["run_explain", "ShapWorker", "DEFAULTS"]
+__all__ = ["run_explain", "ShapWorker"]
 
 log = logging.getLogger(__name__)
-
-DEFAULTS: dict[str, Any] = {
-    "shap_background": 100, "shap_sample": 200, "shap_feature_threshold": 5000,
-    "shap_cell_threshold": 5_000_000, "max_evals": 500, "actors": None, "local_below": 1000,
-    "top_features": 5,
-    "nn_normal_sample": 2000, "nn_source": None, "nn_top_k": 10,
-    "cases": 20, "case_split": "test", "lines_per_case": 5, "context": 2, "parsed": None,
-}
-
 
 class ShapWorker:
     """Ray Data callable class: builds the explainer once per actor, explains sequences batches."""
@@ -99,7 +90,7 @@ def _check_guards(n_rows: int, n_features: int, n_background: int, cfg: dict) ->
 def _shap_on_pool(model_dir: str, background: np.ndarray, rows: pa.Table, cfg: dict) -> pa.Table:
     # in this process: the same functions, for small runs and tests (an actor pool's start-up
     # costs seconds a model; SHAP on a few hundred sessions takes less)
-    if cfg.get("actors") == 0 or rows.num_rows < int(cfg.get("local_below") or 0):
+    if cfg.get("workers") == 0 or rows.num_rows < int(cfg.get("local_below") or 0):
         model = TrainedModel.load(model_dir)
         return _explain_rows(model, ShapExplainer(model.detector, background, int(cfg["max_evals"])), rows)
     import ray
@@ -108,7 +99,7 @@ def _shap_on_pool(model_dir: str, background: np.ndarray, rows: pa.Table, cfg: d
     from logad.ray.runtime import ensure_ray
 
     ensure_ray()
-    n = pool_size(cfg.get("actors"))
+    n = pool_size(cfg.get("workers"))
     cpus = float(ray.cluster_resources().get("CPU", 1))
     batch = max(1, -(-rows.num_rows // (2 * n)))
     out = ray.data.from_arrow(rows).map_batches(
@@ -243,17 +234,16 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
         Gets ``explain.json``, ``shap.parquet``, ``plots/shap_bar.png``,
         ``plots/shap_beeswarm.png`` and ``manifest.json``.
     cfg : dict, optional
-        See :data:`DEFAULTS`: ``shap_background`` (0: the whole train split), ``shap_sample``,
+        The resolved :class:`~logad.settings.ExplainSettings` (a dict: values over
+        ``configs/explain.yaml``): ``shap_background`` (0: the whole train split), ``shap_sample``,
         ``shap_feature_threshold``, ``shap_cell_threshold``, ``max_evals`` (permutation
-        fallback), ``actors`` (0: in this process), ``local_below`` (fewer sessions to explain
+        fallback), ``workers`` (0: in this process), ``local_below`` (fewer sessions to explain
         run in this process), ``nn_normal_sample``, ``nn_source`` (a model
         folder; default ``model_dir``), ``nn_top_k``, ``cases``, ``case_split``,
         ``lines_per_case``, ``context``, ``parsed`` (the parse folder: templates and events).
     """
-    cfg = deep_merge(DEFAULTS, cfg or {})
-    for k in ("shap_background", "shap_sample", "nn_normal_sample", "nn_top_k", "cases"):
-        if int(cfg[k]) < 0:
-            raise ConfigError(f"explain: --{k.replace('_', '-')} must be >= 0, got {cfg[k]}")
+    settings = coerce(ExplainSettings, cfg)
+    cfg = settings.dump()
     t0 = time.perf_counter()
     model_dir, scores_dir, seq_dir = str(model_dir), Path(scores), Path(sequences)
     model = TrainedModel.load(model_dir)
@@ -261,7 +251,7 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
     files = sequences_files(seq_dir)
     out = Path(out_dir)
     parts = score_parts(scores_dir)
-    key = run_key([*files, *parts, Path(model_dir) / "model.yml"], {k: v for k, v in cfg.items() if k not in ("actors", "local_below")})
+    key = stage_key([*files, *parts, Path(model_dir) / "model.yml"], settings)
     done = finished_manifest(out, key)
     if done is not None:
         log.info("%s: already explained with these inputs and settings; skipping", out)

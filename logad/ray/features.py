@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from logad.errors import InputError
 from logad.features.base import Featurizer, NotFittedError
 from logad.features.registry import make_featurizer
 from logad.features.rows import csr_to_rows, row_index, rows_to_csr, select_split
@@ -38,7 +39,9 @@ def fit_from_tables(featurizer: Featurizer, tables: list[pa.Table], split: str |
     tables = [t for t in tables if t.num_rows]
     counts = table_to_counts(pa.concat_tables(tables)) if tables else {"n_docs": 0, "tf": {}, "df": {}}
     if counts["n_docs"] == 0:
-        raise ValueError(f"no rows with split == {split!r} to fit {type(featurizer).__name__} on")
+        raise InputError(f"no sessions with split == {split!r} to fit {type(featurizer).__name__} on; "
+                         "the sequences need sessions in that split (see `logad sessionize "
+                         "--val-frac/--test-frac`, which leave the rest to train)")
     return featurizer.fit_counts(counts if featurizer.uses_vocabulary else None)
 
 

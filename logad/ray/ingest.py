@@ -2,7 +2,7 @@
 
 Plan (driver): expand inputs, select LO2 files, count newlines of big files in parallel, cut into
 units (whole files, byte ranges of big ones) and the units into groups that shrink towards the end
-(:func:`logad.ray.pool.guided_groups`). Work: a pool of Ray actors (``max_workers``, one CPU each,
+(:func:`logad.ray.pool.guided_groups`). Work: a pool of Ray actors (``workers``, one CPU each,
 :class:`IngestWorker`, holding the preset and labels once) takes the groups as it frees up
 (:func:`logad.ray.pool.ordered_map`); each unit is read, structured and labelled by
 :func:`logad.sources.events.unit_events` and written to ``events/part-<unit>.parquet`` atomically;
@@ -18,14 +18,12 @@ Output file names depend only on the inputs and ``chunk_bytes``, never on the nu
 
 from __future__ import annotations
 
-import hashlib
 import os
-import json
 import logging
 import time
 from dataclasses import fields
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Sequence
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -36,39 +34,16 @@ from logad.io import (ParquetSettings, mark_running, part_entries, read_json, re
                       run_lock, write_json, write_parquet, write_yaml)
 from logad.ray.pool import guided_groups, ordered_map, pool_size, release_actors
 from logad.ray.runtime import ensure_ray
+from logad.settings import IngestSettings, coerce, stage_key
 from logad.sources.events import UnitResult, unit_events
 from logad.sources.files import SourceFile, WorkUnit, expand_sources, newline_count, plan_units
 from logad.sources.labels import LabelSpec, load_labels, session_labels
 from logad.sources.lo2 import load_lo2_metrics, select_lo2
 from logad.sources.presets import Preset, load_preset, preset_from_format, preset_from_regex
 
-__all__ = ["run_ingest", "DEFAULTS"]
+__all__ = ["run_ingest"]
 
 log = logging.getLogger(__name__)
-
-DEFAULTS: dict[str, Any] = {
-    "preset": "generic",
-    "format": None,
-    "regex": None,
-    "timestamp_format": None,
-    "labels": None,
-    # byte ranges of big plain files: small enough that 2 workers get even shares of a 300 MB file
-    # (ingest + parse of 2M HDFS lines with 2 workers: 6.7 s at 64 MB, 5.6 s at 16 MB)
-    "chunk_bytes": 16 * 1024 * 1024,
-    "max_line_bytes": 1024 * 1024,
-    "batch_lines": 200_000,
-    "max_workers": None,
-    # how the events files are written (logad.io.ParquetSettings); results never depend on it
-    "parquet": {"compression": "zstd", "compression_level": -3, "dictionary": None},
-    "lo2": {"runs": None, "services": None, "test_cases": None, "errors_per_run": None,
-            "seed": 0, "load_metrics": False},
-}
-
-_KINDS = {"preset": "str", "format": "str?", "regex": "str?", "timestamp_format": "str?",
-          "labels": "str?", "chunk_bytes": "int", "max_line_bytes": "int", "batch_lines": "int",
-          "max_workers": "int?", "parquet": "map?", "lo2": "map"}
-_LO2_KINDS = {"runs": "int?", "services": "list?", "test_cases": "list?",
-              "errors_per_run": "int?", "seed": "int0", "load_metrics": "bool"}
 
 _COUNTS = ("lines_read", "parsed", "rejected", "events", "unmatched", "bad_utf8", "bytes")
 
@@ -81,11 +56,9 @@ def _resolve_preset(cfg: dict) -> Preset:
     return load_preset(cfg["preset"])
 
 
-def _fingerprint(unit: WorkUnit, cfg: dict) -> str:
-    key = json.dumps([unit.file.display, unit.file.size, unit.start, unit.end,
-                      {k: cfg.get(k) for k in ("preset", "format", "regex", "labels", "max_line_bytes")},
-                      __version__], sort_keys=True, default=str)
-    return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+def _fingerprint(unit: WorkUnit, settings: IngestSettings) -> str:
+    """A unit's skip key: its identity (file, size, byte range) and every setting."""
+    return stage_key([], settings, [unit.file.display, unit.file.size, unit.start, unit.end])
 
 
 def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file_columns: dict,
@@ -177,42 +150,43 @@ def _file_rows(rows: list[dict]) -> list[dict]:
     return list(by_path.values())
 
 
-def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = None) -> dict:
+def run_ingest(sources: Sequence[str], out_dir: str | Path,
+               cfg: IngestSettings | dict | None = None) -> dict:
     """Ingest ``sources`` into ``out_dir`` and return the manifest.
 
-    ``cfg`` holds the keys of :data:`DEFAULTS` (a resolved config). The manifest lists every
+    ``cfg``: the resolved :class:`~logad.settings.IngestSettings` (a dict is taken as values over
+    ``configs/ingest.yaml`` and validated at once). The manifest lists every
     file with lines read, parsed, rejected, events, unmatched, bad UTF-8 lines, bytes and seconds,
     plus totals, where ``lines_read == parsed + rejected`` for every file. Files that failed (empty,
     binary, truncated, corrupt) carry their message under ``errors``; the others still finish.
     """
-    from logad.config import check_settings, deep_merge
-
     t0 = time.perf_counter()
-    cfg = deep_merge(DEFAULTS, cfg or {})
-    check_settings(cfg, _KINDS, "ingest config")
-    check_settings(cfg["lo2"], _LO2_KINDS, "ingest config: lo2")
+    settings = coerce(IngestSettings, cfg)
+    cfg = settings.dump()
     out = Path(out_dir)
     preset = _resolve_preset(cfg)
-    parquet = ParquetSettings.from_config(cfg["parquet"], "ingest parquet")  # fails before work
+    parquet = settings.parquet.writer()
     labels = load_labels(cfg["labels"]) if cfg.get("labels") else None
     all_files = expand_sources(list(sources))
     files, file_cols, extra = _file_columns(all_files, preset, cfg)
     with run_lock(out, "ingest"):
         remove_leftovers(out, ("events", "rejected", "_units"))
         ensure_ray()
-        return _run(sources, out, cfg, preset, parquet, labels, all_files, files, file_cols,
+        return _run(sources, out, settings, preset, parquet, labels, all_files, files, file_cols,
                     extra, t0)
 
 
-def _run(sources: Sequence[str], out: Path, cfg: dict, preset: Preset, parquet: ParquetSettings,
+def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Preset,
+         parquet: ParquetSettings,
          labels: LabelSpec | None, all_files: list[SourceFile], files: list[SourceFile],
          file_cols: dict, extra: dict, t0: float) -> dict:
     """The work of :func:`run_ingest` once its inputs are checked and ``out`` is locked."""
+    cfg = settings.dump()
     units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=_count_newlines_parallel)
 
     done, todo = [], []
     for u in units:
-        fp = _fingerprint(u, cfg)
+        fp = _fingerprint(u, settings)
         marker = out / "_units" / f"part-{u.index:06d}.json"
         if marker.exists():
             row = read_json(marker)
@@ -228,7 +202,7 @@ def _run(sources: Sequence[str], out: Path, cfg: dict, preset: Preset, parquet: 
     if todo:
         import ray
 
-        workers = pool_size(cfg.get("max_workers"))
+        workers = pool_size(settings.workers)
         groups = guided_groups(todo, workers)
         worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(IngestWorker)
         actors = [worker_cls.remote(preset, labels, file_cols, str(out), cfg, parquet)

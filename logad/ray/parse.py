@@ -31,20 +31,19 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logad import __version__
-from logad.config import CONFIG_DIR, check_settings, load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import (ParquetSettings, Timer, atomic_dir, atomic_path, finished_input,
-                      finished_manifest, mark_running, part_entries, remove_leftovers, run_key,
+from logad.io import (Timer, atomic_dir, atomic_path, finished_input,
+                      finished_manifest, mark_running, part_entries, remove_leftovers,
                       run_lock, write_json, write_parquet, write_yaml)
 from logad.parsing.distinct import DistinctTable, split_summary
-from logad.parsing.masking import compile_passes, rules_from_config, rules_to_json, select_rules
+from logad.parsing.masking import compile_passes, rules_to_json
 from logad.parsing.miner import DrainSettings, TemplateMiner
 from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_state, state_aliases,
                                  to_state)
@@ -52,19 +51,12 @@ from logad.parsing.templates import mine_distinct, templates_table
 from logad.ray.parse_worker import ParseWorker, work_units
 from logad.ray.pool import broadcast, guided_groups, ordered_map, pool_size, release_actors
 from logad.ray.runtime import ensure_ray
+from logad.settings import ParseSettings, coerce, masking_rules, stage_key
 from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
 
-__all__ = ["run_parse", "DEFAULTS", "resolve_rules", "load_template_state"]
+__all__ = ["run_parse", "resolve_rules", "load_template_state"]
 
 log = logging.getLogger(__name__)
-
-DEFAULTS: dict[str, Any] = {"masking": "masking", "drain": DrainSettings().to_dict(),
-                            "max_distinct": 5_000_000, "match_full_search": "fallback",
-                            "batch_size": 65536, "num_blocks": None, "workers": None,
-                            "parquet": {}, "spill": True}
-_KINDS = {"masking": "str", "drain": "map?", "max_distinct": "int", "match_full_search": "str",
-          "batch_size": "int", "num_blocks": "int?", "workers": "int?", "parquet": "map?",
-          "spill": "bool"}
 
 
 def _input_files(events_dir: Path) -> tuple[list[Path], dict]:
@@ -77,21 +69,10 @@ def _input_files(events_dir: Path) -> tuple[list[Path], dict]:
     return files, manifest
 
 
-def _preset_rules(preset: str | None) -> list:
-    if not preset:
-        return []
-    for name in (preset, preset.lower()):
-        path = CONFIG_DIR / "presets" / f"{name}.yaml"
-        if path.is_file():
-            return list(load_yaml(path).get("masking") or [])
-    return []
-
-
-def resolve_rules(cfg: dict, preset: str | None, no_mask: Sequence[str] = ()) -> list:
-    """Masking rules of a run: masking.yaml's preset section, the preset file's, then generic."""
-    masking_cfg = load_yaml(cfg.get("masking") or "masking")
-    rules = rules_from_config(masking_cfg, preset, _preset_rules(preset))
-    return select_rules(rules, no_mask)
+def resolve_rules(cfg: ParseSettings | dict | None, preset: str | None, no_mask: Sequence[str] = ()) -> list:
+    """Masking rules of a run (:func:`logad.settings.masking_rules`): masking.yaml's preset
+    section, the preset file's, then generic."""
+    return masking_rules(coerce(ParseSettings, cfg), preset, no_mask)
 
 
 def _sha(path: Path) -> str | None:
@@ -125,13 +106,6 @@ def load_template_state(path: Path | None, settings: DrainSettings, *, trusted: 
     return from_drain3_snapshot(data, trusted=trusted, source=str(path)), {}, {}
 
 
-def _drain_settings(cfg: dict) -> DrainSettings:
-    try:
-        return DrainSettings.from_config(cfg.get("drain"))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"parse config: drain: a setting of the wrong type ({exc})") from None
-
-
 def _groups(units: list[dict], n_blocks: int) -> list[list[dict]]:
     """``units`` cut into ``n_blocks`` contiguous groups of nearly equal size (none empty)."""
     n = max(1, min(int(n_blocks), len(units)))
@@ -139,7 +113,7 @@ def _groups(units: list[dict], n_blocks: int) -> list[list[dict]]:
     return [units[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
-def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None = None,
+def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: ParseSettings | dict | None = None,
               drain_state: str | Path | None = None, match_only: bool = False,
               no_mask: Sequence[str] = (), num_blocks: int | None = None,
               trust_drain3_snapshot: bool = False) -> dict:
@@ -151,8 +125,9 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
         Output folder of ingest (``part-*.parquet`` here or in ``events/``, ``manifest.json``).
     out_dir : path
         Created if needed; see the module docstring for what goes in it.
-    cfg : dict, optional
-        Resolved ``configs/parse.yaml`` (missing keys take :data:`DEFAULTS`).
+    cfg : ParseSettings or dict, optional
+        The resolved :class:`~logad.settings.ParseSettings`; a dict (or None) is taken as
+        values over ``configs/parse.yaml`` and validated at once, as ``logad parse`` does.
     drain_state : path, optional
         Template state to start from and to save the result to (created when absent).
     match_only : bool
@@ -171,46 +146,44 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
 
     Examples
     --------
-    >>> run_parse("runs/hdfs/ingest", "runs/hdfs/parse", cfg=load_config("parse"))  # doctest: +SKIP
+    >>> run_parse("runs/hdfs/ingest", "runs/hdfs/parse", cfg=resolve(ParseSettings))  # doctest: +SKIP
     """
-    cfg = {**DEFAULTS, **(cfg or {})}
-    check_settings(cfg, _KINDS, "parse config")
+    settings = coerce(ParseSettings, cfg)  # every setting checked before the output folder is touched
     timer = Timer()
     events_dir, out = Path(events_dir), Path(out_dir)
     state_path = Path(drain_state) if drain_state else None
-    num_blocks = num_blocks if num_blocks is not None else cfg.get("num_blocks")
-    _drain_settings(cfg)  # every setting checked before the output folder is touched
-    ParquetSettings.from_config(cfg.get("parquet"), "parse parquet")
+    num_blocks = num_blocks if num_blocks is not None else settings.num_blocks
     files, in_manifest = _input_files(events_dir)
     with run_lock(out, "parse"):
         remove_leftovers(out)
         try:
-            return _run(events_dir, out, cfg, timer, files, in_manifest, state_path, match_only,
+            return _run(events_dir, out, settings, timer, files, in_manifest, state_path, match_only,
                         no_mask, num_blocks, trust_drain3_snapshot)
         finally:
             shutil.rmtree(out / "_spill", ignore_errors=True)  # also after a failure
 
 
-def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path],
+def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, files: list[Path],
          in_manifest: dict, state_path: Path | None, match_only: bool, no_mask: Sequence[str],
          num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
     """The work of :func:`run_parse` once its input is checked and ``out`` is locked."""
+    cfg = settings.dump()
     with timer("plan"):
         preset = in_manifest.get("preset")
-        rules = resolve_rules(cfg, preset, no_mask)
+        rules = masking_rules(settings, preset, no_mask)
         passes = compile_passes(rules)
-        settings = _drain_settings(cfg)
-        parquet = ParquetSettings.from_config(cfg.get("parquet"), "parse parquet")
+        drain = settings.drain.miner_settings()
+        parquet = settings.parquet.writer()
         if match_only and (state_path is None or not state_path.exists()):
             raise ConfigError("--match-only needs an existing --drain-state FILE to match against")
         state_sha = _sha(state_path) if state_path else None
-        settings_key = (cfg, rules_to_json(rules), match_only, num_blocks)
-        fp = run_key(files, state_sha, *settings_key)
+        identity = (rules_to_json(rules), match_only, num_blocks)
+        fp = stage_key(files, settings, state_sha, *identity)
         done = finished_manifest(out, fp)
         if done:
             log.info("%s: parse already complete for these inputs; skipping", out)
             return {**done, "skipped": True}
-        miner, aliases, state_masking = load_template_state(state_path, settings,
+        miner, aliases, state_masking = load_template_state(state_path, drain,
                                                             trusted=trust_drain3_snapshot)
         if state_masking.get("rules") and state_masking["rules"] != rules_to_json(rules):
             log.warning("%s was mined with other masking rules; templates may not line up",
@@ -220,12 +193,12 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
     ensure_ray()
     import ray
 
-    batch_size = int(cfg["batch_size"])
+    batch_size = settings.batch_size
     units = work_units(files)
-    n_workers = pool_size(cfg.get("workers"))
+    n_workers = pool_size(settings.workers)
     groups = _groups(units, int(num_blocks)) if num_blocks else guided_groups(units, n_workers)
     n_workers = max(1, min(n_workers, len(groups)))
-    spill_dir = str(out / "_spill") if cfg.get("spill", True) else None
+    spill_dir = str(out / "_spill") if settings.spill else None
     if spill_dir:
         shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
         Path(spill_dir).mkdir(parents=True)
@@ -236,7 +209,7 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
         with timer("start_workers"):
             ray.get([a.ready.remote() for a in actors])
         with timer("read_mask_distinct"):
-            acc = DistinctTable(int(cfg["max_distinct"]))
+            acc = DistinctTable(settings.max_distinct)
             counts, rejected = [], []
             for summary in ordered_map(actors, lambda a, g: a.summarize.remote(g), groups,
                                        progress="parse pass 1 (mask, distinct)"):
@@ -248,7 +221,7 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
             distinct = acc.result()
         with timer("mine"):
             result = mine_distinct(miner, distinct, match_only=match_only,
-                                   full_search=str(cfg.get("match_full_search", "fallback")))
+                                   full_search=settings.match_full_search)
             templates = templates_table(miner, distinct, result)
             state = to_state(miner, masking={"preset": preset, "rules": rules_to_json(rules)},
                              aliases=aliases)
@@ -287,7 +260,7 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
     manifest = {
         "stage": "parse", "status": "complete", "logad_version": __version__,
         "events_dir": str(events_dir), "preset": preset, "run_key": fp,
-        "run_key_after": run_key(files, state_after, *settings_key),
+        "run_key_after": stage_key(files, settings, state_after, *identity),
         "counts": {"read": read, "parsed": read - n_rej, "rejected": n_rej,
                    "unmatched": result.unmatched_lines, "distinct_masked": distinct.num_rows,
                    "templates": templates.num_rows,

@@ -89,7 +89,9 @@ def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
     # a user about Ray's scheduling; logad prints its own progress per stage
     ctx.enable_progress_bars = verbose and os.environ.get("LOGAD_PROGRESS", "1") == "1"
     if not verbose:
-        logging.getLogger("ray").setLevel(logging.ERROR)
+        # Ray Data configures its own loggers when it is imported: set them again here
+        for name in ("ray", "ray.data", "ray.train", "ray.tune"):
+            logging.getLogger(name).setLevel(logging.ERROR)
         _drop_system_lines()
     cpus = ray.cluster_resources().get("CPU", 0)
     log.info("ray: %s with %g CPUs", "local" if _STARTED_HERE else "cluster", cpus)

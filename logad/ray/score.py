@@ -29,24 +29,18 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from logad import __version__
-from logad.config import deep_merge
-from logad.errors import ConfigError, InputError
-from logad.io import atomic_dir, finished_manifest, run_key, write_json, write_yaml
+from logad.errors import InputError
+from logad.io import atomic_dir, finished_manifest, write_json, write_yaml
 from logad.models.trained import TrainedModel
 from logad.ray.train import sequences_files
 from logad.ray.workers import Workers
 from logad.scoring.parts import model_version
 from logad.scoring.worker import RankBucket, ScoreWorker, columns_to_read, score_units
+from logad.settings import ScoreSettings, coerce, stage_key
 
-__all__ = ["run_score", "DEFAULTS", "uses_torch", "bucket_bounds"]
+__all__ = ["run_score", "uses_torch", "bucket_bounds"]
 
 log = logging.getLogger(__name__)
-
-DEFAULTS: dict[str, Any] = {"actors": None, "batch_size": 65536, "split": None,
-                            "gpus_per_actor": "auto", "local_below": 200_000}
-
-#: Rows a rank-pass task sorts at most (about; the cuts come from quantile sketches).
-ROWS_PER_BUCKET = 500_000
 
 
 def uses_torch(model: TrainedModel) -> bool:
@@ -118,7 +112,7 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
         from logad.ray.runtime import ensure_ray
 
         ensure_ray()
-        n, options = min(pool_size(cfg.get("actors")), max(1, len(units))), \
+        n, options = min(pool_size(cfg.get("workers")), max(1, len(units))), \
             _actor_options(torch_models, cfg.get("gpus_per_actor"))
     summary: list[dict] = []
     with Workers(ScoreWorker, (dirs, str(staging), cfg.get("split"), columns), n=n, local=local,
@@ -126,8 +120,7 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
         for rows in workers.map("score", units, progress="score"):
             summary += rows
         if summary:
-            _rank_buckets(workers, summary, out,
-                          int(cfg.get("rows_per_bucket") or ROWS_PER_BUCKET))
+            _rank_buckets(workers, summary, out, int(cfg["rows_per_bucket"]))
     act = {"size": 0, "in_process": True} if local else {"size": n, **options}
     return summary, act
 
@@ -149,8 +142,9 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
     out_dir : path
         Gets ``part-*.parquet`` (:data:`logad.scoring.parts.PARTS_SCHEMA`), ``manifest.json`` and
         ``score_config.yaml``. A re-run with the same inputs and settings is skipped.
-    cfg : dict, optional
-        ``actors`` (pool size; default one per cluster CPU), ``batch_size`` (rows of a work
+    cfg : ScoreSettings or dict, optional
+        The resolved settings (a dict: values over ``configs/score.yaml``, validated at once):
+        ``workers`` (pool size; default one per cluster CPU), ``batch_size`` (rows of a work
         unit, in whole row groups), ``split``,
         ``gpus_per_actor`` ("auto": 1 when a model is a torch model and the cluster has GPUs),
         ``local_below`` (score in this process below this many sessions; 0: always on Ray).
@@ -160,7 +154,8 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
     dict
         The manifest: per model sessions, flagged, threshold, version; totals and seconds.
     """
-    cfg = deep_merge(DEFAULTS, cfg or {})
+    settings = coerce(ScoreSettings, cfg)
+    cfg = settings.dump()
     t0 = time.perf_counter()
     dirs = [str(d) for d in ([model_dirs] if isinstance(model_dirs, (str, Path)) else model_dirs)]
     if not dirs:
@@ -172,15 +167,14 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
                          "a different named model")
     files = sequences_files(sequences)
     out = Path(out_dir)
-    key = run_key([*files, *(Path(d) / "model.yml" for d in dirs)],
-                  {k: v for k, v in cfg.items() if k not in ("actors", "local_below")})
+    key = stage_key([*files, *(Path(d) / "model.yml" for d in dirs)], settings)
     done = finished_manifest(out, key)
     if done is not None:
         log.info("%s: already scored with these models and settings; skipping", out)
         return {**done, "skipped": True}
     torch_models = any(uses_torch(m) for m, _ in models)
     n_in = _n_sessions(files)
-    local = n_in < int(cfg.get("local_below") or 0)
+    local = n_in < settings.local_below
     with atomic_dir(out) as tmp:
         staging = tmp / ".staging"
         staging.mkdir()

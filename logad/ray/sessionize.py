@@ -3,7 +3,7 @@
 Plan (driver): list the input units (one per row group of each ``part-*.parquet``), cut them
 into groups (``ray.read_blocks`` equal groups, or shrinking groups as parse does) and hand the
 groups to :class:`~logad.ray.sessionize_worker.SessionizeWorker` s: Ray actors (one CPU each,
-``ray.workers`` or one per cluster CPU), or, for inputs under ``ray.in_process_below`` lines,
+``workers`` or one per cluster CPU), or, for inputs under ``ray.in_process_below`` lines,
 one worker in this process (same functions, same output, no Ray start-up).
 
 1. Key: every unit's lines get their session key and are spilled by a hash bucket of it
@@ -37,10 +37,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logad import __version__
-from logad.config import deep_merge, load_yaml
-from logad.errors import ConfigError, InputError
+from logad.errors import InputError
 from logad.io import (Timer, atomic_dir, finished_input, finished_manifest, mark_running, part_entries,
-                      run_key, write_json, write_parquet, write_yaml)
+                      write_json, write_parquet, write_yaml)
 from logad.ray.parse import _groups
 from logad.ray.parse_worker import work_units
 from logad.ray.pool import guided_groups
@@ -50,47 +49,17 @@ from logad.schema import REJECTED_SCHEMA, require_columns
 from logad.sessions.build import apply_session_labels
 from logad.sessions.schema import EVENT_COLUMNS, SEQUENCES_SCHEMA, SPLIT_SCHEMA
 from logad.sessions.split import make_split
-from logad.sessions.windows import parse_duration
+from logad.settings import SessionizeSettings, coerce, stage_key
+from logad.settings.sessionize import ID_MODES, MODES
 
-__all__ = ["MODES", "IN_PROCESS_BELOW", "resolve_config", "run_sessionize"]
+__all__ = ["MODES", "resolve_config", "run_sessionize"]
 
 log = logging.getLogger(__name__)
 
-ID_MODES = ("block", "instance", "file")
-MODES = (*ID_MODES, "fixed", "sliding", "time")
-#: Inputs with fewer lines run in the driver's process (``ray.in_process_below``).
-IN_PROCESS_BELOW = 200_000
-
-
-def resolve_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
-    """``configs/sessionize.yaml`` updated by ``cfg``, checked; raises :class:`ConfigError`."""
-    out = deep_merge(load_yaml("sessionize"), cfg or {})
-    by = out.get("by")
-    if by not in MODES:
-        raise ConfigError(f"by must be one of {', '.join(MODES)}, got {by!r}")
-    try:
-        if by in ("fixed", "sliding"):
-            out["window"] = int(out["window"])
-            out["step"] = out["window"] if by == "fixed" or out.get("step") is None else int(out["step"])
-            if out["window"] < 1 or not 1 <= out["step"] <= out["window"]:
-                raise ConfigError(f"need window >= 1 and 1 <= step <= window, got window={out['window']} "
-                                  f"step={out['step']}")
-        if by == "time":
-            span = parse_duration(out["span"])
-            step = span if out.get("step") is None else parse_duration(out["step"])
-            if step > span:
-                raise ConfigError(f"time step ({step}s) must not exceed span ({span}s): lines would be left out")
-            out["span_sec"], out["step_sec"] = span, step
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"sessionize window settings: {exc}") from None
-    sp = out["split"]
-    if sp.get("how") not in ("chronological", "random"):
-        raise ConfigError(f"split.how must be chronological or random, got {sp.get('how')!r}")
-    val, test = float(sp.get("val_frac", 0)), float(sp.get("test_frac", 0))
-    if val < 0 or test < 0 or val + test > 1:
-        raise ConfigError(f"split fractions need val_frac, test_frac >= 0 and val+test <= 1, got {val}, {test}")
-    sp["val_frac"], sp["test_frac"], sp["seed"] = val, test, int(sp.get("seed") or 0)
-    return out
+def resolve_config(cfg: SessionizeSettings | dict[str, Any] | None) -> SessionizeSettings:
+    """``configs/sessionize.yaml`` updated by ``cfg``, validated (:func:`logad.settings.coerce`);
+    raises :class:`~logad.errors.ConfigError`."""
+    return coerce(SessionizeSettings, cfg)
 
 
 def _input_files(parsed_dir: Path) -> tuple[Path, list[str]]:
@@ -102,10 +71,10 @@ def _input_files(parsed_dir: Path) -> tuple[Path, list[str]]:
     return parts[0].parent, [str(p) for p in parts]
 
 
-def _labels_path(cfg: dict[str, Any], parsed_dir: Path, events_dir: Path) -> Path | None:
-    """``cfg['labels']`` (must exist), else the first ``labels.parquet`` beside the events."""
-    if cfg.get("labels"):
-        path = Path(cfg["labels"])
+def _labels_path(settings: SessionizeSettings, parsed_dir: Path, events_dir: Path) -> Path | None:
+    """``settings.labels`` (must exist), else the first ``labels.parquet`` beside the events."""
+    if settings.labels:
+        path = Path(settings.labels)
         if not path.is_file():
             raise InputError(f"labels file {path} not found (--labels / labels:)")
         return path
@@ -164,7 +133,7 @@ def _by_bucket(index: list[pa.Table]) -> list[tuple[int, pa.Table]]:
 
 
 def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
-                   cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+                   cfg: SessionizeSettings | dict[str, Any] | None = None) -> dict[str, Any]:
     """Sessionize a parsed-events folder; returns the manifest.
 
     Parameters
@@ -177,8 +146,9 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         Receives ``sequences/`` (Parquet, :data:`SEQUENCES_SCHEMA`), ``split.parquet``,
         ``rejected/`` (lines in no session, with the reason), ``sessionize_config.yaml`` and
         ``manifest.json``.
-    cfg : dict, optional
-        Overrides of ``configs/sessionize.yaml``.
+    cfg : SessionizeSettings or dict, optional
+        The resolved settings; a dict (or None) is taken as values over
+        ``configs/sessionize.yaml`` and validated at once.
 
     Returns
     -------
@@ -186,16 +156,16 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         The manifest: ``events_read = lines_sessioned + rejected.total``, sessions built /
         written, duplicates removed, train anomalies dropped, per-split counts, timings.
     """
-    cfg = resolve_config(cfg)
+    settings = resolve_config(cfg)
     parsed_dir, out_dir = Path(parsed_dir), Path(out_dir)
     events_dir, files = _input_files(parsed_dir)
-    by = cfg["by"]
-    key_col = cfg["keys"][by] if by in ID_MODES else None
+    by = settings.by
+    key_col = getattr(settings.keys, by) if by in ID_MODES else None
     needed = [*EVENT_COLUMNS] + ([key_col] if key_col and key_col not in EVENT_COLUMNS else [])
     for f in files:
         require_columns(pq.read_schema(f), needed, f"{f} (sessionize --by {by})")
-    labels_path = _labels_path(cfg, parsed_dir, events_dir) if by in ID_MODES else None
-    key = run_key([*files, *([labels_path] if labels_path else [])], cfg)
+    labels_path = _labels_path(settings, parsed_dir, events_dir) if by in ID_MODES else None
+    key = stage_key([*files, *([labels_path] if labels_path else [])], settings)
     done = finished_manifest(out_dir, key)
     if done:
         log.info("%s: sessionize already complete for these inputs and settings; skipping", out_dir)
@@ -205,10 +175,9 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         require_columns(pq.read_schema(labels_path), ["session_key", "label"], str(labels_path))
         labels = pq.read_table(labels_path, columns=["session_key", "label"])
     n_read = sum(pq.read_metadata(f).num_rows for f in files)
-    ray_cfg = cfg.get("ray") or {}
-    n_buckets = int(ray_cfg.get("num_partitions") or max(2, min(512, n_read // 250_000 + 1)))
-    blocks = int(ray_cfg["read_blocks"]) if ray_cfg.get("read_blocks") else None
-    local = in_process(n_read, ray_cfg.get("in_process_below", IN_PROCESS_BELOW))
+    n_buckets = settings.ray.num_partitions or max(2, min(512, n_read // 250_000 + 1))
+    blocks = settings.ray.read_blocks
+    local = in_process(n_read, settings.ray.in_process_below)
     timer = Timer()
     out_dir.mkdir(parents=True, exist_ok=True)
     mark_running(out_dir)  # an earlier manifest must not vouch for the parts this run replaces
@@ -216,20 +185,20 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     shutil.rmtree(spill, ignore_errors=True)  # a killed run's leftovers
     spill.mkdir(parents=True)
     build_kw = {"id_mode": "first_order" if by in ("fixed", "sliding") else "key",
-                "error_levels": list(cfg["error_levels"]), "keep_messages": bool(cfg["keep_messages"])}
-    early = not cfg["dedup"]  # the split needs no event ids: it can be made before the sessions
+                "error_levels": list(settings.error_levels), "keep_messages": settings.keep_messages}
+    early = not settings.dedup  # the split needs no event ids: it can be made before the sessions
     plan = {"by": by, "key_col": key_col, "columns": needed, "n_buckets": n_buckets, "early_split": early,
-            "spill_dir": str(spill), "span_sec": cfg.get("span_sec"), "step_sec": cfg.get("step_sec"),
-            "size": cfg.get("window"), "step": cfg.get("step")}
+            "spill_dir": str(spill), "span_sec": settings.span_sec, "step_sec": settings.step_sec,
+            "size": settings.window, "step": settings.step}
 
     with timer("start_workers"):
         if not local:
             from logad.ray.pool import pool_size
             from logad.ray.runtime import ensure_ray
 
-            ensure_ray(ray_cfg.get("num_cpus"))
+            ensure_ray()
         units = work_units([Path(f) for f in files])
-        n_workers = 1 if local else pool_size(ray_cfg.get("workers"))
+        n_workers = 1 if local else pool_size(settings.workers)
         groups = _groups(units, blocks) if blocks else guided_groups(units, n_workers)
         workers = Workers(SessionizeWorker, (plan, build_kw), n=min(n_workers, len(groups)), local=local)
     try:
@@ -270,10 +239,10 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                f"rows in sessions (by={by})")  # a bug, not bad input
 
         with timer("split"):
-            sp = cfg["split"]
-            fracs = (1.0 - sp["val_frac"] - sp["test_frac"], sp["val_frac"], sp["test_frac"])
-            split, stats = make_split(keys, how=sp["how"], fracs=fracs, seed=sp["seed"],
-                                      dedup=bool(cfg["dedup"]), train_normal_only=bool(cfg["train_normal_only"]))
+            sp = settings.split
+            fracs = (1.0 - sp.val_frac - sp.test_frac, sp.val_frac, sp.test_frac)
+            split, stats = make_split(keys, how=sp.how, fracs=fracs, seed=sp.seed,
+                                      dedup=settings.dedup, train_normal_only=settings.train_normal_only)
             write_parquet(split.cast(SPLIT_SCHEMA), out_dir / "split.parquet")
 
         with timer("build_write" if early else "write"), atomic_dir(out_dir / "sequences") as tmp:
@@ -289,7 +258,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         workers.close()
     shutil.rmtree(spill, ignore_errors=True)
 
-    write_yaml(cfg, out_dir / "sessionize_config.yaml")
+    write_yaml(settings.dump(), out_dir / "sessionize_config.yaml")
     manifest = {
         "stage": "sessionize", "status": "complete", "logad_version": __version__, "run_key": key, "input": str(parsed_dir), "by": by, "key_column": key_col,
         "labels_from": str(labels_path) if labels is not None else "line labels",
@@ -298,7 +267,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "session_rows": session_rows, "sessions_built": stats["sessions_in"],
         "duplicates_removed": stats["duplicates_removed"],
         "train_anomalous_dropped": stats["train_anomalous_dropped"],
-        "sessions_written": written, "splits": stats["splits"], "split_how": sp["how"],
+        "sessions_written": written, "splits": stats["splits"], "split_how": sp.how,
         "seconds": timer.seconds, "in_process": local, "workers": 1 if local else n_workers,
         "groups": len(groups), "buckets": n_buckets,
         "outputs": {"sequences": str(out_dir / "sequences"), "split": str(out_dir / "split.parquet"),

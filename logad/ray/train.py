@@ -10,7 +10,6 @@ The test split is never read here.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from logad import __version__
-from logad.config import deep_merge, load_yaml
+from logad.settings import TrainSettings, coerce, stage_key
 from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
 from logad.io import Timer, finished_parts
 from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
-from logad.models.registry import build_detector, get_model, load_models_config
+from logad.models.registry import build_detector, get_model
 from logad.models.thresholds import choose_threshold
 from logad.models.trained import TrainedModel
 from logad.ray.features import fit_from_tables
@@ -39,20 +37,9 @@ from logad.ray.workers import Workers, in_process
 from logad.scoring import aggregate_to_sessions
 from logad.schema import require_columns
 
-__all__ = ["run_train", "read_split", "sequences_files", "DEFAULTS"]
+__all__ = ["run_train", "read_split", "sequences_files"]
 
 log = logging.getLogger(__name__)
-
-DEFAULTS: dict[str, Any] = {
-    "threshold": {"method": "best_f1", "q": 99.0, "alpha": 0.01},
-    "features": {},
-    "params": {},
-    # below this many sessions train runs in this process (no Ray; on 2M HDFS lines, 104k
-    # sessions, starting 2 actors cost 5-7 s, the work they share 1 s); workers: null = one per CPU
-    "ray": {"in_process_below": 500_000, "workers": None, "num_cpus": None},
-}
-IN_PROCESS_BELOW = DEFAULTS["ray"]["in_process_below"]
-
 
 def sequences_files(path: str | Path) -> list[str]:
     """The Parquet parts of a finished ``sequences`` folder (the output of ``logad sessionize`` or
@@ -83,13 +70,6 @@ def _fingerprint(files: list[str]) -> dict[str, Any]:
         meta = pq.read_metadata(f)
         h.update(f"{Path(f).name}:{meta.num_rows}:{Path(f).stat().st_size}".encode())
     return {"paths": files, "hash": h.hexdigest()}
-
-
-def _train_key(*parts: Any) -> str:
-    """What makes a trained model: model name, data hash, configs, parameters, and the code
-    (logad version and git commit), so a fix in the code retrains."""
-    doc = json.dumps([*parts, __version__, git_commit()], sort_keys=True, default=str)
-    return hashlib.blake2b(doc.encode(), digest_size=16).hexdigest()
 
 
 def _finished(out_dir: str | Path, key: str) -> dict | None:
@@ -143,24 +123,24 @@ def _sum_rows(parts: list[dict]) -> dict[str, int]:
 
 
 def _start_workers(files: list[str], featurizers: list, level: str, available: list[str], local: bool,
-                   ray_cfg: dict) -> Workers:
+                   workers: int | None) -> Workers:
     n = 1
     if not local:
-        ensure_ray(ray_cfg.get("num_cpus"))
-        n = min(pool_size(ray_cfg.get("workers")), len(files))
+        ensure_ray()
+        n = min(pool_size(workers), len(files))
     return Workers(FeatureWorker, (columns_for(featurizers, available), level), n=n, local=local)
 
 
-def _deep_setup(detector: Any, cfg: dict, featurizers: list) -> dict | None:
+def _deep_setup(detector: Any, settings: TrainSettings, featurizers: list) -> dict | None:
     """Torch detectors: the ``torch:`` options and ``init_from`` (vocabulary union + warm start,
     applied to the fitted featurizers); None for the other detectors."""
     if not getattr(detector, "distributed", False):
-        if (cfg.get("torch") or {}).get("init_from") or (cfg.get("torch") or {}).get("replay"):
+        if settings.torch.init_from or settings.torch.replay:
             raise InputError(f"{detector.name}: --init-from and --replay apply to torch models only")
         return None
     from logad.ray.train_torch import init_from, torch_options, wants_ray_train
 
-    opts = torch_options(cfg)
+    opts = torch_options({"torch": settings.torch_options()})
     if opts["init_from"]:
         featurizers, (state, n_old) = init_from(featurizers, opts["init_from"])
         detector.warm_start(state, n_old)
@@ -181,38 +161,40 @@ def _with_replay(model: TrainedModel, X_tr: Any, y_tr: np.ndarray, spec: str, de
     return X, np.concatenate([y_tr, y_rep])
 
 
-def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: dict | None = None) -> dict:
+def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
+              cfg: TrainSettings | dict | None = None) -> dict:
     """Train ``model_name`` (a key of ``logad.models.registry.MODELS``) and save it to ``out_dir``.
 
-    Returns a summary with the threshold, how it was chosen, validation metrics and timings;
-    the same summary goes into ``model.yml`` under ``extra``.
+    ``cfg``: the resolved :class:`~logad.settings.TrainSettings` (a dict is taken as values over
+    ``configs/train.yaml`` and validated at once). Returns a summary with the threshold, how it
+    was chosen, validation metrics and timings; the same summary goes into ``model.yml`` under
+    ``extra``.
     """
-    cfg = deep_merge(DEFAULTS, cfg or {})
+    settings = coerce(TrainSettings, cfg)
+    cfg = settings.dump()
     spec = get_model(model_name)
-    models_cfg = load_models_config()
+    models_cfg = settings.models_config()
     timer = Timer()
     files = sequences_files(sequences)
-    features_cfg = deep_merge(load_yaml("features.yaml"), cfg.get("features") or {})
-    params = build_detector(spec, models_cfg, cfg.get("params") or {}).get_params()
+    features_cfg = settings.features_config()
+    params = build_detector(spec, models_cfg, settings.params).get_params()
     data = _fingerprint(files)
-    # where it runs (ray:) never changes the model, so it is not part of the key
-    key = _train_key(spec.name, data["hash"], {k: v for k, v in cfg.items() if k != "ray"},
-                     features_cfg, params)
+    # the code is part of what makes a model: a fix in it (git commit) retrains
+    key = stage_key(files, settings, spec.name, features_cfg, params, git_commit())
     done = _finished(out_dir, key)
     if done is not None:
         log.info("%s: %s already trained on these sessions with this config; skipping", out_dir, spec.name)
         return {**done, "skipped": True}
     n_sessions = sum(pq.read_metadata(f).num_rows for f in files)
-    ray_cfg = cfg.get("ray") or {}
-    local = in_process(n_sessions, ray_cfg.get("in_process_below", IN_PROCESS_BELOW))
-    detector = build_detector(spec, models_cfg, cfg.get("params") or {})
+    local = in_process(n_sessions, settings.ray.in_process_below)
+    detector = build_detector(spec, models_cfg, settings.params)
     featurizers = [make_featurizer_from_config(kind, features_cfg, level=spec.level)
                    for kind in spec.feature_kinds]
     model = TrainedModel(spec, featurizers, detector)
     with timer("start_workers"):
         schema = pq.read_schema(files[0])
         require_columns(schema, ["session_id", "label", "event_ids", "split"], "sequences")
-        workers = _start_workers(files, featurizers, spec.level, schema.names, local, ray_cfg)
+        workers = _start_workers(files, featurizers, spec.level, schema.names, local, settings.workers)
         n_workers = workers.size
         workers.each("ready")
     with timer("read"):
@@ -222,7 +204,7 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
             per_worker = workers.each("counts", featurizers)
             for i, f in enumerate(featurizers):
                 fit_from_tables(f, [tables[i] for tables in per_worker], "train")
-        deep = _deep_setup(detector, cfg, featurizers)  # torch models: init-from, replay
+        deep = _deep_setup(detector, settings, featurizers)  # torch models: init-from, replay
         if deep is not None:
             featurizers = deep["featurizers"]
             model = TrainedModel(spec, featurizers, detector)
@@ -256,7 +238,8 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
                             run_dir=Path(f"{out_dir}.train") / spec.name, cfg=deep["options"])
         else:
             detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
-    method = (cfg.get("threshold") or {}).get("method", "best_f1")
+    th_cfg = settings.threshold
+    method = th_cfg.method
     val_metrics: dict[str, Any] = {}
     if rows["val"]:
         with timer("threshold"):
@@ -266,9 +249,8 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
             if method != "none" and len(y_val):
                 usable = method != "best_f1" or len(np.unique(y_val)) == 2
                 if usable:
-                    th_cfg = cfg["threshold"]
-                    threshold, sweep = choose_threshold(s_val, y_val, method, q=th_cfg.get("q", 99.0),
-                                                        alpha=th_cfg.get("alpha", 0.01))
+                    threshold, sweep = choose_threshold(s_val, y_val, method, q=th_cfg.q,
+                                                        alpha=th_cfg.alpha)
                     detector.set_threshold(threshold, method=f"{method} on validation", sweep=sweep)
                 else:
                     log.warning("threshold: validation has one class only; keeping %s",

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -33,30 +33,21 @@ from logad.io import read_json, write_json, write_parquet, write_yaml
 from logad.ray.ingest import _count_newlines_parallel
 from logad.ray.pool import map_unit_groups
 from logad.ray.runtime import ensure_ray
+from logad.settings import stage_key
+from logad.settings.triage import TriagePredictSection, predict_settings
 from logad.sources.files import WorkUnit, expand_sources, plan_units
 from logad.sources.reader import UnitStats, iter_entries
 from logad.triage.predict import LOOK_SCHEMA, cap_per_file, look_rows, summarize
 from logad.triage.scorer import TriageScorer
 
-__all__ = ["run_triage", "DEFAULTS", "TriageWorker"]
+__all__ = ["run_triage", "TriageWorker"]
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "threshold": None,          # null: the model's own (chosen on validation at train time)
-    "chunk_bytes": 16 * 1024 * 1024,
-    "batch_lines": 65536,
-    "max_line_bytes": 1024 * 1024,
-    "max_workers": None,        # null: one per CPU of the Ray cluster
-    "top_templates": 10,
-    "max_look_share": 0.3,      # at most this share of a file's lines are LOOK (null or 1: no cap)
-}
-
-
-def _fingerprint(unit: WorkUnit, model_hash: str, threshold: float, cfg: dict) -> str:
-    key = json.dumps([unit.file.display, unit.file.size, unit.start, unit.end, model_hash,
-                      threshold, cfg["max_line_bytes"], __version__], sort_keys=True)
-    return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+def _fingerprint(unit: WorkUnit, model_hash: str, threshold: float, settings: TriagePredictSection) -> str:
+    """A unit's skip key: its identity, the model, the threshold used and every setting."""
+    return stage_key([], settings.model_dump(mode="json", exclude={"max_look_share"}),
+                     [unit.file.display, unit.file.size, unit.start, unit.end], model_hash, threshold)
 
 
 class TriageWorker:
@@ -91,19 +82,16 @@ class TriageWorker:
 
 
 def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
-               cfg: dict | None = None) -> dict:
+               cfg: TriagePredictSection | dict | None = None) -> dict:
     """Triage every line of ``sources`` with the model at ``model``; return the manifest.
 
-    ``cfg`` holds the keys of :data:`DEFAULTS`. The manifest has per-file lines read, scored,
+    ``cfg``: the ``predict`` section of :class:`~logad.settings.TriageSettings` (a dict of its
+    keys is validated over ``configs/triage.yaml`` at once). The manifest has per-file lines read, scored,
     rejected (blank, over-long) and LOOK, with ``read = scored + rejected`` for every file.
     """
-    from logad.config import deep_merge
-
     t0 = time.perf_counter()
-    cfg = deep_merge(DEFAULTS, cfg or {})
-    unknown = set(cfg) - set(DEFAULTS)
-    if unknown:
-        raise ConfigError(f"triage predict: unknown key(s) {sorted(unknown)} (known: {sorted(DEFAULTS)})")
+    settings = predict_settings(cfg)
+    cfg = settings.model_dump(mode="json")
     scorer = TriageScorer.load(model)
     threshold = float(scorer.threshold if cfg["threshold"] is None else cfg["threshold"])
     if not 0.0 <= threshold <= 1.0:
@@ -116,7 +104,7 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=_count_newlines_parallel)
     done, todo = [], []
     for u in units:
-        fp = _fingerprint(u, model_hash, threshold, cfg)
+        fp = _fingerprint(u, model_hash, threshold, settings)
         marker = out / "_units" / f"part-{u.index:06d}.json"
         if marker.exists() and (out / "looks" / f"part-{u.index:06d}.parquet").exists():
             row = read_json(marker)
@@ -126,7 +114,7 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
         todo.append((u, fp))
     log.info("triage: %d files, %d units (%d already done)", len(files), len(units), len(done))
     rows = list(done) + map_unit_groups(TriageWorker, (scorer.doc, str(out), threshold, cfg),
-                                        todo, cfg.get("max_workers"), "triage")
+                                        todo, settings.workers, "triage")
     rows.sort(key=lambda r: r["unit"])
     expected = {f"part-{u.index:06d}.parquet" for u in units}
     for p in (out / "looks").glob("part-*.parquet") if (out / "looks").exists() else []:

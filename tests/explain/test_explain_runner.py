@@ -43,13 +43,13 @@ def test_shap_is_independent_of_actors_and_readable(ray_session, scored, tmp_pat
     root, seq, dirs = scored
     cfg = {"shap_sample": 30, "shap_background": 40, "parsed": str(root / "parsed"), "nn_top_k": 3,
            "local_below": 0}  # the actor pools, even for 30 sessions
-    one = run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e1", {**cfg, "actors": 1})
-    two = run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e2", {**cfg, "actors": 2})
+    one = run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e1", {**cfg, "workers": 1})
+    two = run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e2", {**cfg, "workers": 2})
     a, b = pq.read_table(tmp_path / "e1" / "shap.parquet"), pq.read_table(tmp_path / "e2" / "shap.parquet")
     assert a.num_rows == 30 and a.equals(b)
     # below local_below the same rows are explained in this process, with the same values
     run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e0",
-                {**cfg, "local_below": 1000, "actors": None})
+                {**cfg, "local_below": 1000, "workers": None})
     assert pq.read_table(tmp_path / "e0" / "shap.parquet").equals(a)
     assert one["sessions"] == two["sessions"] and one["explainer"] == "tree"
     # the anomalous event, by its template text, explains the top sessions
@@ -65,14 +65,14 @@ def test_shap_is_independent_of_actors_and_readable(ray_session, scored, tmp_pat
         for case in cases[kind]:
             assert case["split"] == "test" and case["lines"] and case["lines"][0]["raw"].startswith("2026")
     assert json.loads((tmp_path / "e1" / "explain.json").read_text())["status"] == "complete"
-    again = run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e1", {**cfg, "actors": 2})
-    assert again.get("skipped")
+    again = run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "e1", {**cfg, "workers": 1})
+    assert again.get("skipped")  # the same settings (every setting is part of the skip key)
 
 
 def test_permutation_fallback_and_guards_name_the_flag(ray_session, scored, tmp_path):
     root, seq, dirs = scored
     r = run_explain(dirs["sequence_pca_counts"], seq, root / "scores", tmp_path / "p",
-                    {"shap_sample": 6, "shap_background": 20, "actors": 0, "max_evals": 50})
+                    {"shap_sample": 6, "shap_background": 20, "workers": 0, "max_evals": 50})
     assert r["explainer"] == "permutation" and r["explained"] == 6
     with pytest.raises(ConfigError, match="--shap-cell-threshold"):
         run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "g",
@@ -81,7 +81,7 @@ def test_permutation_fallback_and_guards_name_the_flag(ray_session, scored, tmp_
         run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "g",
                     {"shap_feature_threshold": 2})
     whole = run_explain(dirs["sequence_xgb_counts"], seq, root / "scores", tmp_path / "w",
-                        {"shap_sample": 5, "shap_background": 0, "actors": 0})
+                        {"shap_sample": 5, "shap_background": 0, "workers": 0})
     assert whole["background"] == 120  # 0 = the whole train split
     assert np.isfinite([s["base_value"] for s in whole["sessions"]]).all()
 

@@ -44,7 +44,9 @@ def test_distributed_fit_without_train_rows_raises(ray_session):
     from logad.ray.features import fit_featurizer_distributed, transform_distributed
 
     ds = ray.data.from_arrow(_many_sessions(1))
-    with pytest.raises(ValueError, match="no rows"):
+    from logad.errors import InputError
+
+    with pytest.raises(InputError, match="no sessions with split == 'nope'"):
         fit_featurizer_distributed(ds, "counts", split="nope")
     with pytest.raises(NotFittedError):
         transform_distributed(ds, make_featurizer("counts"))

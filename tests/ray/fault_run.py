@@ -62,7 +62,7 @@ def main(corpus: str, out: str, phase: str) -> None:
     if phase != "none":
         thread = threading.Thread(target=killer, daemon=True)
         thread.start()
-    cfg = {"preset": "OpenStack", "chunk_bytes": 64 << 10, "max_workers": 2}
+    cfg = {"preset": "OpenStack", "chunk_bytes": 64 << 10, "workers": 2}
     run_ingest([corpus], outp / "events", cfg)
     run_parse(outp / "events", outp / "parsed", cfg={"workers": 2})
     if thread is not None:

@@ -36,12 +36,12 @@ def _hdfs_like(tmp_path, n=4000, seed=7):
 
 def test_same_events_whatever_the_chunking_and_workers(ray_session, tmp_path):
     src = _hdfs_like(tmp_path)
-    base = run_ingest([str(src)], tmp_path / "one", {"preset": "HDFS", "max_workers": 1})
+    base = run_ingest([str(src)], tmp_path / "one", {"preset": "HDFS", "workers": 1})
     assert base["units"] == 1
     ref = _events(tmp_path / "one")
     for workers, chunk in ((1, 20_000), (2, 20_000), (2, 7_777)):
         out = tmp_path / f"w{workers}-{chunk}"
-        m = run_ingest([str(src)], out, {"preset": "HDFS", "max_workers": workers, "chunk_bytes": chunk})
+        m = run_ingest([str(src)], out, {"preset": "HDFS", "workers": workers, "chunk_bytes": chunk})
         assert m["units"] > 1
         assert _events(out).equals(ref)
         assert m["totals"]["lines_read"] == 4000 == m["totals"]["parsed"] + m["totals"]["rejected"]
@@ -98,7 +98,7 @@ def test_missing_input_fails_before_work(tmp_path):
 
 def test_bad_parquet_setting_fails_before_work(tmp_path):
     src = _hdfs_like(tmp_path, n=10)
-    with pytest.raises(ConfigError, match=r"ingest parquet\.compression"):
+    with pytest.raises(ConfigError, match=r"parquet\.compression = 'rar'.*unknown codec"):
         run_ingest([str(src)], tmp_path / "out", {"preset": "HDFS", "parquet": {"compression": "rar"}})
     assert not (tmp_path / "out").exists()
 

@@ -40,8 +40,9 @@ def test_parse_config_of_the_wrong_type_is_named(tmp_path, cfg, name):
 
 
 @pytest.mark.parametrize("cfg, name", [({"chunk_bytes": "big"}, "chunk_bytes"),
-                                       ({"max_workers": -1}, "max_workers"),
-                                       ({"lo2": {"seed": "x"}}, "lo2: seed")])
+                                       ({"workers": -1}, "workers"),
+                                       ({"max_workers": 2}, "did you mean workers"),
+                                       ({"lo2": {"seed": "x"}}, "lo2.seed")])
 def test_ingest_config_of_the_wrong_type_is_named(tmp_path, cfg, name):
     (tmp_path / "a.log").write_text("x\n")
     with pytest.raises(ConfigError, match=name):

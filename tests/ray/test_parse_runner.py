@@ -10,9 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from logad.cli import parse as parse_cli
-from logad.config import load_config
 from logad.parsing.loghub import load_loghub_2k
-from logad.ray.parse import DEFAULTS, run_parse
+from logad.ray.parse import run_parse
 from logad.schema import UNKNOWN_TEMPLATE_ID
 from tests.conftest import require_shared
 from tests.parsing.factory import events_table, write_events_dir
@@ -34,7 +33,7 @@ def events_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cfg():
     # small batches, so blocks are not merged into one batch and every pass sees many of them
-    return {**load_config("parse", defaults=DEFAULTS), "batch_size": 400}
+    return {"batch_size": 400}  # over configs/parse.yaml, as `logad parse` resolves it
 
 
 def _ids(out):

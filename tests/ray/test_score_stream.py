@@ -28,8 +28,8 @@ def trained(tmp_path_factory):
 
 def test_two_models_one_pass_independent_of_actors(ray_session, trained, tmp_path):
     seq, dirs = trained
-    one = run_score(dirs, seq, tmp_path / "a1", {"actors": 1, "batch_size": 50, "local_below": 0})
-    two = run_score(dirs, seq, tmp_path / "a2", {"actors": 2, "batch_size": 17, "local_below": 0})
+    one = run_score(dirs, seq, tmp_path / "a1", {"workers": 1, "batch_size": 50, "local_below": 0})
+    two = run_score(dirs, seq, tmp_path / "a2", {"workers": 2, "batch_size": 17, "local_below": 0})
     local = run_score(dirs, seq, tmp_path / "in", {"batch_size": 64})  # below local_below: in-process
     assert local["actors"].get("in_process") and not one["actors"].get("in_process")
     assert [m["model"] for m in one["models"]] == list(MODELS)
@@ -62,7 +62,7 @@ def test_rerun_skips_and_evaluate_reads_one_model_of_the_parts(ray_session, trai
 
 def test_split_filter_and_event_level_refs(ray_session, trained, tmp_path):
     seq, dirs = trained
-    m = run_score(dirs[2:], seq, tmp_path / "v", {"split": "val", "local_below": 0, "actors": 1})
+    m = run_score(dirs[2:], seq, tmp_path / "v", {"split": "val", "local_below": 0, "workers": 1})
     t = read_scores(tmp_path / "v")
     assert m["sessions"] == t.num_rows == 48 and set(t.column("split").to_pylist()) == {"val"}
     # event level: the ref is the line that scored highest (top_pos) of the session

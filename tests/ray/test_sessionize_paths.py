@@ -37,10 +37,10 @@ def test_in_process_and_ray_give_identical_output(ray_session, tmp_path, by, ext
                                pa.array([f"raw {i}" for i in range(events.num_rows)]))
     parsed = _write_parts(events, tmp_path / "parsed", 4)
     runs = {"local": _run(parsed, tmp_path / "local", by=by, ray=LOCAL, **extra),
-            "ray2": _run(parsed, tmp_path / "ray2", by=by, ray={**ON_RAY, "workers": 2, "read_blocks": 3,
-                                                               "num_partitions": 5}, **extra)}
+            "ray2": _run(parsed, tmp_path / "ray2", by=by, workers=2, ray={**ON_RAY, "read_blocks": 3,
+                                                                          "num_partitions": 5}, **extra)}
     if one_worker:
-        runs["ray1"] = _run(parsed, tmp_path / "ray1", by=by, ray={**ON_RAY, "workers": 1}, **extra)
+        runs["ray1"] = _run(parsed, tmp_path / "ray1", by=by, workers=1, ray=ON_RAY, **extra)
     assert runs["local"]["in_process"] and not runs["ray2"]["in_process"] and runs["ray2"]["workers"] == 2
     want = _read_sequences(tmp_path / "local")
     assert want.num_rows > 3

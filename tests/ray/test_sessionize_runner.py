@@ -129,7 +129,7 @@ def test_runner_rejects_bad_input_and_config(tmp_path):
         resolve_config({"by": "sliding", "window": 5, "step": 9})
     with pytest.raises(ConfigError, match="span"):
         resolve_config({"by": "time", "span": "10s", "step": "1m"})
-    with pytest.raises(ConfigError, match="by must be"):
+    with pytest.raises(ConfigError, match="by = 'session'.*expected 'block'"):
         resolve_config({"by": "session"})
 
 
@@ -162,7 +162,7 @@ def test_cli_sessionize(ray_session, tmp_path):
     cfg = (out / "sessionize_config.yaml").read_text()
     assert "window: 8" in cfg and "step: 4" in cfg
     bad = CliRunner().invoke(_cli_app(), ["sessionize", str(parsed), "--out", str(out), "--by", "nope"])
-    assert bad.exit_code == 2 and "by must be one of" in bad.output
+    assert bad.exit_code == 2 and "by = 'nope'" in bad.output and "'sliding'" in bad.output
 
 
 def test_rerun_skips_finished_work_and_redoes_changed_work(ray_session, tmp_path):

@@ -23,7 +23,7 @@ def corpus(tmp_path_factory):
 @pytest.mark.parametrize("model", ["sequence_xgb_counts", "event_lr_words"])
 def test_in_process_and_ray_train_the_same_model(ray_session, corpus, tmp_path, model):
     local = run_train(model, corpus, tmp_path / "local", {"ray": {"in_process_below": 10**9}})
-    on_ray = run_train(model, corpus, tmp_path / "ray", {"ray": {"in_process_below": 0, "workers": 2}})
+    on_ray = run_train(model, corpus, tmp_path / "ray", {"ray": {"in_process_below": 0}, "workers": 2})
     assert local["in_process"] and not on_ray["in_process"] and on_ray["workers"] == 2
     for k in ("threshold", "threshold_method", "n_features", "train_rows", "train_unknown_tokens",
               "train_anomalous", "validation"):

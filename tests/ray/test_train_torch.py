@@ -79,7 +79,7 @@ def test_logad_train_dispatch_init_from_and_replay(ray_session, tmp_path):
     params = {**FAST_PARAMS["deeplog"], "epochs": 2}
     first = write_sequences(make_table(200, seed=5), tmp_path / "a")
     second = write_sequences(make_table(200, seed=6, unseen="reboot"), tmp_path / "b")
-    s1 = run_train("sequence_deeplog", first, tmp_path / "m1", {"params": params, "torch": {"workers": 2}})
+    s1 = run_train("sequence_deeplog", first, tmp_path / "m1", {"params": params, "workers": 2})
     assert s1["ray_train"]["workers"] == 2
     m1 = TrainedModel.load(tmp_path / "m1")
     s2 = run_train("sequence_deeplog", second, tmp_path / "m2",

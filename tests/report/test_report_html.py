@@ -47,7 +47,7 @@ def run(tmp_path_factory):
         dirs.append(str(root / m))
     run_score(dirs, seq, root / "scores")
     run_explain(dirs[0], seq, root / "scores", root / "explain", {"shap_sample": 20, "shap_background": 30,
-                                                                   "actors": 0, "parsed": str(root / "parsed")})
+                                                                   "workers": 0, "parsed": str(root / "parsed")})
     return root, seq, dirs
 
 

@@ -27,8 +27,8 @@ def test_one_and_two_workers_give_the_same_output(ray_session, small_model, big_
 
     # 7 byte ranges of one file; no cap on the LOOK share: compared with scoring it whole below
     cfg = {"chunk_bytes": 64 * 1024, "batch_lines": 500, "max_look_share": 1.0}
-    m1 = run_triage([str(big_file)], small_model, tmp_path / "w1", {**cfg, "max_workers": 1})
-    m2 = run_triage([str(big_file)], small_model, tmp_path / "w2", {**cfg, "max_workers": 2})
+    m1 = run_triage([str(big_file)], small_model, tmp_path / "w1", {**cfg, "workers": 1})
+    m2 = run_triage([str(big_file)], small_model, tmp_path / "w2", {**cfg, "workers": 2})
     assert m1["units"] == m2["units"] >= 5
     assert m1["accounting_ok"] and m1["totals"]["lines_read"] == 3600 == m1["totals"]["scored"]
     a, b = pq.read_table(tmp_path / "w1" / "looks.parquet"), pq.read_table(tmp_path / "w2" / "looks.parquet")
