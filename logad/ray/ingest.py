@@ -58,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     "max_line_bytes": 1024 * 1024,
     "batch_lines": 200_000,
     "max_workers": None,
+    # seconds a remote source (s3://, http://, ...) may send nothing before its file ends as a
+    # per-file error ("no bytes for N s") and the others go on; null: wait for ever
+    "read_timeout_s": 60,
     # how the events files are written (logad.io.ParquetSettings); results never depend on it
     "parquet": {"compression": "zstd", "compression_level": -3, "dictionary": None},
     "lo2": {"runs": None, "services": None, "test_cases": None, "errors_per_run": None,
@@ -66,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
 
 _KINDS = {"preset": "str", "format": "str?", "regex": "str?", "timestamp_format": "str?",
           "labels": "str?", "chunk_bytes": "int", "max_line_bytes": "int", "batch_lines": "int",
-          "max_workers": "int?", "parquet": "map?", "lo2": "map"}
+          "max_workers": "int?", "read_timeout_s": "int?", "parquet": "map?", "lo2": "map"}
 _LO2_KINDS = {"runs": "int?", "services": "list?", "test_cases": "list?",
               "errors_per_run": "int?", "seed": "int0", "load_metrics": "bool"}
 
@@ -101,7 +104,8 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
     try:
         for table in unit_events(unit, preset, result, source=preset.name,
                                  file_columns=file_columns, labels=labels,
-                                 max_line_bytes=cfg["max_line_bytes"], batch_lines=cfg["batch_lines"]):
+                                 max_line_bytes=cfg["max_line_bytes"], batch_lines=cfg["batch_lines"],
+                                 read_timeout_s=cfg.get("read_timeout_s")):
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, **parquet.writer_options(table.schema))
             writer.write_table(table)
@@ -118,7 +122,8 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
     row = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "rejects"}
     row["fingerprint"] = fingerprint
     row["has_events"] = writer is not None
-    write_json(row, out / "_units" / f"{name}.json")
+    if not result.stalled:  # a stalled read is no finished unit: the re-run tries it again
+        write_json(row, out / "_units" / f"{name}.json")
     return row
 
 
@@ -139,13 +144,26 @@ class IngestWorker:
                 for u, fp in units]
 
 
-def _count_newlines_parallel(tasks: list[tuple[SourceFile, int, int]]) -> list[int]:
+def _count_newlines_parallel(tasks: list[tuple[SourceFile, int, int]],
+                             timeout_s: float | None = None) -> list[int | str]:
+    """Newline counts of ``tasks`` as Ray tasks; a range that could not be read (a stalled or
+    failing remote source) gives its message instead (:func:`plan_units` makes it a per-file
+    error)."""
     if not tasks:
         return []
     import ray
+    from ray.exceptions import RayTaskError
 
     remote = ray.remote(newline_count)
-    return ray.get([remote.remote(*t) for t in tasks])
+    refs = [remote.remote(sf, s, e, timeout_s=timeout_s) for sf, s, e in tasks]
+    out: list[int | str] = []
+    for (sf, s, _), ref in zip(tasks, refs):
+        try:
+            out.append(ray.get(ref))
+        except RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+            out.append(f"lines not counted (bytes from {s}): {type(cause).__name__}: {cause}")
+    return out
 
 
 def _file_columns(files: Sequence[SourceFile], preset: Preset, cfg: dict) -> tuple[list[SourceFile], dict, dict]:
@@ -195,7 +213,7 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path, cfg: dict | None = N
     preset = _resolve_preset(cfg)
     parquet = ParquetSettings.from_config(cfg["parquet"], "ingest parquet")  # fails before work
     labels = load_labels(cfg["labels"]) if cfg.get("labels") else None
-    all_files = expand_sources(list(sources))
+    all_files = expand_sources(list(sources), cfg.get("read_timeout_s"))
     files, file_cols, extra = _file_columns(all_files, preset, cfg)
     with run_lock(out, "ingest"):
         remove_leftovers(out, ("events", "rejected", "_units"))
@@ -208,7 +226,8 @@ def _run(sources: Sequence[str], out: Path, cfg: dict, preset: Preset, parquet: 
          labels: LabelSpec | None, all_files: list[SourceFile], files: list[SourceFile],
          file_cols: dict, extra: dict, t0: float) -> dict:
     """The work of :func:`run_ingest` once its inputs are checked and ``out`` is locked."""
-    units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=_count_newlines_parallel)
+    units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=lambda tasks:
+                       _count_newlines_parallel(tasks, cfg.get("read_timeout_s")))
 
     done, todo = [], []
     for u in units:
