@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import CONFIG_DIR, check_settings, load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import (ParquetSettings, Timer, atomic_dir, atomic_path, finished_input,
+from logad.io import (ParquetSettings, Timer, atomic_dir, atomic_path, finished_input_parts,
                       finished_manifest, mark_running, part_entries, remove_leftovers, run_key,
                       run_lock, write_json, write_parquet, write_yaml)
 from logad.parsing.distinct import DistinctTable, split_summary
@@ -67,14 +67,33 @@ _KINDS = {"masking": "str", "drain": "map?", "max_distinct": "int", "match_full_
           "spill": "bool"}
 
 
-def _input_files(events_dir: Path) -> tuple[list[Path], dict]:
-    """The parts of a finished ingest (:func:`logad.io.finished_input`), checked for the columns."""
-    files, manifest = finished_input(events_dir, "ingest")
+def _input_files(events_dir: Path) -> tuple[list[Path], list[dict], dict]:
+    """The readable parts of a finished ingest, checked for the columns, and its damaged parts
+    (:func:`logad.io.finished_input_parts`): a part missing, truncated or of another row count
+    is left out and reported, its rows counted as rejected; the others are parsed."""
+    files, damaged, manifest = finished_input_parts(events_dir, "ingest")
+    for d in damaged:
+        log.warning("%s (its %d rows are not parsed, counted as rejected)", d["message"], d["rows"])
     if not files:
+        if damaged:
+            raise InputError(f"{events_dir}: no readable part ({len(damaged)} damaged; first: "
+                             f"{damaged[0]['message']})")
         raise InputError(f"{events_dir}: the ingest wrote no events (see its manifest.json)")
     schema = pq.read_schema(files[0])
     require_columns(schema, [f.name for f in EVENTS_SCHEMA], f"{files[0]}")
-    return files, manifest
+    return files, damaged, manifest
+
+
+def _damaged_rows(damaged: list[dict]) -> tuple[dict[str, dict[str, int]], pa.Table]:
+    """Per-file counts and rejected rows of the damaged input parts: each part is a "file" whose
+    rows (as its manifest gives them) were all read as rejected; it has one rejected row (no
+    line number: its lines could not be read) whose reason names the part and the count."""
+    per_file = {d["file"]: {"read": d["rows"], "parsed": 0, "rejected": d["rows"]} for d in damaged}
+    rej = pa.table({"path": [d["file"] for d in damaged],
+                    "line_no": pa.nulls(len(damaged), pa.int64()),
+                    "reason": [f"{d['reason']}: its {d['rows']} rows not parsed" for d in damaged],
+                    "raw": pa.nulls(len(damaged), pa.string())}, schema=REJECTED_SCHEMA)
+    return per_file, rej
 
 
 def _preset_rules(preset: str | None) -> list:
@@ -167,7 +186,9 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
     Returns
     -------
     dict
-        The manifest: counts (``read = parsed + rejected``, per file too), seconds per phase.
+        The manifest: counts (``read = parsed + rejected``, per file too), seconds per phase,
+        ``damaged_parts`` (input parts missing, truncated or of another row count than ingest's
+        manifest says: left out, named, their rows counted as rejected; the rest is parsed).
 
     Examples
     --------
@@ -181,18 +202,18 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
     num_blocks = num_blocks if num_blocks is not None else cfg.get("num_blocks")
     _drain_settings(cfg)  # every setting checked before the output folder is touched
     ParquetSettings.from_config(cfg.get("parquet"), "parse parquet")
-    files, in_manifest = _input_files(events_dir)
+    files, damaged, in_manifest = _input_files(events_dir)
     with run_lock(out, "parse"):
         remove_leftovers(out)
         try:
-            return _run(events_dir, out, cfg, timer, files, in_manifest, state_path, match_only,
-                        no_mask, num_blocks, trust_drain3_snapshot)
+            return _run(events_dir, out, cfg, timer, files, damaged, in_manifest, state_path,
+                        match_only, no_mask, num_blocks, trust_drain3_snapshot)
         finally:
             shutil.rmtree(out / "_spill", ignore_errors=True)  # also after a failure
 
 
 def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path],
-         in_manifest: dict, state_path: Path | None, match_only: bool, no_mask: Sequence[str],
+         damaged: list[dict], in_manifest: dict, state_path: Path | None, match_only: bool, no_mask: Sequence[str],
          num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
     """The work of :func:`run_parse` once its input is checked and ``out`` is locked."""
     with timer("plan"):
@@ -204,7 +225,8 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
         if match_only and (state_path is None or not state_path.exists()):
             raise ConfigError("--match-only needs an existing --drain-state FILE to match against")
         state_sha = _sha(state_path) if state_path else None
-        settings_key = (cfg, rules_to_json(rules), match_only, num_blocks)
+        settings_key = (cfg, rules_to_json(rules), match_only, num_blocks,
+                        [(d["file"], d["reason"]) for d in damaged])
         fp = run_key(files, state_sha, *settings_key)
         done = finished_manifest(out, fp)
         if done:
@@ -268,6 +290,10 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
         if spill_dir:
             shutil.rmtree(spill_dir, ignore_errors=True)
         per_file = _per_file(counts)
+        if damaged:
+            lost_files, lost_rows = _damaged_rows(damaged)
+            per_file = {**per_file, **lost_files}
+            rejected.append(lost_rows)
         rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
         write_parquet(templates, out / "templates.parquet")
         write_parquet(rej, out / "rejected.parquet")
@@ -296,6 +322,7 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
                                          or 0),
                    "new_templates": int(sum(templates.column("new").to_pylist()))},
         "files": per_file,
+        "damaged_parts": [{k: d[k] for k in ("file", "rows", "reason")} for d in damaged],
         "seconds": timer.seconds,
         "workers": {"count": n_workers, "groups": len(groups),
                     "start_rss_mb": max(m["start_rss_mb"] for m in memory),
