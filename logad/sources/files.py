@@ -388,10 +388,10 @@ def plan_units(files: Iterable[SourceFile], chunk_bytes: int,
         count_tasks.extend((sf, s, e) for s, e in ranges[:-1])
     counter = count_newlines or (lambda tasks: [newline_count(*t) for t in tasks])
     counts = dict(zip([(t[0].display, t[1]) for t in count_tasks], counter(count_tasks)))
+    failed_files = {name: c for (name, _), c in counts.items() if isinstance(c, str)}
     units: list[WorkUnit] = []
     for fi, sf, ranges in spans:
-        failed = next((c for (name, _), c in counts.items()
-                       if name == sf.display and isinstance(c, str)), None)
+        failed = failed_files.get(sf.display)
         if failed is not None:  # its lines could not be counted: a per-file error, no rows
             units.append(WorkUnit(index=len(units), file_index=fi, file=SourceFile(
                 url=sf.url, size=0, member=sf.member, error=failed), start=0, end=0))
