@@ -251,7 +251,10 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
     if spill_dir:
         shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
         Path(spill_dir).mkdir(parents=True)
-    worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(ParseWorker)
+    # no task retries by Ray: a restarted actor has lost its mapping and would write unknown ids
+    # (and elsewhere); ordered_map redoes a lost item after `prepare` gave the mapping back
+    worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=0)(ParseWorker)
+    redone: list = []
     actors = [worker_cls.remote(passes, batch_size, spill_dir, parquet)
               for _ in range(n_workers)]
     try:
@@ -261,7 +264,8 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
             acc = DistinctTable(int(cfg["max_distinct"]))
             counts, rejected = [], []
             for summary in ordered_map(actors, lambda a, g: a.summarize.remote(g), groups,
-                                       progress="parse pass 1 (mask, distinct)"):
+                                       progress="parse pass 1 (mask, distinct)",
+                                       on_redo=redone.append):
                 parts = split_summary(summary)
                 acc.add(parts["distinct"])
                 counts.append(parts["file"])
@@ -281,7 +285,8 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
                 parts = {}
                 for b in ordered_map(live, lambda a, g: a.assign.remote(g), groups,
                                      progress="parse pass 2 (join, write)",
-                                     prepare=lambda a: a.set_mapping.remote(mapping, str(tmp))):
+                                     prepare=lambda a: a.set_mapping.remote(mapping, str(tmp)),
+                                     on_redo=redone.append):
                     parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
         memory = broadcast(actors, lambda a: a.memory.remote())[1]
     finally:
@@ -324,6 +329,7 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
         "files": per_file,
         "damaged_parts": [{k: d[k] for k in ("file", "rows", "reason")} for d in damaged],
         "seconds": timer.seconds,
+        "retried": len(redone),  # items redone after their worker died; the output is the same
         "workers": {"count": n_workers, "groups": len(groups),
                     "start_rss_mb": max(m["start_rss_mb"] for m in memory),
                     "peak_rss_mb": max(m["peak_rss_mb"] for m in memory)},
