@@ -122,7 +122,9 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
     row = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "rejects"}
     row["fingerprint"] = fingerprint
     row["has_events"] = writer is not None
-    if not result.stalled:  # a stalled read is no finished unit: the re-run tries it again
+    # a stalled read is no finished unit, and a file that failed before its read (listing,
+    # newline count) costs nothing to look at again: the re-run tries both again
+    if not (result.stalled or unit.file.error):
         write_json(row, out / "_units" / f"{name}.json")
     return row
 
