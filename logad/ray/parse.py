@@ -213,8 +213,8 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
 
 
 def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path],
-         damaged: list[dict], in_manifest: dict, state_path: Path | None, match_only: bool, no_mask: Sequence[str],
-         num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
+         damaged: list[dict], in_manifest: dict, state_path: Path | None, match_only: bool,
+         no_mask: Sequence[str], num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
     """The work of :func:`run_parse` once its input is checked and ``out`` is locked."""
     with timer("plan"):
         preset = in_manifest.get("preset")

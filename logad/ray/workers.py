@@ -188,7 +188,7 @@ class Workers:
 
             for a in self.actors:
                 ray.kill(a)
-        self.actors = []
+        self.actors, self._given = [], []  # the state's object refs go with the pool
 
     def __enter__(self) -> "Workers":
         return self
