@@ -59,6 +59,7 @@ class _Gated:
         return index, self.name
 
 
+@pytest.mark.timeout(120)
 def test_results_come_in_input_order_although_they_finish_out_of_order(ray_session):
     import ray
 
