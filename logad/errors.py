@@ -1,6 +1,6 @@
 """Errors the library raises on purpose: the CLI turns each into one line on stderr."""
 
-__all__ = ["LogadError", "InputError", "ConfigError", "ModelError"]
+__all__ = ["LogadError", "InputError", "ConfigError", "ModelError", "WorkerLost"]
 
 
 class LogadError(Exception):
@@ -25,3 +25,9 @@ class ModelError(LogadError):
     """A model folder that is missing, unknown or unsafe to load."""
 
     exit_code = 3
+
+
+class WorkerLost(LogadError):
+    """A stage's workers died (their node or process) and the work could not be redone."""
+
+    exit_code = 1

@@ -25,7 +25,8 @@ import yaml
 
 __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "ParquetSettings",
            "write_json", "write_yaml", "read_json", "run_key", "finished_manifest", "Timer",
-           "part_entries", "mark_running", "finished_input", "finished_parts", "run_lock", "remove_leftovers"]
+           "part_entries", "mark_running", "finished_input", "finished_input_parts",
+           "finished_parts", "run_lock", "remove_leftovers"]
 
 
 @contextmanager
@@ -237,6 +238,31 @@ def finished_input(folder: str | os.PathLike, stage: str | Sequence[str] | None 
     """
     from logad.errors import InputError
 
+    parts, damaged, manifest = finished_input_parts(folder, stage)
+    if damaged:
+        raise InputError(damaged[0]["message"])
+    return parts, manifest
+
+
+def finished_input_parts(folder: str | os.PathLike, stage: str | Sequence[str] | None = None
+                         ) -> tuple[list[Path], list[dict], dict]:
+    """:func:`finished_input` that hands back the damaged parts instead of stopping at the first.
+
+    For a stage that can go on without them (``logad parse`` counts their rows as rejected).
+    An unfinished folder is refused as by :func:`finished_input`.
+
+    Returns
+    -------
+    parts : list of Path
+        The parts that are there and hold the rows their manifest says, in its order.
+    damaged : list of dict
+        ``{"file", "rows", "reason", "message"}`` a part missing, unreadable (truncated) or of
+        another row count: its path, the rows the manifest gives it, why, and the full message
+        (naming the part and how to redo the input).
+    manifest : dict
+    """
+    from logad.errors import InputError
+
     root, mpath = _stage_folder(Path(folder))
     stages = (stage,) if isinstance(stage, str) else tuple(stage or ())
     what = stages[0] if stages else "the previous stage"
@@ -264,21 +290,26 @@ def finished_input(folder: str | os.PathLike, stage: str | Sequence[str] | None 
     listed = manifest.get("parts")
     if not isinstance(listed, list):
         raise InputError(f"{mpath}: lists no parts (written by an older logad?); {resume}")
-    parts = []
+    parts, damaged = [], []
     for entry in listed:
         path = root / str(entry.get("file"))
+        why = None
         try:
             rows = pq.read_metadata(path).num_rows
         except FileNotFoundError:
-            raise InputError(f"{path}: part listed in {mpath} is missing; {resume}") from None
+            why = f"part listed in {mpath} is missing"
         except (OSError, pa.ArrowException) as exc:
-            raise InputError(f"{path}: damaged part ({type(exc).__name__}: {exc}); "
-                             f"{resume}") from None
-        if rows != entry.get("rows"):
-            raise InputError(f"{path}: {rows} rows, but {mpath} says {entry.get('rows')} (changed "
-                             f"after the run finished?); {resume}")
-        parts.append(path)
-    return parts, manifest
+            why = f"damaged part ({type(exc).__name__}: {exc})"
+        else:
+            if rows != entry.get("rows"):
+                why = (f"{rows} rows, but {mpath} says {entry.get('rows')} (changed after the "
+                       "run finished?)")
+        if why is None:
+            parts.append(path)
+        else:
+            damaged.append({"file": str(path), "rows": int(entry.get("rows") or 0), "reason": why,
+                            "message": f"{path}: {why}; {resume}"})
+    return parts, damaged, manifest
 
 
 def finished_parts(folder: str | os.PathLike, stage: str | Sequence[str] | None = None

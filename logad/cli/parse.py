@@ -68,6 +68,14 @@ def parse(
     rows.update({"seconds": m["seconds"], "skipped (already complete)": m.get("skipped", False),
                  "manifest": Path(out) / "manifest.json"})
     echo_outputs(f"parse → {out}", rows)
+    damaged = m.get("damaged_parts") or []
+    if damaged:  # as ingest does with failed files: each named, the rest done, exit 1
+        for d in damaged:
+            typer.echo(f"logad: error: {d['file']}: {d['reason']}; its {d['rows']} rows were not "
+                       "parsed (counted as rejected); re-run the ingest to redo it", err=True)
+        typer.echo(f"logad: {len(damaged)} input part(s) damaged; the others were parsed (see "
+                   "manifest.json)", err=True)
+        raise typer.Exit(code=1)
 
 
 def _state_file(path: Path) -> Path:

@@ -74,7 +74,8 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
     try:
         for table in unit_events(unit, preset, result, source=preset.name,
                                  file_columns=file_columns, labels=labels,
-                                 max_line_bytes=cfg["max_line_bytes"], batch_lines=cfg["batch_lines"]):
+                                 max_line_bytes=cfg["max_line_bytes"], batch_lines=cfg["batch_lines"],
+                                 read_timeout_s=cfg.get("read_timeout_s")):
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, **parquet.writer_options(table.schema))
             writer.write_table(table)
@@ -91,7 +92,10 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
     row = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "rejects"}
     row["fingerprint"] = fingerprint
     row["has_events"] = writer is not None
-    write_json(row, out / "_units" / f"{name}.json")
+    # a stalled read is no finished unit, and a file that failed before its read (listing,
+    # newline count) costs nothing to look at again: the re-run tries both again
+    if not (result.stalled or unit.file.error):
+        write_json(row, out / "_units" / f"{name}.json")
     return row
 
 
@@ -112,13 +116,26 @@ class IngestWorker:
                 for u, fp in units]
 
 
-def _count_newlines_parallel(tasks: list[tuple[SourceFile, int, int]]) -> list[int]:
+def _count_newlines_parallel(tasks: list[tuple[SourceFile, int, int]],
+                             timeout_s: float | None = None) -> list[int | str]:
+    """Newline counts of ``tasks`` as Ray tasks; a range that could not be read (a stalled or
+    failing remote source) gives its message instead (:func:`plan_units` makes it a per-file
+    error)."""
     if not tasks:
         return []
     import ray
+    from ray.exceptions import RayTaskError
 
     remote = ray.remote(newline_count)
-    return ray.get([remote.remote(*t) for t in tasks])
+    refs = [remote.remote(sf, s, e, timeout_s=timeout_s) for sf, s, e in tasks]
+    out: list[int | str] = []
+    for (sf, s, _), ref in zip(tasks, refs):
+        try:
+            out.append(ray.get(ref))
+        except RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+            out.append(f"lines not counted (bytes from {s}): {type(cause).__name__}: {cause}")
+    return out
 
 
 def _file_columns(files: Sequence[SourceFile], preset: Preset, cfg: dict) -> tuple[list[SourceFile], dict, dict]:
@@ -167,7 +184,7 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path,
     preset = _resolve_preset(cfg)
     parquet = settings.parquet.writer()
     labels = load_labels(cfg["labels"]) if cfg.get("labels") else None
-    all_files = expand_sources(list(sources))
+    all_files = expand_sources(list(sources), cfg.get("read_timeout_s"))
     files, file_cols, extra = _file_columns(all_files, preset, cfg)
     with run_lock(out, "ingest"):
         remove_leftovers(out, ("events", "rejected", "_units"))
@@ -182,7 +199,8 @@ def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Pr
          file_cols: dict, extra: dict, t0: float) -> dict:
     """The work of :func:`run_ingest` once its inputs are checked and ``out`` is locked."""
     cfg = settings.dump()
-    units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=_count_newlines_parallel)
+    units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=lambda tasks:
+                       _count_newlines_parallel(tasks, cfg.get("read_timeout_s")))
 
     done, todo = [], []
     for u in units:

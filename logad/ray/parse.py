@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import ConfigError, InputError
-from logad.io import (Timer, atomic_dir, atomic_path, finished_input,
+from logad.io import (Timer, atomic_dir, atomic_path, finished_input, finished_input_parts,
                       finished_manifest, mark_running, part_entries, remove_leftovers,
                       run_lock, write_json, write_parquet, write_yaml)
 from logad.parsing.distinct import DistinctTable, split_summary
@@ -59,14 +59,33 @@ __all__ = ["run_parse", "resolve_rules", "load_template_state"]
 log = logging.getLogger(__name__)
 
 
-def _input_files(events_dir: Path) -> tuple[list[Path], dict]:
-    """The parts of a finished ingest (:func:`logad.io.finished_input`), checked for the columns."""
-    files, manifest = finished_input(events_dir, "ingest")
+def _input_files(events_dir: Path) -> tuple[list[Path], list[dict], dict]:
+    """The readable parts of a finished ingest, checked for the columns, and its damaged parts
+    (:func:`logad.io.finished_input_parts`): a part missing, truncated or of another row count
+    is left out and reported, its rows counted as rejected; the others are parsed."""
+    files, damaged, manifest = finished_input_parts(events_dir, "ingest")
+    for d in damaged:
+        log.warning("%s (its %d rows are not parsed, counted as rejected)", d["message"], d["rows"])
     if not files:
+        if damaged:
+            raise InputError(f"{events_dir}: no readable part ({len(damaged)} damaged; first: "
+                             f"{damaged[0]['message']})")
         raise InputError(f"{events_dir}: the ingest wrote no events (see its manifest.json)")
     schema = pq.read_schema(files[0])
     require_columns(schema, [f.name for f in EVENTS_SCHEMA], f"{files[0]}")
-    return files, manifest
+    return files, damaged, manifest
+
+
+def _damaged_rows(damaged: list[dict]) -> tuple[dict[str, dict[str, int]], pa.Table]:
+    """Per-file counts and rejected rows of the damaged input parts: each part is a "file" whose
+    rows (as its manifest gives them) were all read as rejected; it has one rejected row (no
+    line number: its lines could not be read) whose reason names the part and the count."""
+    per_file = {d["file"]: {"read": d["rows"], "parsed": 0, "rejected": d["rows"]} for d in damaged}
+    rej = pa.table({"path": [d["file"] for d in damaged],
+                    "line_no": pa.nulls(len(damaged), pa.int64()),
+                    "reason": [f"{d['reason']}: its {d['rows']} rows not parsed" for d in damaged],
+                    "raw": pa.nulls(len(damaged), pa.string())}, schema=REJECTED_SCHEMA)
+    return per_file, rej
 
 
 def resolve_rules(cfg: ParseSettings | dict | None, preset: str | None, no_mask: Sequence[str] = ()) -> list:
@@ -142,7 +161,9 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: ParseSettings
     Returns
     -------
     dict
-        The manifest: counts (``read = parsed + rejected``, per file too), seconds per phase.
+        The manifest: counts (``read = parsed + rejected``, per file too), seconds per phase,
+        ``damaged_parts`` (input parts missing, truncated or of another row count than ingest's
+        manifest says: left out, named, their rows counted as rejected; the rest is parsed).
 
     Examples
     --------
@@ -153,19 +174,19 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: ParseSettings
     events_dir, out = Path(events_dir), Path(out_dir)
     state_path = Path(drain_state) if drain_state else None
     num_blocks = num_blocks if num_blocks is not None else settings.num_blocks
-    files, in_manifest = _input_files(events_dir)
+    files, damaged, in_manifest = _input_files(events_dir)
     with run_lock(out, "parse"):
         remove_leftovers(out)
         try:
-            return _run(events_dir, out, settings, timer, files, in_manifest, state_path, match_only,
-                        no_mask, num_blocks, trust_drain3_snapshot)
+            return _run(events_dir, out, settings, timer, files, damaged, in_manifest, state_path,
+                        match_only, no_mask, num_blocks, trust_drain3_snapshot)
         finally:
             shutil.rmtree(out / "_spill", ignore_errors=True)  # also after a failure
 
 
 def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, files: list[Path],
-         in_manifest: dict, state_path: Path | None, match_only: bool, no_mask: Sequence[str],
-         num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
+         damaged: list[dict], in_manifest: dict, state_path: Path | None, match_only: bool,
+         no_mask: Sequence[str], num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
     """The work of :func:`run_parse` once its input is checked and ``out`` is locked."""
     cfg = settings.dump()
     with timer("plan"):
@@ -177,7 +198,8 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
         if match_only and (state_path is None or not state_path.exists()):
             raise ConfigError("--match-only needs an existing --drain-state FILE to match against")
         state_sha = _sha(state_path) if state_path else None
-        identity = (rules_to_json(rules), match_only, num_blocks)
+        identity = (rules_to_json(rules), match_only, num_blocks,
+                    [(d["file"], d["reason"]) for d in damaged])
         fp = stage_key(files, settings, state_sha, *identity)
         done = finished_manifest(out, fp)
         if done:
@@ -202,7 +224,10 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
     if spill_dir:
         shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
         Path(spill_dir).mkdir(parents=True)
-    worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(ParseWorker)
+    # no task retries by Ray: a restarted actor has lost its mapping and would write unknown ids
+    # (and elsewhere); ordered_map redoes a lost item after `prepare` gave the mapping back
+    worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=0)(ParseWorker)
+    redone: list = []
     actors = [worker_cls.remote(passes, batch_size, spill_dir, parquet)
               for _ in range(n_workers)]
     try:
@@ -212,7 +237,8 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
             acc = DistinctTable(settings.max_distinct)
             counts, rejected = [], []
             for summary in ordered_map(actors, lambda a, g: a.summarize.remote(g), groups,
-                                       progress="parse pass 1 (mask, distinct)"):
+                                       progress="parse pass 1 (mask, distinct)",
+                                       on_redo=redone.append):
                 parts = split_summary(summary)
                 acc.add(parts["distinct"])
                 counts.append(parts["file"])
@@ -232,7 +258,8 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
                 parts = {}
                 for b in ordered_map(live, lambda a, g: a.assign.remote(g), groups,
                                      progress="parse pass 2 (join, write)",
-                                     prepare=lambda a: a.set_mapping.remote(mapping, str(tmp))):
+                                     prepare=lambda a: a.set_mapping.remote(mapping, str(tmp)),
+                                     on_redo=redone.append):
                     parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
         memory = broadcast(actors, lambda a: a.memory.remote())[1]
     finally:
@@ -241,6 +268,10 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
         if spill_dir:
             shutil.rmtree(spill_dir, ignore_errors=True)
         per_file = _per_file(counts)
+        if damaged:
+            lost_files, lost_rows = _damaged_rows(damaged)
+            per_file = {**per_file, **lost_files}
+            rejected.append(lost_rows)
         rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
         write_parquet(templates, out / "templates.parquet")
         write_parquet(rej, out / "rejected.parquet")
@@ -269,7 +300,9 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
                                          or 0),
                    "new_templates": int(sum(templates.column("new").to_pylist()))},
         "files": per_file,
+        "damaged_parts": [{k: d[k] for k in ("file", "rows", "reason")} for d in damaged],
         "seconds": timer.seconds,
+        "retried": len(redone),  # items redone after their worker died; the output is the same
         "workers": {"count": n_workers, "groups": len(groups),
                     "start_rss_mb": max(m["start_rss_mb"] for m in memory),
                     "peak_rss_mb": max(m["peak_rss_mb"] for m in memory)},

@@ -16,8 +16,8 @@ __all__ = ["ordered_map", "broadcast", "guided_groups", "pool_size", "release_ac
 
 def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: Iterable[Any], *,
                 depth: int = 2, progress: str | None = None, every_s: float = 10.0,
-                prepare: Callable[[Any], Any] | None = None, max_retries: int = 3
-                ) -> Iterator[Any]:
+                prepare: Callable[[Any], Any] | None = None, max_retries: int = 3,
+                on_redo: Callable[[Any], None] | None = None) -> Iterator[Any]:
     """``ray.get(call(actor, item))`` for every item, yielded in the order of ``items``.
 
     Each actor keeps up to ``depth`` tasks queued, so it starts its next item the moment it
@@ -45,6 +45,9 @@ def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: I
         How often one item is redone after its actor was lost (its node died, its process was
         killed). Items must be idempotent (same input, same output files), as every stage's are.
         An actor that has died for good leaves the pool; the others take its items.
+    on_redo : callable, optional
+        ``on_redo(lost_actor)`` each time an item is redone (to count retries, to know which
+        actors need their state back before they are used again).
     """
     import ray
     from ray.exceptions import ActorDiedError, RayActorError
@@ -75,6 +78,8 @@ def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: I
         """Do item ``i`` again: on another actor while one is left, else on the lost one once Ray
         has restarted it (``max_restarts``); a lost actor gets no further items of this map."""
         retries[i] = retries.get(i, 0) + 1
+        if on_redo is not None:
+            on_redo(actor)
         if actor in alive and (len(alive) > 1 or isinstance(exc, ActorDiedError)):
             alive.remove(actor)
         if retries[i] > max_retries or (not alive and isinstance(exc, ActorDiedError)):

@@ -154,7 +154,10 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     -------
     dict
         The manifest: ``events_read = lines_sessioned + rejected.total``, sessions built /
-        written, duplicates removed, train anomalies dropped, per-split counts, timings.
+        written, duplicates removed, train anomalies dropped, per-split counts, timings, and
+        ``retried``: items redone because their worker died (a worker that dies is replaced and
+        its work redone with the same result; when none is left the run stops with
+        :class:`~logad.errors.WorkerLost`).
     """
     settings = resolve_config(cfg)
     parsed_dir, out_dir = Path(parsed_dir), Path(out_dir)
@@ -269,6 +272,8 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         "train_anomalous_dropped": stats["train_anomalous_dropped"],
         "sessions_written": written, "splits": stats["splits"], "split_how": sp.how,
         "seconds": timer.seconds, "in_process": local, "workers": 1 if local else n_workers,
+        # items redone after their worker died (its process or node): the output is the same
+        "retried": workers.retried,
         "groups": len(groups), "buckets": n_buckets,
         "outputs": {"sequences": str(out_dir / "sequences"), "split": str(out_dir / "split.parquet"),
                     "rejected": str(out_dir / "rejected"), "config": str(out_dir / "sessionize_config.yaml")},

@@ -6,12 +6,24 @@ A stage's work lives in a plain class (no Ray import) whose methods each take on
 size threshold, builds one instance here and calls the same methods in order: the same
 functions on the same items, so both give the same results, and a small input never pays for
 Ray's start-up (Ray is not even imported).
+
+A worker that dies (its process killed, its node lost) is restarted once by Ray, and it comes
+back with only its constructor's state. So Ray does not retry its tasks by itself: the pool
+redoes each lost item (:func:`~logad.ray.pool.ordered_map`), first handing the worker it goes
+to everything :meth:`Workers.each` gave the pool so far, and a restarted worker gets the same
+before it is used again. :attr:`Workers.retried` counts the redone items (stages record it in
+their manifest). A worker that cannot come back leaves the pool; when none is left, or the
+lost worker held data of its own (:meth:`Workers.scatter`), the stage fails with
+:class:`~logad.errors.WorkerLost`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Iterable, Iterator
+
+from logad.errors import WorkerLost
 
 __all__ = ["Workers", "in_process"]
 
@@ -44,6 +56,10 @@ class Workers:
     def __init__(self, cls: type, args: tuple = (), *, n: int = 1, local: bool = False,
                  options: dict | None = None) -> None:
         self.local = local
+        self.retried = 0           # items redone after their worker was lost
+        self._given: list[tuple[str, list[Any]]] = []  # every each() call, to give a new worker
+        self._stale: list[Any] = []  # workers lost in a map: they get their state back first
+        self._scattered = False
         if local:
             self.actors = [cls(*args)]
             return
@@ -52,7 +68,8 @@ class Workers:
         from logad.ray.runtime import ensure_ray
 
         ensure_ray()
-        remote = ray.remote(**{"num_cpus": 1, "max_restarts": 1, "max_task_retries": 1,
+        # no task retries by Ray: a restarted actor would run them without the state each() gave
+        remote = ray.remote(**{"num_cpus": 1, "max_restarts": 1, "max_task_retries": 0,
                                **(options or {})})(cls)
         self.actors = [remote.remote(*args) for _ in range(max(1, int(n)))]
 
@@ -67,20 +84,42 @@ class Workers:
             for item in items:
                 yield fn(item)
             return
+        from ray.exceptions import RayActorError
+
         from logad.ray.pool import ordered_map
 
-        yield from ordered_map(self.actors, lambda a, it: getattr(a, method).remote(it), list(items),
-                               progress=progress)
+        self._refresh()
+        try:
+            yield from ordered_map(self.actors, lambda a, it: getattr(a, method).remote(it),
+                                   list(items), progress=progress, prepare=self._restore,
+                                   on_redo=self._lost)
+        except RayActorError as exc:
+            raise WorkerLost(f"every worker of this stage died ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0]}); re-run the same command") from None
 
     def each(self, method: str, *args: Any) -> list[Any]:
         """``method(*args)`` once on every worker (e.g. to hand it a table); large arguments go
-        to the object store once."""
+        to the object store once. A worker that does not answer gets everything again once it
+        is back, or leaves the pool; the answers are those of the workers that answered."""
         if self.local:
             return [getattr(a, method)(*args) for a in self.actors]
         import ray
+        from ray.exceptions import RayActorError
 
+        self._refresh()
         refs = [ray.put(a) for a in args]
-        return ray.get([getattr(a, method).remote(*refs) for a in self.actors])
+        self._given.append((method, refs))
+        calls = [(a, getattr(a, method).remote(*refs)) for a in self.actors]
+        answers, lost = [], []
+        for actor, ref in calls:
+            try:
+                answers.append(ray.get(ref))
+            except RayActorError:
+                lost.append(actor)
+        if lost:  # they get this call with the rest of their state, or leave the pool
+            self._stale.extend(lost)
+            self._refresh()
+        return answers
 
     def scatter(self, method: str, items: list[Any]) -> list[Any]:
         """``method(items[i])`` on worker ``i`` (one item per worker): work whose result the
@@ -90,8 +129,62 @@ class Workers:
         if self.local:
             return [getattr(a, method)(it) for a, it in zip(self.actors, items)]
         import ray
+        from ray.exceptions import RayActorError
 
-        return ray.get([getattr(a, method).remote(it) for a, it in zip(self.actors, items)])
+        self._refresh()
+        self._scattered = True
+        try:
+            return ray.get([getattr(a, method).remote(it) for a, it in zip(self.actors, items)])
+        except RayActorError as exc:
+            raise WorkerLost(f"a worker died holding its share of the data ({type(exc).__name__}); "
+                             "re-run the same command") from None
+
+    # -- a lost worker ---------------------------------------------------------------------------
+    def _lost(self, actor: Any) -> None:
+        """ordered_map redoes an item of ``actor``: count it; the actor needs its state back."""
+        if self._scattered:
+            raise WorkerLost("a worker died holding its share of the data; re-run the same "
+                             "command")
+        self.retried += 1
+        if actor not in self._stale:
+            self._stale.append(actor)
+
+    def _restore(self, actor: Any) -> Any:
+        """Hand ``actor`` everything :meth:`each` gave the pool, in order; the last call's
+        ObjectRef (an actor runs its calls in order, so it answers after all of them)."""
+        if self._scattered:
+            raise WorkerLost("a worker died holding its share of the data; re-run the same "
+                             "command")
+        ref = actor.ready.remote()
+        for method, refs in self._given:
+            ref = getattr(actor, method).remote(*refs)
+        return ref
+
+    def _bring_back(self, actor: Any, tries: int = 5) -> bool:
+        """Whether ``actor`` answered once it had its state back (a restart takes a moment)."""
+        import ray
+        from ray.exceptions import ActorDiedError, RayActorError
+
+        for attempt in range(tries):
+            try:
+                ray.get(self._restore(actor))
+                return True
+            except ActorDiedError:  # no restart left
+                return False
+            except RayActorError:  # still restarting: ask again in a moment
+                time.sleep(0.5 * 2 ** attempt)
+        return False
+
+    def _refresh(self) -> None:
+        """Give the workers lost so far their state back, or drop those that do not come back;
+        :class:`WorkerLost` when none is left."""
+        while self._stale:
+            actor = self._stale.pop()
+            if actor in self.actors and not self._bring_back(actor):
+                self.actors = [a for a in self.actors if a is not actor]
+                log.warning("a worker did not come back; going on with %d", len(self.actors))
+        if not self.actors:
+            raise WorkerLost("every worker of this stage died; re-run the same command")
 
     def close(self) -> None:
         if not self.local:
@@ -99,7 +192,7 @@ class Workers:
 
             for a in self.actors:
                 ray.kill(a)
-        self.actors = []
+        self.actors, self._given = [], []  # the state's object refs go with the pool
 
     def __enter__(self) -> "Workers":
         return self

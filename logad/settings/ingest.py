@@ -35,5 +35,6 @@ class IngestSettings(Settings):
     max_line_bytes: PositiveInt
     batch_lines: PositiveInt
     workers: Workers
+    read_timeout_s: Optional[PositiveInt]  # a remote source silent this long: a per-file error
     parquet: ParquetSection
     lo2: Lo2Section

@@ -36,6 +36,7 @@ class UnitResult:
     bytes: int = 0
     seconds: float = 0.0
     error: str | None = None
+    stalled: bool = False  # the source stopped sending: a re-run reads the unit again
     keys: list[str] = field(default_factory=list)  # distinct instance ids (for labels.parquet)
     rejects: pa.Table | None = None                 # rejected lines with their reasons
 
@@ -87,8 +88,10 @@ def rejected_table(unit: WorkUnit, stats: UnitStats) -> pa.Table:
 
 def unit_events(unit: WorkUnit, preset: Preset, result: UnitResult, *, source: str,
                 file_columns: Mapping[str, object] | None = None, labels: LabelSpec | None = None,
-                max_line_bytes: int = 1 << 20, batch_lines: int = 200_000) -> Iterator[pa.Table]:
-    """Yield events tables for ``unit`` and fill ``result`` (counts, error, distinct keys)."""
+                max_line_bytes: int = 1 << 20, batch_lines: int = 200_000,
+                read_timeout_s: float | None = None) -> Iterator[pa.Table]:
+    """Yield events tables for ``unit`` and fill ``result`` (counts, error, distinct keys);
+    ``read_timeout_s`` bounds each wait on a remote source (:func:`~logad.sources.reader.iter_entries`)."""
     t0 = time.perf_counter()
     stats = UnitStats()
     keys: set[str] = set()
@@ -96,7 +99,8 @@ def unit_events(unit: WorkUnit, preset: Preset, result: UnitResult, *, source: s
         result.error = f"{unit.file.display}: {unit.file.error}"
         return
     for batch in iter_entries(unit, stats, entry_start=preset.entry_start,
-                              max_line_bytes=max_line_bytes, batch_lines=batch_lines):
+                              max_line_bytes=max_line_bytes, batch_lines=batch_lines,
+                              read_timeout_s=read_timeout_s):
         table = events_table(batch, unit, preset, source=source, file_columns=file_columns,
                              labels=labels)
         result.events += table.num_rows
@@ -111,6 +115,7 @@ def unit_events(unit: WorkUnit, preset: Preset, result: UnitResult, *, source: s
     result.bad_utf8 = stats.bad_utf8
     result.bytes = stats.bytes
     result.error = stats.error
+    result.stalled = stats.stalled
     result.keys = sorted(keys)
     result.seconds = round(time.perf_counter() - t0, 4)
     result.rejects = rejected_table(unit, stats)

@@ -12,12 +12,15 @@ function of the inputs and ``chunk_bytes`` alone.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import stat
 import tarfile
+import threading
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import fsspec
 from fsspec.core import url_to_fs
@@ -25,7 +28,7 @@ from fsspec.core import url_to_fs
 from logad.errors import InputError
 
 __all__ = ["SourceFile", "WorkUnit", "expand_sources", "plan_units", "compression_of",
-           "newline_count", "open_binary"]
+           "newline_count", "open_binary", "ReadStalled"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,8 @@ def _protocol_url(fs: fsspec.AbstractFileSystem, path: str) -> str:
     proto = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
     if proto in ("file", "local"):
         return os.path.normpath(os.path.abspath(path))
+    if "://" in path:  # http(s) paths are whole URLs already
+        return path
     return f"{proto}://{path.lstrip('/')}" if proto != "memory" else f"memory://{path}"
 
 
@@ -208,8 +213,21 @@ def _tar_members(url: str, archive_size: int) -> list[SourceFile]:
     return sorted(members, key=lambda m: m.member or "")
 
 
-def expand_sources(sources: Sequence[str]) -> list[SourceFile]:
+def _expand_bounded(src: str, timeout_s: float | None) -> list[tuple[str, int, str | None]]:
+    """:func:`_expand_one`, with a remote source that does not answer within ``timeout_s`` an
+    error entry of its own."""
+    if timeout_s is None or _is_local_url(src):
+        return _expand_one(src)
+    try:
+        return _bounded(lambda: _expand_one(src), timeout_s, "listing it")
+    except ReadStalled as exc:
+        return [(src, 0, str(exc))]
+
+
+def expand_sources(sources: Sequence[str], timeout_s: float | None = None) -> list[SourceFile]:
     """Resolve paths, directories, globs and URLs into a sorted, de-duplicated file list.
+
+    ``timeout_s`` bounds the wait on a remote source's listing (see :func:`open_binary`).
 
     Raises
     ------
@@ -220,7 +238,7 @@ def expand_sources(sources: Sequence[str]) -> list[SourceFile]:
         raise InputError("no input given: pass one or more files, directories, globs or URLs")
     missing, seen, files = [], set(), []
     for src in sources:
-        found = _expand_one(str(src))
+        found = _expand_bounded(str(src), timeout_s)
         if not found:
             missing.append(str(src))
         for url, size, error in found:
@@ -239,15 +257,103 @@ def expand_sources(sources: Sequence[str]) -> list[SourceFile]:
     return files
 
 
-def open_binary(sf: SourceFile):
-    """Open a :class:`SourceFile` for binary reading (not decompressed)."""
-    return fsspec.open(sf.url, "rb").open()
+class ReadStalled(TimeoutError):
+    """A remote source sent no bytes (or did not answer) for the read timeout."""
 
 
-def newline_count(sf: SourceFile, start: int, end: int, block: int = 1 << 24) -> int:
-    """Number of ``\\n`` bytes in ``[start, end)`` of an uncompressed file."""
+def _bounded(fn: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """``fn()`` on a daemon thread, waiting at most ``timeout_s`` for it.
+
+    A remote read that stalls cannot be interrupted from outside, so it is left behind on its
+    thread (it ends when the connection does) and the caller goes on with :class:`ReadStalled`.
+    """
+    box: Future = Future()
+
+    def run() -> None:
+        try:
+            box.set_result(fn())
+        except BaseException as exc:  # handed to the caller as it is
+            box.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True, name="logad-remote-read").start()
+    try:
+        return box.result(timeout=timeout_s)
+    except FutureTimeout:
+        raise ReadStalled(f"no bytes for {timeout_s:g} s while {what} (read_timeout_s)") from None
+
+
+#: Bytes asked of a remote file in one bounded call (its client may fetch a larger block).
+_BOUNDED_READ = 1 << 20
+
+
+class _BoundedRaw(io.RawIOBase):
+    """A remote file whose opening and every read must answer within ``timeout_s``."""
+
+    def __init__(self, opener: Callable[[], Any], timeout_s: float) -> None:
+        super().__init__()
+        self._timeout = timeout_s
+        self._fh = _bounded(opener, timeout_s, "opening it")
+        self._stalled = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def readinto(self, b) -> int:
+        n = min(len(b), _BOUNDED_READ)
+        try:
+            data = _bounded(lambda: self._fh.read(n), self._timeout, "reading it")
+        except ReadStalled:
+            self._stalled = True
+            raise
+        except OSError:
+            raise
+        except Exception as exc:  # a client's own error type (aiohttp's payload errors, ...)
+            raise OSError(f"{type(exc).__name__}: {exc}") from exc
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            fh = self._fh
+            if self._stalled:  # closing may wait on the same stalled connection
+                threading.Thread(target=fh.close, daemon=True).start()
+            else:
+                fh.close()
+        super().close()
+
+
+def _is_local_url(url: str) -> bool:
+    return "://" not in url or url.startswith(("file://", "local://"))
+
+
+def open_binary(sf: SourceFile, timeout_s: float | None = None):
+    """Open a :class:`SourceFile` for binary reading (not decompressed).
+
+    ``timeout_s`` bounds the wait for a remote source (``s3://``, ``http://``, ...): opening it
+    and each read raise :class:`ReadStalled` when no bytes come for that long. Local files are
+    read directly (a bounded wait there would cost a thread hand-off a read).
+    """
+    if timeout_s is None or _is_local_url(sf.url):
+        return fsspec.open(sf.url, "rb").open()
+    return io.BufferedReader(_BoundedRaw(lambda: fsspec.open(sf.url, "rb").open(), timeout_s),
+                             buffer_size=1 << 20)
+
+
+def newline_count(sf: SourceFile, start: int, end: int, block: int = 1 << 24,
+                  timeout_s: float | None = None) -> int:
+    """Number of ``\\n`` bytes in ``[start, end)`` of an uncompressed file (``timeout_s``: see
+    :func:`open_binary`)."""
     n = 0
-    with open_binary(sf) as fh:
+    with open_binary(sf, timeout_s) as fh:
         fh.seek(sf.offset + start)
         left = end - start
         while left > 0:
@@ -263,7 +369,9 @@ def plan_units(files: Iterable[SourceFile], chunk_bytes: int,
                count_newlines=None) -> list[WorkUnit]:
     """Cut files into work units; ``count_newlines(tasks)`` maps ``(file, start, end)`` to counts.
 
-    The default counts sequentially; the Ray runner passes a parallel version.
+    The default counts sequentially; the Ray runner passes a parallel version, which gives a
+    message (str) instead of a count for a range it could not read: that file becomes one unit
+    carrying the message as its error.
     """
     if chunk_bytes <= 0:
         raise InputError(f"chunk_bytes must be positive, got {chunk_bytes}")
@@ -280,8 +388,14 @@ def plan_units(files: Iterable[SourceFile], chunk_bytes: int,
         count_tasks.extend((sf, s, e) for s, e in ranges[:-1])
     counter = count_newlines or (lambda tasks: [newline_count(*t) for t in tasks])
     counts = dict(zip([(t[0].display, t[1]) for t in count_tasks], counter(count_tasks)))
+    failed_files = {name: c for (name, _), c in counts.items() if isinstance(c, str)}
     units: list[WorkUnit] = []
     for fi, sf, ranges in spans:
+        failed = failed_files.get(sf.display)
+        if failed is not None:  # its lines could not be counted: a per-file error, no rows
+            units.append(WorkUnit(index=len(units), file_index=fi, file=SourceFile(
+                url=sf.url, size=0, member=sf.member, error=failed), start=0, end=0))
+            continue
         before = 0
         for ci, (s, e) in enumerate(ranges):
             units.append(WorkUnit(index=len(units), file_index=fi, file=sf, start=s, end=e,

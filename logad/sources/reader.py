@@ -11,7 +11,9 @@ A unit is a byte range of a file (or a whole compressed file). The reader:
 * for formats without continuation lines, splits, trims and checks the lines of each block as one
   Arrow array (only rejected lines are looked at one by one in Python);
 * stops on a truncated ``.gz`` or other read error after yielding what it read, and reports the
-  error with the file name and the line it reached.
+  error with the file name and the line it reached; a remote source that sends nothing for
+  ``read_timeout_s`` ends the same way (``stats.stalled``), so one stalled file never holds up
+  the others.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logad.sources.files import WorkUnit, open_binary
+from logad.sources.files import ReadStalled, WorkUnit, open_binary
 
 __all__ = ["EntryBatch", "UnitStats", "iter_entries", "decode_lines", "decode_lines_array"]
 
@@ -53,6 +55,7 @@ class UnitStats:
     bad_utf8: int = 0          # lines decoded with replacement characters
     bytes: int = 0
     error: str | None = None
+    stalled: bool = False      # the source sent nothing for the read timeout (worth a re-run)
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (line_no, reason, raw)
 
 
@@ -94,15 +97,16 @@ class _RangeReader:
     """Byte blocks of a unit from its start (after the previous byte) until the end of the file
     (of the member, for a ``.tar`` member: never past the bytes its header declares)."""
 
-    def __init__(self, unit: WorkUnit) -> None:
+    def __init__(self, unit: WorkUnit, timeout_s: float | None = None) -> None:
         self.unit = unit
+        self.timeout_s = timeout_s
         self.sf = unit.file
         self.splittable = unit.file.compression is None
         self.starts_clean = True
 
     def _stream(self):
         sf = self.sf
-        raw = open_binary(sf)
+        raw = open_binary(sf, self.timeout_s)
         if self.splittable:
             return raw
         if sf.member is not None:  # a compressed tar member: its bytes, then decompress
@@ -310,15 +314,18 @@ def _lines_in_range(complete: bytes, room: int | None) -> int | None:
 
 
 def iter_entries(unit: WorkUnit, stats: UnitStats, *, entry_start: str | None = None,
-                 max_line_bytes: int = 1 << 20, batch_lines: int = 200_000) -> Iterator[EntryBatch]:
+                 max_line_bytes: int = 1 << 20, batch_lines: int = 200_000,
+                 read_timeout_s: float | None = None) -> Iterator[EntryBatch]:
     """Yield :class:`EntryBatch` es for ``unit`` and fill ``stats`` as it goes.
 
     Read errors (truncated gzip, corrupt data, binary files) end the iteration early and are set
     on ``stats.error`` with the file and the last line reached; entries read before stay yielded.
+    ``read_timeout_s`` bounds each wait on a remote source (opening it, each read): one that
+    sends nothing for that long ends the unit the same way, with ``stats.stalled`` set.
     Blank lines and lines over ``max_line_bytes`` are rejected with a reason, so
     ``stats.lines_read == stats.lines_in_entries + stats.rejected``.
     """
-    reader = _RangeReader(unit)
+    reader = _RangeReader(unit, read_timeout_s)
     builder = _EntryBuilder(unit, stats, entry_start, max_line_bytes)
     room = (unit.end - unit.start) if reader.splittable else None  # bytes left in the range
     stats.bytes = unit.end - unit.start
@@ -380,8 +387,13 @@ def iter_entries(unit: WorkUnit, stats: UnitStats, *, entry_start: str | None = 
             lines, bad = decode_lines(pending)
             stats.bad_utf8 += bad
             builder.add(lines, True)
-        stats.error = (f"{unit.file.display}: read error after line {builder.line_no - 1}: "
-                       f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, ReadStalled):
+            stats.stalled = True
+            stats.error = (f"{unit.file.display}: stalled after line {builder.line_no - 1}: {exc}; "
+                           "the rest of it was not read (re-run to retry it)")
+        else:
+            stats.error = (f"{unit.file.display}: read error after line {builder.line_no - 1}: "
+                           f"{type(exc).__name__}: {exc}")
     batch = builder.take_batch(keep_last=False)
     if batch is not None:
         yield batch

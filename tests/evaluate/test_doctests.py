@@ -1,4 +1,5 @@
-"""The examples in the docstrings of logad.evaluate run and hold."""
+"""The examples in the docstrings of logad.evaluate run and hold (``metrics``: the module with
+examples; each listed module must run at least one)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["metrics", "plots"])
+@pytest.mark.parametrize("module", ["metrics"])
 def test_docstring_examples(module):
-    mod = importlib.import_module(f"logad.evaluate.{module}")
-    assert doctest.testmod(mod).failed == 0
+    result = doctest.testmod(importlib.import_module(f"logad.evaluate.{module}"))
+    assert result.attempted > 0 and result.failed == 0

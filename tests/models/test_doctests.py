@@ -1,4 +1,8 @@
-"""The examples in the docstrings of logad.models run and hold."""
+"""The examples in the docstrings of logad.models run and hold.
+
+Only modules that have examples are listed, and each must run at least one: a module without
+examples would only prove that it imports, which every other test already does.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ import importlib
 
 import pytest
 
-MODULES = ["base", "_checks", "_vocab", "thresholds", "folder", "registry", "baseline", "pca",
-           "iforest", "oov", "lr", "dt", "rf", "xgb"]
+MODULES = ["_checks", "_vocab", "thresholds", "registry", "baseline", "pca", "iforest", "oov",
+           "lr", "dt"]
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_docstring_examples(module):
     mod = importlib.import_module(f"logad.models.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"logad.models.{module} has no examples left: drop it here"
     assert result.failed == 0

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-import logad.ray.parse as parse_runner
 import logad.ray.pool as pool
 from logad.ray.pool import guided_groups, ordered_map
 
@@ -23,18 +22,58 @@ class _Echo:
         return index, self.name
 
 
+class _Gate:
+    """Counts finished items; ``wait_for(n)`` answers once ``n`` have finished (an async actor,
+    so a waiting call does not keep ``done`` calls out)."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.finished, self.changed = 0, asyncio.Condition()
+
+    async def done(self) -> int:
+        async with self.changed:
+            self.finished += 1
+            self.changed.notify_all()
+            return self.finished
+
+    async def wait_for(self, n: int) -> int:
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.finished >= n)
+            return self.finished
+
+
+class _Gated:
+    """Item 0 ends only after ``first_after`` other items have ended: the order in which items
+    finish is forced by the gate, not by how long they take."""
+
+    def __init__(self, name: str, gate, first_after: int) -> None:
+        self.name, self.gate, self.first_after = name, gate, first_after
+
+    def run(self, index: int) -> tuple[int, str]:
+        import ray
+
+        if index == 0:
+            ray.get(self.gate.wait_for.remote(self.first_after))
+        ray.get(self.gate.done.remote())
+        return index, self.name
+
+
+@pytest.mark.timeout(120)
 def test_results_come_in_input_order_although_they_finish_out_of_order(ray_session):
     import ray
 
-    actors = [ray.remote(num_cpus=0)(_Echo).remote(n) for n in ("a", "b")]
-    # the first item is slow: later items finish first on the other actor
-    items = [(0, 0.6)] + [(i, 0.02) for i in range(1, 12)]
-    out = list(ordered_map(actors, lambda a, it: a.run.remote(it), items, depth=2))
-    assert [i for i, _ in out] == list(range(12))
-    by_actor = {n: sum(1 for _, m in out if m == n) for n in ("a", "b")}
-    assert by_actor["a"] >= 1 and by_actor["b"] > by_actor["a"]  # the free actor took more
-    assert list(ordered_map(actors, lambda a, it: a.run.remote(it), [])) == []
-    for a in actors:
+    n = 12
+    gate = ray.remote(num_cpus=0)(_Gate).remote()
+    # depth 2: "a" holds items 0 and 2, "b" holds 1 and 3; item 0 waits until every item "b"
+    # can take (all but 0 and 2) has finished, so "a" is busy throughout and "b" takes the rest
+    actors = [ray.remote(num_cpus=0)(_Gated).remote(name, gate, n - 2) for name in ("a", "b")]
+    out = list(ordered_map(actors, lambda a, i: a.run.remote(i), range(n), depth=2))
+    assert [i for i, _ in out] == list(range(n))  # input order, though item 0 finished 11th
+    assert [i for i, m in out if m == "a"] == [0, 2]  # the busy actor got no new item
+    assert [i for i, m in out if m == "b"] == [1, *range(3, n)]  # the free actor took them all
+    assert list(ordered_map(actors, lambda a, i: a.run.remote(i), [])) == []
+    for a in [*actors, gate]:
         ray.kill(a)
 
 
@@ -70,6 +109,6 @@ def test_guided_groups_cover_the_input_in_order_and_shrink_to_single_units(n_uni
     assert len(groups) >= min(n_units, 4 * n_workers)  # a worker that finishes early finds work
 
 
-def test_parse_runner_and_pool_doctests():
-    assert doctest.testmod(parse_runner).failed == 0
-    assert doctest.testmod(pool).attempted > 0 and doctest.testmod(pool).failed == 0
+def test_pool_doctests():
+    result = doctest.testmod(pool)
+    assert result.attempted > 0 and result.failed == 0

@@ -117,14 +117,6 @@ def test_a_second_run_into_the_same_out_is_turned_away(tmp_path):
             run_parse(events, tmp_path / "out")
 
 
-def test_a_truncated_part_is_named(tmp_path):
-    events = write_events_dir(tmp_path / "in", [events_table(HDFS_LINES)] * 2)
-    part = events / "events" / "part-000001.parquet"
-    part.write_bytes(part.read_bytes()[:100])
-    with pytest.raises(InputError, match="part-000001.parquet: damaged part"):
-        run_parse(events, tmp_path / "out")
-
-
 def test_a_rerun_removes_what_a_killed_parse_left(ray_session, tmp_path):
     events = write_events_dir(tmp_path / "in", [events_table(HDFS_LINES * 3)])
     out = tmp_path / "out"
