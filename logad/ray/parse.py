@@ -5,7 +5,7 @@ the template state, cut the input into units (one per file row group) and the un
 (``num_blocks`` equal groups, or by default :func:`~logad.ray.pool.guided_groups`, shrinking towards
 the end).
 Work: one pool of Ray actors (``workers``, one CPU each,
-:class:`logad.ray.parse_worker.ParseWorker`), started once and used by both passes; groups go to
+:class:`logad.parsing.worker.ParseWorker`), started once and used by both passes; groups go to
 whichever actor frees up, each actor with a second group queued
 (:func:`logad.ray.pool.ordered_map`), and results come back in input order. Pass 1: each unit is masked and summarised into its
 distinct masked messages with their first occurrence, per-file counts and rejected lines (its
@@ -40,17 +40,18 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import CONFIG_DIR, check_settings, load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import (ParquetSettings, Timer, atomic_dir, atomic_path, finished_input,
-                      finished_manifest, mark_running, part_entries, remove_leftovers, run_key,
-                      run_lock, write_json, write_parquet, write_yaml)
+from logad.io import (ParquetSettings, StageFolder, Timer, atomic_dir, finished_manifest,
+                      mark_running, open_stage, remove_leftovers, run_key, run_lock, write_json,
+                      write_manifest, write_parquet, write_yaml)
 from logad.parsing.distinct import DistinctTable, split_summary
 from logad.parsing.masking import compile_passes, rules_from_config, rules_to_json, select_rules
 from logad.parsing.miner import DrainSettings, TemplateMiner
 from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_state, state_aliases,
                                  to_state)
 from logad.parsing.templates import mine_distinct, templates_table
-from logad.ray.parse_worker import ParseWorker, work_units
-from logad.ray.pool import broadcast, guided_groups, ordered_map, pool_size, release_actors
+from logad.parsing.worker import ParseWorker
+from logad.ray.pool import (broadcast, equal_groups, guided_groups, ordered_map, pool_size,
+                            release_actors)
 from logad.ray.runtime import ensure_ray
 from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
 
@@ -67,14 +68,13 @@ _KINDS = {"masking": "str", "drain": "map?", "max_distinct": "int", "match_full_
           "spill": "bool"}
 
 
-def _input_files(events_dir: Path) -> tuple[list[Path], dict]:
-    """The parts of a finished ingest (:func:`logad.io.finished_input`), checked for the columns."""
-    files, manifest = finished_input(events_dir, "ingest")
-    if not files:
+def _input(events_dir: Path) -> StageFolder:
+    """The finished ingest (:func:`logad.io.open_stage`), checked for the columns."""
+    found = open_stage(events_dir, "ingest")
+    if not found.parts:
         raise InputError(f"{events_dir}: the ingest wrote no events (see its manifest.json)")
-    schema = pq.read_schema(files[0])
-    require_columns(schema, [f.name for f in EVENTS_SCHEMA], f"{files[0]}")
-    return files, manifest
+    require_columns(found.schema, [f.name for f in EVENTS_SCHEMA], f"{found.files[0]}")
+    return found
 
 
 def _preset_rules(preset: str | None) -> list:
@@ -132,13 +132,6 @@ def _drain_settings(cfg: dict) -> DrainSettings:
         raise ConfigError(f"parse config: drain: a setting of the wrong type ({exc})") from None
 
 
-def _groups(units: list[dict], n_blocks: int) -> list[list[dict]]:
-    """``units`` cut into ``n_blocks`` contiguous groups of nearly equal size (none empty)."""
-    n = max(1, min(int(n_blocks), len(units)))
-    bounds = [round(i * len(units) / n) for i in range(n + 1)]
-    return [units[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
-
-
 def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None = None,
               drain_state: str | Path | None = None, match_only: bool = False,
               no_mask: Sequence[str] = (), num_blocks: int | None = None,
@@ -181,22 +174,23 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: dict | None =
     num_blocks = num_blocks if num_blocks is not None else cfg.get("num_blocks")
     _drain_settings(cfg)  # every setting checked before the output folder is touched
     ParquetSettings.from_config(cfg.get("parquet"), "parse parquet")
-    files, in_manifest = _input_files(events_dir)
+    stage_in = _input(events_dir)
     with run_lock(out, "parse"):
         remove_leftovers(out)
         try:
-            return _run(events_dir, out, cfg, timer, files, in_manifest, state_path, match_only,
+            return _run(events_dir, out, cfg, timer, stage_in, state_path, match_only,
                         no_mask, num_blocks, trust_drain3_snapshot)
         finally:
             shutil.rmtree(out / "_spill", ignore_errors=True)  # also after a failure
 
 
-def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path],
-         in_manifest: dict, state_path: Path | None, match_only: bool, no_mask: Sequence[str],
+def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, stage_in: StageFolder,
+         state_path: Path | None, match_only: bool, no_mask: Sequence[str],
          num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
     """The work of :func:`run_parse` once its input is checked and ``out`` is locked."""
+    files = stage_in.files
     with timer("plan"):
-        preset = in_manifest.get("preset")
+        preset = stage_in.info.preset
         rules = resolve_rules(cfg, preset, no_mask)
         passes = compile_passes(rules)
         settings = _drain_settings(cfg)
@@ -221,9 +215,9 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
     import ray
 
     batch_size = int(cfg["batch_size"])
-    units = work_units(files)
+    units = stage_in.units()
     n_workers = pool_size(cfg.get("workers"))
-    groups = _groups(units, int(num_blocks)) if num_blocks else guided_groups(units, n_workers)
+    groups = equal_groups(units, int(num_blocks)) if num_blocks else guided_groups(units, n_workers)
     n_workers = max(1, min(n_workers, len(groups)))
     spill_dir = str(out / "_spill") if cfg.get("spill", True) else None
     if spill_dir:
@@ -288,7 +282,9 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
         "stage": "parse", "status": "complete", "logad_version": __version__,
         "events_dir": str(events_dir), "preset": preset, "run_key": fp,
         "run_key_after": run_key(files, state_after, *settings_key),
-        "counts": {"read": read, "parsed": read - n_rej, "rejected": n_rej,
+        "inputs": [str(events_dir)],
+        "counts": {"read": read, "processed": read - n_rej, "parsed": read - n_rej,
+                   "rejected": n_rej,
                    "unmatched": result.unmatched_lines, "distinct_masked": distinct.num_rows,
                    "templates": templates.num_rows,
                    "templates_in_state": templates.num_rows,
@@ -300,6 +296,8 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
         "workers": {"count": n_workers, "groups": len(groups),
                     "start_rss_mb": max(m["start_rss_mb"] for m in memory),
                     "peak_rss_mb": max(m["peak_rss_mb"] for m in memory)},
+        "peak_rss_mb": max(m["peak_rss_mb"] for m in memory),
+        "settings_file": "parse_config.yaml",
         "lines_per_second": round(read / max(sum(timer.seconds.values()), 1e-9), 1),
         "drain": miner.settings.to_dict(),
         "masking_rules": [r.name for r in rules], "no_mask": list(no_mask),
@@ -312,9 +310,7 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, files: list[Path]
                     "template_state": "template_state.json", "rejected": "rejected.parquet",
                     "config": "parse_config.yaml"},
     }
-    with atomic_path(out / "manifest.json") as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-    return manifest
+    return write_manifest(manifest, out / "manifest.json")
 
 
 def _per_file(counts: list[pa.Table]) -> dict[str, dict[str, int]]:

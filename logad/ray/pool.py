@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ordered_map", "broadcast", "guided_groups", "pool_size", "release_actors",
-           "map_unit_groups"]
+__all__ = ["ordered_map", "broadcast", "guided_groups", "equal_groups", "pool_size",
+           "release_actors", "map_unit_groups", "count_newlines_parallel"]
 
 
 def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: Iterable[Any], *,
@@ -157,6 +157,32 @@ def guided_groups(units: Sequence[Any], n_workers: int) -> list[list[Any]]:
         out.append(list(units[i:i + size]))
         i += size
     return out
+
+
+def equal_groups(units: Sequence[Any], n_groups: int) -> list[list[Any]]:
+    """``units`` cut into ``n_groups`` contiguous groups of nearly equal size (none empty).
+
+    >>> [len(g) for g in equal_groups(list(range(10)), 3)]
+    [3, 4, 3]
+    >>> equal_groups([1, 2], 5)
+    [[1], [2]]
+    """
+    n = max(1, min(int(n_groups), len(units)))
+    bounds = [round(i * len(units) / n) for i in range(n + 1)]
+    return [list(units[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def count_newlines_parallel(tasks: Sequence[tuple[Any, int, int]]) -> list[int]:
+    """:func:`logad.sources.files.newline_count` of each ``(file, start, end)`` as Ray tasks,
+    in order (the ``count_newlines`` of :func:`logad.sources.files.plan_units`)."""
+    if not tasks:
+        return []
+    import ray
+
+    from logad.sources.files import newline_count
+
+    remote = ray.remote(newline_count)
+    return ray.get([remote.remote(*t) for t in tasks])
 
 
 def pool_size(requested: int | None) -> int:

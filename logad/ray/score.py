@@ -31,9 +31,8 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import deep_merge
 from logad.errors import ConfigError, InputError
-from logad.io import atomic_dir, finished_manifest, run_key, write_json, write_yaml
+from logad.io import atomic_dir, finished_manifest, run_key, sequences_files, write_json, write_yaml
 from logad.models.trained import TrainedModel
-from logad.ray.train import sequences_files
 from logad.scoring.parts import (PARTS_SCHEMA, add_ranks, model_version, score_models_batch,
                                  sort_for_rank, write_part)
 

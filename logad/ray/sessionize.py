@@ -2,7 +2,7 @@
 
 Plan (driver): list the input units (one per row group of each ``part-*.parquet``), cut them
 into groups (``ray.read_blocks`` equal groups, or shrinking groups as parse does) and hand the
-groups to :class:`~logad.ray.sessionize_worker.SessionizeWorker` s: Ray actors (one CPU each,
+groups to :class:`~logad.sessions.worker.SessionizeWorker` s: Ray actors (one CPU each,
 ``ray.workers`` or one per cluster CPU), or, for inputs under ``ray.in_process_below`` lines,
 one worker in this process (same functions, same output, no Ray start-up).
 
@@ -39,17 +39,15 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import deep_merge, load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import (Timer, atomic_dir, finished_input, finished_manifest, mark_running, part_entries,
-                      run_key, write_json, write_parquet, write_yaml)
-from logad.ray.parse import _groups
-from logad.ray.parse_worker import work_units
-from logad.ray.pool import guided_groups
-from logad.ray.sessionize_worker import KEYS_SCHEMA, SessionizeWorker, merge_keys, session_keys
+from logad.io import (StageFolder, Timer, atomic_dir, finished_manifest, mark_running, open_stage,
+                      part_entries, run_key, write_manifest, write_parquet, write_yaml)
+from logad.ray.pool import equal_groups, guided_groups
 from logad.ray.workers import Workers, in_process
 from logad.schema import REJECTED_SCHEMA, require_columns
 from logad.sessions.build import apply_session_labels
 from logad.sessions.schema import EVENT_COLUMNS, SEQUENCES_SCHEMA, SPLIT_SCHEMA
 from logad.sessions.split import make_split
+from logad.sessions.worker import KEYS_SCHEMA, SessionizeWorker, merge_keys, session_keys
 from logad.sessions.windows import parse_duration
 
 __all__ = ["MODES", "IN_PROCESS_BELOW", "resolve_config", "run_sessionize"]
@@ -93,13 +91,13 @@ def resolve_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _input_files(parsed_dir: Path) -> tuple[Path, list[str]]:
-    """The folder holding the parsed parts and the parts a finished `logad parse` manifest
-    names (an unfinished or damaged input is refused with a message saying how to finish it)."""
-    parts, _ = finished_input(parsed_dir, "parse")
-    if not parts:
+def _input(parsed_dir: Path) -> StageFolder:
+    """The finished `logad parse` output (an unfinished or damaged input is refused with a
+    message saying how to finish it); its parts' footers are read here, once."""
+    found = open_stage(parsed_dir, "parse")
+    if not found.parts:
         raise InputError(f"{parsed_dir}: the parse output lists no parts; re-run `logad parse`")
-    return parts[0].parent, [str(p) for p in parts]
+    return found
 
 
 def _labels_path(cfg: dict[str, Any], parsed_dir: Path, events_dir: Path) -> Path | None:
@@ -188,12 +186,13 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     """
     cfg = resolve_config(cfg)
     parsed_dir, out_dir = Path(parsed_dir), Path(out_dir)
-    events_dir, files = _input_files(parsed_dir)
+    stage_in = _input(parsed_dir)
+    events_dir, files = stage_in.files[0].parent, [str(p) for p in stage_in.files]
     by = cfg["by"]
     key_col = cfg["keys"][by] if by in ID_MODES else None
     needed = [*EVENT_COLUMNS] + ([key_col] if key_col and key_col not in EVENT_COLUMNS else [])
-    for f in files:
-        require_columns(pq.read_schema(f), needed, f"{f} (sessionize --by {by})")
+    for part in stage_in.parts:
+        require_columns(part.schema, needed, f"{part.path} (sessionize --by {by})")
     labels_path = _labels_path(cfg, parsed_dir, events_dir) if by in ID_MODES else None
     key = run_key([*files, *([labels_path] if labels_path else [])], cfg)
     done = finished_manifest(out_dir, key)
@@ -204,7 +203,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if labels_path is not None:
         require_columns(pq.read_schema(labels_path), ["session_key", "label"], str(labels_path))
         labels = pq.read_table(labels_path, columns=["session_key", "label"])
-    n_read = sum(pq.read_metadata(f).num_rows for f in files)
+    n_read = stage_in.num_rows
     ray_cfg = cfg.get("ray") or {}
     n_buckets = int(ray_cfg.get("num_partitions") or max(2, min(512, n_read // 250_000 + 1)))
     blocks = int(ray_cfg["read_blocks"]) if ray_cfg.get("read_blocks") else None
@@ -228,9 +227,9 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             from logad.ray.runtime import ensure_ray
 
             ensure_ray(ray_cfg.get("num_cpus"))
-        units = work_units([Path(f) for f in files])
+        units = stage_in.units()
         n_workers = 1 if local else pool_size(ray_cfg.get("workers"))
-        groups = _groups(units, blocks) if blocks else guided_groups(units, n_workers)
+        groups = equal_groups(units, blocks) if blocks else guided_groups(units, n_workers)
         workers = Workers(SessionizeWorker, (plan, build_kw), n=min(n_workers, len(groups)), local=local)
     try:
         with timer("key_spill"), atomic_dir(out_dir / "rejected") as rej_tmp:
@@ -291,7 +290,10 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     write_yaml(cfg, out_dir / "sessionize_config.yaml")
     manifest = {
-        "stage": "sessionize", "status": "complete", "logad_version": __version__, "run_key": key, "input": str(parsed_dir), "by": by, "key_column": key_col,
+        "stage": "sessionize", "status": "complete", "logad_version": __version__, "run_key": key,
+        "inputs": [str(parsed_dir)], "input": str(parsed_dir), "by": by, "key_column": key_col,
+        "counts": {"read": n_read, "processed": n_sessioned, "rejected": n_rejected},
+        "settings_file": "sessionize_config.yaml",
         "labels_from": str(labels_path) if labels is not None else "line labels",
         "events_read": n_read, "lines_sessioned": n_sessioned,
         "rejected": {"total": n_rejected, "reasons": reasons},
@@ -306,7 +308,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     }
     manifest["parts"] = part_entries(out_dir, [f"sequences/{p.name}" for p in
                                                sorted((out_dir / "sequences").glob("*.parquet"))])
-    write_json(manifest, out_dir / "manifest.json")
+    write_manifest(manifest, out_dir / "manifest.json")
     log.info("sessionize: %d events -> %d sessions (%d rejected lines)", n_read, written, n_rejected)
     return manifest
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from logad import __version__
@@ -25,7 +24,7 @@ from logad.config import deep_merge, load_yaml
 from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
-from logad.io import Timer, finished_parts
+from logad.io import Part, Timer, sequences_files, sequences_parts
 from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model, load_models_config
@@ -54,16 +53,6 @@ DEFAULTS: dict[str, Any] = {
 IN_PROCESS_BELOW = DEFAULTS["ray"]["in_process_below"]
 
 
-def sequences_files(path: str | Path) -> list[str]:
-    """The Parquet parts of a finished ``sequences`` folder (the output of ``logad sessionize`` or
-    ``logad ingest-sessions``, whose manifest names them), or ``[path]`` for one Parquet file.
-    An unfinished or damaged folder is refused with a message saying how to finish it."""
-    p = Path(path)
-    if p.is_file():
-        return [str(p)]
-    return [str(f) for f in finished_parts(p, ("sessionize", "ingest-sessions"))]
-
-
 def read_split(files: list[str], split: str | None, columns: list[str] | None = None) -> pa.Table:
     """Rows of one split (all rows when ``split`` is None), in session-id order."""
     import ray
@@ -77,12 +66,11 @@ def read_split(files: list[str], split: str | None, columns: list[str] | None = 
     return pa.concat_tables(tables).sort_by("session_id")
 
 
-def _fingerprint(files: list[str]) -> dict[str, Any]:
+def _fingerprint(parts: list[Part]) -> dict[str, Any]:
     h = hashlib.blake2b(digest_size=16)
-    for f in files:
-        meta = pq.read_metadata(f)
-        h.update(f"{Path(f).name}:{meta.num_rows}:{Path(f).stat().st_size}".encode())
-    return {"paths": files, "hash": h.hexdigest()}
+    for p in parts:
+        h.update(f"{p.path.name}:{p.rows}:{p.path.stat().st_size}".encode())
+    return {"paths": [str(p.path) for p in parts], "hash": h.hexdigest()}
 
 
 def _train_key(*parts: Any) -> str:
@@ -126,9 +114,9 @@ def _feature_names(featurizers: list) -> list[str]:
     return [f"{type(f).__name__}:{n}" if several else n for f in featurizers for n in f.feature_names()]
 
 
-def _share_files(files: list[str], n: int) -> list[list[str]]:
-    """``files`` dealt to ``n`` workers, largest first to the least loaded (by rows)."""
-    sizes = sorted(((pq.read_metadata(f).num_rows, f) for f in files), reverse=True)
+def _share_files(parts: list[Part], n: int) -> list[list[str]]:
+    """The parts' files dealt to ``n`` workers, largest first to the least loaded (by rows)."""
+    sizes = sorted(((p.rows, str(p.path)) for p in parts), reverse=True)
     shares: list[list[str]] = [[] for _ in range(n)]
     load = [0] * n
     for rows, f in sizes:
@@ -191,10 +179,11 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     spec = get_model(model_name)
     models_cfg = load_models_config()
     timer = Timer()
-    files = sequences_files(sequences)
+    parts = sequences_parts(sequences)  # every footer read once, here
+    files = [str(p.path) for p in parts]
     features_cfg = deep_merge(load_yaml("features.yaml"), cfg.get("features") or {})
     params = build_detector(spec, models_cfg, cfg.get("params") or {}).get_params()
-    data = _fingerprint(files)
+    data = _fingerprint(parts)
     # where it runs (ray:) never changes the model, so it is not part of the key
     key = _train_key(spec.name, data["hash"], {k: v for k, v in cfg.items() if k != "ray"},
                      features_cfg, params)
@@ -202,7 +191,7 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
     if done is not None:
         log.info("%s: %s already trained on these sessions with this config; skipping", out_dir, spec.name)
         return {**done, "skipped": True}
-    n_sessions = sum(pq.read_metadata(f).num_rows for f in files)
+    n_sessions = sum(p.rows for p in parts)
     ray_cfg = cfg.get("ray") or {}
     local = in_process(n_sessions, ray_cfg.get("in_process_below", IN_PROCESS_BELOW))
     detector = build_detector(spec, models_cfg, cfg.get("params") or {})
@@ -210,13 +199,13 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path, cfg: 
                    for kind in spec.feature_kinds]
     model = TrainedModel(spec, featurizers, detector)
     with timer("start_workers"):
-        schema = pq.read_schema(files[0])
+        schema = parts[0].schema
         require_columns(schema, ["session_id", "label", "event_ids", "split"], "sequences")
         workers = _start_workers(files, featurizers, spec.level, schema.names, local, ray_cfg)
         n_workers = workers.size
         workers.each("ready")
     with timer("read"):
-        rows = _sum_rows(workers.scatter("load", _share_files(files, n_workers)))
+        rows = _sum_rows(workers.scatter("load", _share_files(parts, n_workers)))
     try:
         with timer("vocab"):
             per_worker = workers.each("counts", featurizers)
