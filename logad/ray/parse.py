@@ -43,24 +43,23 @@ from logad.errors import ConfigError, InputError
 from logad.io import (ParquetSettings, StageFolder, Timer, atomic_dir, finished_manifest,
                       mark_running, open_stage, remove_leftovers, run_key, run_lock, write_json,
                       write_manifest, write_parquet, write_yaml)
-from logad.parsing.distinct import DistinctTable, split_summary
 from logad.parsing.masking import compile_passes, rules_from_config, rules_to_json, select_rules
 from logad.parsing.miner import DrainSettings, TemplateMiner
 from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_state, state_aliases,
                                  to_state)
-from logad.parsing.templates import mine_distinct, templates_table
+from logad.parsing.steps import FULL_SEARCH, MAX_DISTINCT, SummaryFold, mine
 from logad.parsing.worker import ParseWorker
 from logad.ray.pool import (broadcast, equal_groups, guided_groups, ordered_map, pool_size,
                             release_actors)
 from logad.ray.runtime import ensure_ray
-from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
+from logad.schema import EVENTS_SCHEMA, require_columns
 
 __all__ = ["run_parse", "DEFAULTS", "resolve_rules", "load_template_state"]
 
 log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {"masking": "masking", "drain": DrainSettings().to_dict(),
-                            "max_distinct": 5_000_000, "match_full_search": "fallback",
+                            "max_distinct": MAX_DISTINCT, "match_full_search": FULL_SEARCH,
                             "batch_size": 65536, "num_blocks": None, "workers": None,
                             "parquet": {}, "spill": True}
 _KINDS = {"masking": "str", "drain": "map?", "max_distinct": "int", "match_full_search": "str",
@@ -230,20 +229,14 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, stage_in: StageFo
         with timer("start_workers"):
             ray.get([a.ready.remote() for a in actors])
         with timer("read_mask_distinct"):
-            acc = DistinctTable(int(cfg["max_distinct"]))
-            counts, rejected = [], []
+            fold = SummaryFold(int(cfg["max_distinct"]))
             for summary in ordered_map(actors, lambda a, g: a.summarize.remote(g), groups,
                                        progress="parse pass 1 (mask, distinct)"):
-                parts = split_summary(summary)
-                acc.add(parts["distinct"])
-                counts.append(parts["file"])
-                if parts["rejected"].num_rows:
-                    rejected.append(parts["rejected"])
-            distinct = acc.result()
+                fold.add(summary)
+            distinct = fold.distinct()
         with timer("mine"):
-            result = mine_distinct(miner, distinct, match_only=match_only,
-                                   full_search=str(cfg.get("match_full_search", "fallback")))
-            templates = templates_table(miner, distinct, result)
+            result, templates = mine(miner, distinct, match_only=match_only,
+                                     full_search=str(cfg.get("match_full_search", FULL_SEARCH)))
             state = to_state(miner, masking={"preset": preset, "rules": rules_to_json(rules)},
                              aliases=aliases)
         with timer("assign_write"):
@@ -261,8 +254,8 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, stage_in: StageFo
     with timer("finish"):
         if spill_dir:
             shutil.rmtree(spill_dir, ignore_errors=True)
-        per_file = _per_file(counts)
-        rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
+        per_file = _per_file(fold.counts)
+        rej = fold.rejected()
         write_parquet(templates, out / "templates.parquet")
         write_parquet(rej, out / "rejected.parquet")
         write_json(state, out / "template_state.json")
