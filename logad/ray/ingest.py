@@ -33,9 +33,9 @@ from logad import __version__
 from logad.errors import InputError
 from logad.io import (ParquetSettings, mark_running, part_entries, read_json, remove_leftovers,
                       run_lock, write_json, write_manifest, write_parquet, write_yaml)
-from logad.ray.pool import (count_newlines_parallel, guided_groups, ordered_map, pool_size,
-                             release_actors)
+from logad.ray.pool import count_newlines_parallel
 from logad.ray.runtime import ensure_ray
+from logad.ray.workers import map_unit_groups
 from logad.sources.events import UnitResult, unit_events
 from logad.sources.files import SourceFile, WorkUnit, expand_sources, plan_units
 from logad.sources.labels import LabelSpec, load_labels, session_labels
@@ -219,19 +219,8 @@ def _run(sources: Sequence[str], out: Path, cfg: dict, preset: Preset, parquet: 
     rows = list(done)
     mark_running(out)
     if todo:
-        import ray
-
-        workers = pool_size(cfg.get("max_workers"))
-        groups = guided_groups(todo, workers)
-        worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(IngestWorker)
-        actors = [worker_cls.remote(preset, labels, file_cols, str(out), cfg, parquet)
-                  for _ in range(max(1, min(workers, len(groups))))]
-        try:
-            for group_rows in ordered_map(actors, lambda a, g: a.process.remote(g), groups,
-                                          progress="ingest"):
-                rows += group_rows
-        finally:
-            release_actors(actors)
+        rows += map_unit_groups(IngestWorker, (preset, labels, file_cols, str(out), cfg, parquet),
+                                todo, cfg.get("max_workers"), "ingest")
 
     # keep only shards of this plan: a re-run with another chunk size must not leave stale parts
     expected = {f"part-{u.index:06d}.parquet" for u in units}

@@ -4,8 +4,9 @@ Plan (driver): list ``part-*.parquet``, resolve the masking rules (input preset 
 the template state, cut the input into units (one per file row group) and the units into groups
 (``num_blocks`` equal groups, or by default :func:`~logad.ray.pool.guided_groups`, shrinking towards
 the end).
-Work: one pool of Ray actors (``workers``, one CPU each,
-:class:`logad.parsing.worker.ParseWorker`), started once and used by both passes; groups go to
+Work: one pool of Ray actors (:class:`logad.ray.workers.Workers` of
+:class:`logad.parsing.worker.ParseWorker`, ``workers``, one CPU each), started once and used by
+both passes; the four steps are those of :mod:`logad.parsing.steps`; groups go to
 whichever actor frees up, each actor with a second group queued
 (:func:`logad.ray.pool.ordered_map`), and results come back in input order. Pass 1: each unit is masked and summarised into its
 distinct masked messages with their first occurrence, per-file counts and rejected lines (its
@@ -49,9 +50,9 @@ from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_stat
                                  to_state)
 from logad.parsing.steps import FULL_SEARCH, MAX_DISTINCT, SummaryFold, mine
 from logad.parsing.worker import ParseWorker
-from logad.ray.pool import (broadcast, equal_groups, guided_groups, ordered_map, pool_size,
-                            release_actors)
+from logad.ray.pool import equal_groups, guided_groups, pool_size
 from logad.ray.runtime import ensure_ray
+from logad.ray.workers import Workers
 from logad.schema import EVENTS_SCHEMA, require_columns
 
 __all__ = ["run_parse", "DEFAULTS", "resolve_rules", "load_template_state"]
@@ -211,8 +212,6 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, stage_in: StageFo
 
     mark_running(out)
     ensure_ray()
-    import ray
-
     batch_size = int(cfg["batch_size"])
     units = stage_in.units()
     n_workers = pool_size(cfg.get("workers"))
@@ -222,15 +221,12 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, stage_in: StageFo
     if spill_dir:
         shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
         Path(spill_dir).mkdir(parents=True)
-    worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(ParseWorker)
-    actors = [worker_cls.remote(passes, batch_size, spill_dir, parquet)
-              for _ in range(n_workers)]
-    try:
+    with Workers(ParseWorker, (passes, batch_size, spill_dir, parquet), n=n_workers) as workers:
         with timer("start_workers"):
-            ray.get([a.ready.remote() for a in actors])
+            workers.each("ready")
         with timer("read_mask_distinct"):
             fold = SummaryFold(int(cfg["max_distinct"]))
-            for summary in ordered_map(actors, lambda a, g: a.summarize.remote(g), groups,
+            for summary in workers.map("summarize", groups,
                                        progress="parse pass 1 (mask, distinct)"):
                 fold.add(summary)
             distinct = fold.distinct()
@@ -241,16 +237,13 @@ def _run(events_dir: Path, out: Path, cfg: dict, timer: Timer, stage_in: StageFo
                              aliases=aliases)
         with timer("assign_write"):
             with atomic_dir(out / "events") as tmp:
-                mapping = ray.put(result.mapping)
-                live, _ = broadcast(actors, lambda a: a.set_mapping.remote(mapping, str(tmp)))
+                mapping = workers.put(result.mapping)
+                workers.each("set_mapping", mapping, str(tmp), drop_lost=True)
                 parts = {}
-                for b in ordered_map(live, lambda a, g: a.assign.remote(g), groups,
-                                     progress="parse pass 2 (join, write)",
-                                     prepare=lambda a: a.set_mapping.remote(mapping, str(tmp))):
+                for b in workers.map("assign", groups, progress="parse pass 2 (join, write)",
+                                     prepare=("set_mapping", (mapping, str(tmp)))):
                     parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
-        memory = broadcast(actors, lambda a: a.memory.remote())[1]
-    finally:
-        release_actors(actors)
+        memory = workers.each("memory", drop_lost=True)
     with timer("finish"):
         if spill_dir:
             shutil.rmtree(spill_dir, ignore_errors=True)

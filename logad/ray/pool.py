@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 log = logging.getLogger(__name__)
 
 __all__ = ["ordered_map", "broadcast", "guided_groups", "equal_groups", "pool_size",
-           "release_actors", "map_unit_groups", "count_newlines_parallel"]
+           "release_actors", "count_newlines_parallel"]
 
 
 def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: Iterable[Any], *,
@@ -205,28 +205,3 @@ def release_actors(actors: Sequence[Any]) -> None:
         return
     for actor in actors:
         ray.kill(actor)
-
-
-def map_unit_groups(worker_cls: type, args: Sequence[Any], todo: Sequence[Any],
-                    workers: int | None, progress: str) -> list[Any]:
-    """Run ``worker_cls(*args).process(group)`` over guided groups of ``todo`` on a pool of
-    one-CPU actors (``workers``, else one per CPU); the rows of every group, in input order.
-
-    The actors are killed at the end, also on error.
-    """
-    import ray
-
-    if not todo:
-        return []
-    n = pool_size(workers)
-    groups = guided_groups(list(todo), n)
-    cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(worker_cls)
-    actors = [cls.remote(*args) for _ in range(max(1, min(n, len(groups))))]
-    rows: list[Any] = []
-    try:
-        for group_rows in ordered_map(actors, lambda a, g: a.process.remote(g), groups,
-                                      progress=progress):
-            rows += group_rows
-    finally:
-        release_actors(actors)
-    return rows

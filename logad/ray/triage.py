@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.errors import ConfigError
 from logad.io import read_json, write_json, write_parquet, write_yaml
-from logad.ray.pool import count_newlines_parallel, map_unit_groups
+from logad.ray.pool import count_newlines_parallel
+from logad.ray.workers import map_unit_groups
 from logad.ray.runtime import ensure_ray
 from logad.sources.files import WorkUnit, expand_sources, plan_units
 from logad.sources.reader import UnitStats, iter_entries

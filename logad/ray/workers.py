@@ -6,14 +6,18 @@ A stage's work lives in a plain class (no Ray import) whose methods each take on
 size threshold, builds one instance here and calls the same methods in order: the same
 functions on the same items, so both give the same results, and a small input never pays for
 Ray's start-up (Ray is not even imported).
+
+Every runner's pool is one of these (ingest and triage through
+:func:`map_unit_groups`); :mod:`logad.ray.pool` holds the Ray mechanics under it
+(ordered hand-out with retries, answers from every actor, shutdown).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
-__all__ = ["Workers", "in_process"]
+__all__ = ["Workers", "in_process", "map_unit_groups"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +60,14 @@ class Workers:
     def size(self) -> int:
         return len(self.actors)
 
-    def map(self, method: str, items: Iterable[Any], *, progress: str | None = None) -> Iterator[Any]:
-        """``method(item)`` for every item, results in the order of ``items``."""
+    def map(self, method: str, items: Iterable[Any], *, progress: str | None = None,
+            prepare: tuple[str, tuple] | None = None) -> Iterator[Any]:
+        """``method(item)`` for every item, results in the order of ``items``.
+
+        ``prepare``: ``(method, args)`` that puts a worker back into the state ``method`` needs
+        (e.g. ``("set_mapping", (ref, path))``), called before an item is redone on a worker
+        whose actor was lost (see :func:`logad.ray.pool.ordered_map`).
+        """
         if self.local:
             fn = getattr(self.actors[0], method)
             for item in items:
@@ -65,17 +75,39 @@ class Workers:
             return
         from logad.ray.pool import ordered_map
 
+        again = None
+        if prepare is not None:
+            name, args = prepare
+            again = lambda a: getattr(a, name).remote(*args)  # noqa: E731
         yield from ordered_map(self.actors, lambda a, it: getattr(a, method).remote(it), list(items),
-                               progress=progress)
+                               progress=progress, prepare=again)
 
-    def each(self, method: str, *args: Any) -> list[Any]:
+    def put(self, value: Any) -> Any:
+        """``value`` in the object store once (itself when local), to pass to many calls."""
+        if self.local:
+            return value
+        import ray
+
+        return ray.put(value)
+
+    def each(self, method: str, *args: Any, drop_lost: bool = False) -> list[Any]:
         """``method(*args)`` once on every worker (e.g. to hand it a table); large arguments go
-        to the object store once."""
+        to the object store once.
+
+        ``drop_lost``: a worker whose actor was lost (its node died) leaves the pool instead of
+        failing the call, and the answers are those of the workers left; only for workers that
+        keep nothing a later call needs but what ``map``'s ``prepare`` gives back.
+        """
         if self.local:
             return [getattr(a, method)(*args) for a in self.actors]
         import ray
 
-        refs = [ray.put(a) for a in args]
+        refs = [a if isinstance(a, ray.ObjectRef) else ray.put(a) for a in args]
+        if drop_lost:
+            from logad.ray.pool import broadcast
+
+            self.actors, answers = broadcast(self.actors, lambda a: getattr(a, method).remote(*refs))
+            return answers
         return ray.get([getattr(a, method).remote(*refs) for a in self.actors])
 
     def scatter(self, method: str, items: list[Any]) -> list[Any]:
@@ -90,11 +122,11 @@ class Workers:
         return ray.get([getattr(a, method).remote(it) for a, it in zip(self.actors, items)])
 
     def close(self) -> None:
+        """Kill the actors (:func:`logad.ray.pool.release_actors`); safe to call twice."""
         if not self.local:
-            import ray
+            from logad.ray.pool import release_actors
 
-            for a in self.actors:
-                ray.kill(a)
+            release_actors(self.actors)
         self.actors = []
 
     def __enter__(self) -> "Workers":
@@ -102,3 +134,24 @@ class Workers:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def map_unit_groups(worker_cls: type, args: Sequence[Any], todo: Sequence[Any],
+                    workers: int | None, progress: str) -> list[Any]:
+    """Run ``worker_cls(*args).process(group)`` over guided groups of ``todo`` on a pool of
+    one-CPU actors (:class:`logad.ray.workers.Workers`; ``workers``, else one per CPU); the
+    rows of every group, in input order.
+
+    The actors are killed at the end, also on error.
+    """
+    from logad.ray.pool import guided_groups, pool_size
+
+    if not todo:
+        return []
+    n = pool_size(workers)
+    groups = guided_groups(list(todo), n)
+    rows: list[Any] = []
+    with Workers(worker_cls, tuple(args), n=max(1, min(n, len(groups)))) as pool:
+        for group_rows in pool.map("process", groups, progress=progress):
+            rows += group_rows
+    return rows
