@@ -161,6 +161,62 @@ def _by_bucket(index: list[pa.Table]) -> list[tuple[int, pa.Table]]:
     return out
 
 
+def _key_pass(workers: Workers, groups: list, plan: dict, out_dir: Path, by: str, timer: Timer
+              ) -> tuple[list[tuple[int, pa.Table]], dict[str, int], _KeyMerger]:
+    """Pass 1 (and, for line-count windows, the ranking pass): every line keyed and spilled by
+    bucket, the keyless lines written to ``rejected/``. Returns the buckets (with their spill
+    index), the rejected counts by reason and the merged partial session keys."""
+    with timer("key_spill"), atomic_dir(out_dir / "rejected") as rej_tmp:
+        workers.each("set_plan", {**plan, "rejected_dir": str(rej_tmp)})
+        index, reasons, counts, merger = [], {}, [], _KeyMerger()
+        for idx, why, cnt, part in workers.map("key_units", groups, progress="sessionize: key"):
+            index.append(idx)
+            counts.append(cnt)
+            merger.add(part)
+            for r, n in why.items():
+                reasons[r] = reasons.get(r, 0) + n
+        if not glob.glob(str(rej_tmp / "*.parquet")):
+            pq.write_table(REJECTED_SCHEMA.empty_table(), rej_tmp / "part-empty.parquet")
+    buckets = _by_bucket(index)
+    if by in ("fixed", "sliding"):
+        with timer("windows"):
+            workers.each("set_ranks", *_rank_offsets(counts))
+            index = []
+            for idx, part in workers.map("window_buckets", buckets, progress="sessionize: windows"):
+                index.append(idx)
+                merger.add(part)
+            buckets = _by_bucket(index)
+    return buckets, reasons, merger
+
+
+def _session_keys(workers: Workers, buckets: list[tuple[int, pa.Table]], merger: _KeyMerger,
+                  labels: pa.Table | None, early: bool, id_mode: str, timer: Timer) -> pa.Table:
+    """One :data:`KEYS_SCHEMA` row a session, labelled: from the lines' keys when the split
+    needs no event ids (``early``), else from building every bucket (dedup)."""
+    if early:
+        return apply_session_labels(session_keys(merger.result(), id_mode), labels)
+    with timer("build"):
+        keys_tables = [k for k in workers.map("build_bucket", buckets, progress="sessionize: build")
+                       if k.num_rows]
+    return pa.concat_tables(keys_tables) if keys_tables else KEYS_SCHEMA.empty_table()
+
+
+def _write_pass(workers: Workers, buckets: list[tuple[int, pa.Table]], split: pa.Table,
+                early: bool, out_dir: Path) -> int:
+    """Each bucket's sessions with their split into ``sequences/`` (built here when
+    ``early``); returns the sessions written."""
+    with atomic_dir(out_dir / "sequences") as tmp:
+        workers.each("set_split", split)
+        if early:
+            items, method = [(b, idx, str(tmp)) for b, idx in buckets], "build_write_bucket"
+        else:
+            items, method = [(b, str(tmp)) for b, _ in buckets], "write_bucket"
+        written = sum(workers.map(method, items, progress="sessionize: write"))
+        if not glob.glob(str(tmp / "*.parquet")):
+            pq.write_table(SEQUENCES_SCHEMA.empty_table(), tmp / "part-empty.parquet")
+    return written
+
+
 def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                    cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """Sessionize a parsed-events folder; returns the manifest.
@@ -232,35 +288,10 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         groups = equal_groups(units, blocks) if blocks else guided_groups(units, n_workers)
         workers = Workers(SessionizeWorker, (plan, build_kw), n=min(n_workers, len(groups)), local=local)
     try:
-        with timer("key_spill"), atomic_dir(out_dir / "rejected") as rej_tmp:
-            workers.each("set_plan", {**plan, "rejected_dir": str(rej_tmp)})
-            index, reasons, counts, merger = [], {}, [], _KeyMerger()
-            for idx, why, cnt, part in workers.map("key_units", groups, progress="sessionize: key"):
-                index.append(idx)
-                counts.append(cnt)
-                merger.add(part)
-                for r, n in why.items():
-                    reasons[r] = reasons.get(r, 0) + n
-            if not glob.glob(str(rej_tmp / "*.parquet")):
-                pq.write_table(REJECTED_SCHEMA.empty_table(), rej_tmp / "part-empty.parquet")
+        buckets, reasons, merger = _key_pass(workers, groups, plan, out_dir, by, timer)
         n_rejected = sum(reasons.values())
-        buckets = _by_bucket(index)
-        if by in ("fixed", "sliding"):
-            with timer("windows"):
-                workers.each("set_ranks", *_rank_offsets(counts))
-                index = []
-                for idx, part in workers.map("window_buckets", buckets, progress="sessionize: windows"):
-                    index.append(idx)
-                    merger.add(part)
-                buckets = _by_bucket(index)
         workers.each("set_labels", labels)
-        if early:  # the split from the lines' keys, then build and write in one pass
-            keys = apply_session_labels(session_keys(merger.result(), build_kw["id_mode"]), labels)
-        else:  # dedup needs each session's event ids: build, split, then write
-            with timer("build"):
-                keys_tables = [k for k in workers.map("build_bucket", buckets, progress="sessionize: build")
-                               if k.num_rows]
-            keys = pa.concat_tables(keys_tables) if keys_tables else KEYS_SCHEMA.empty_table()
+        keys = _session_keys(workers, buckets, merger, labels, early, build_kw["id_mode"], timer)
         session_rows = int(pc.sum(keys.column("seq_len")).as_py() or 0)
         n_sessioned = n_read - n_rejected
         exact = by in ("instance", "file", "fixed")
@@ -275,15 +306,8 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                       dedup=bool(cfg["dedup"]), train_normal_only=bool(cfg["train_normal_only"]))
             write_parquet(split.cast(SPLIT_SCHEMA), out_dir / "split.parquet")
 
-        with timer("build_write" if early else "write"), atomic_dir(out_dir / "sequences") as tmp:
-            workers.each("set_split", split)
-            if early:
-                items, method = [(b, idx, str(tmp)) for b, idx in buckets], "build_write_bucket"
-            else:
-                items, method = [(b, str(tmp)) for b, _ in buckets], "write_bucket"
-            written = sum(workers.map(method, items, progress="sessionize: write"))
-            if not glob.glob(str(tmp / "*.parquet")):
-                pq.write_table(SEQUENCES_SCHEMA.empty_table(), tmp / "part-empty.parquet")
+        with timer("build_write" if early else "write"):
+            written = _write_pass(workers, buckets, split, early, out_dir)
     finally:
         workers.close()
     shutil.rmtree(spill, ignore_errors=True)
