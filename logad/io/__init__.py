@@ -14,8 +14,8 @@ from __future__ import annotations
 from logad.io.atomic import (TEXT_COLUMNS, ParquetSettings, Timer, atomic_dir, atomic_path,
                              read_json, remove_leftovers, run_key, run_lock, write_json,
                              write_parquet, write_yaml)
-from logad.io.manifest import (Counts, Manifest, ManifestError, PartEntry, parse_manifest,
-                               read_manifest, write_manifest)
+from logad.io.manifest import (Counts, Manifest, ManifestError, PartEntry, ScoredModel,
+                               parse_manifest, read_manifest, write_manifest)
 from logad.io.stage import (SEQUENCES_STAGES, Part, StageFolder, finished_input,
                             finished_manifest, finished_parts, mark_running, open_stage,
                             part_entries, read_part, sequences_files, sequences_folder,
@@ -24,7 +24,7 @@ from logad.io.stage import (SEQUENCES_STAGES, Part, StageFolder, finished_input,
 __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "ParquetSettings",
            "write_json", "write_yaml", "read_json", "run_key", "finished_manifest", "Timer",
            "part_entries", "mark_running", "finished_input", "finished_parts", "run_lock",
-           "remove_leftovers", "Manifest", "Counts", "PartEntry", "ManifestError",
+           "remove_leftovers", "Manifest", "Counts", "PartEntry", "ScoredModel", "ManifestError",
            "parse_manifest", "read_manifest", "write_manifest", "Part", "StageFolder",
            "open_stage", "sequences_folder", "sequences_files", "sequences_parts", "read_part",
            "SEQUENCES_STAGES"]

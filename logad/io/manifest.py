@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from logad.io.atomic import read_json, write_json
 
-__all__ = ["Manifest", "Counts", "PartEntry", "write_manifest", "read_manifest",
+__all__ = ["Manifest", "Counts", "PartEntry", "ScoredModel", "write_manifest", "read_manifest",
            "parse_manifest", "ManifestError"]
 
 
@@ -62,6 +62,15 @@ class Counts(BaseModel):
         return self
 
 
+class ScoredModel(BaseModel):
+    """One model of a ``logad score`` run (its manifest's ``models``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    model_dir: str
+
+
 class Manifest(BaseModel):
     """The fields every stage's ``manifest.json`` may carry; a stage's own fields are kept as
     extras.
@@ -89,6 +98,8 @@ class Manifest(BaseModel):
     parts: list[Union[PartEntry, str]] | None = None
     preset: str | None = None
     input: str | None = None
+    models: list[ScoredModel] | None = None
+    model_dir: str | None = None
 
     @property
     def complete(self) -> bool:

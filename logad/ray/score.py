@@ -31,7 +31,8 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import deep_merge
 from logad.errors import ConfigError, InputError
-from logad.io import atomic_dir, finished_manifest, run_key, sequences_files, write_json, write_yaml
+from logad.io import (atomic_dir, finished_manifest, run_key, sequences_files, write_manifest,
+                      write_yaml)
 from logad.models.trained import TrainedModel
 from logad.scoring.parts import (PARTS_SCHEMA, add_ranks, model_version, score_models_batch,
                                  sort_for_rank, write_part)
@@ -283,6 +284,7 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
         manifest = {
             "stage": "score", "logad_version": __version__, "run_key": key, "status": "complete",
             "inputs": files, "sessions_in": n_in, "models": per_model, "parts": parts,
+            "settings_file": "score_config.yaml",
             # single-model fields kept for readers of the earlier layout
             "model_dir": first["model_dir"], "model": first["model"], "sessions": first["sessions"],
             "flagged": first["flagged"], "threshold": first["threshold"],
@@ -291,5 +293,5 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
             "actors": act, "seconds": round(time.perf_counter() - t0, 3),
         }
         write_yaml(cfg, tmp / "score_config.yaml")
-        write_json(manifest, tmp / "manifest.json")
+        write_manifest(manifest, tmp / "manifest.json")
     return manifest
