@@ -1,6 +1,7 @@
 """The workers of ``logad parse``: what one Ray actor does with its units of input (no Ray here).
 
-A unit is one row group of one ``part-*.parquet`` of ingest's events. Pass 1
+A unit is one row group of one ``part-*.parquet`` of ingest's events
+(:meth:`logad.io.StageFolder.units`). Pass 1
 (:meth:`ParseWorker.summarize`, step 1 of :mod:`logad.parsing.steps`) reads each unit batch by batch (``raw`` only for batches with
 rejected lines), masks it and summarises it into distinct masked messages with their first
 occurrence, per-file counts and rejected lines; it spills each unit's masked column to
@@ -31,16 +32,7 @@ from logad.parsing.distinct import MASKED, SUMMARY_SCHEMA
 from logad.parsing.masking import MaskPass
 from logad.parsing.steps import assign_block, summarize_block
 
-__all__ = ["ParseWorker", "work_units"]
-
-
-def work_units(files: Sequence[Path]) -> list[dict]:
-    """Work units: one per (file, row group), numbered in input order."""
-    units = []
-    for f in files:
-        for rg in range(pq.ParquetFile(f).metadata.num_row_groups):
-            units.append({"index": len(units), "file": str(f), "row_group": rg})
-    return units
+__all__ = ["ParseWorker"]
 
 
 def _read_unit(unit: dict, batch_size: int, columns: Sequence[str] | None = None
