@@ -1,8 +1,8 @@
 """The workers of ``logad parse``: what one Ray actor does with its units of input (no Ray here).
 
 A unit is one row group of one ``part-*.parquet`` of ingest's events
-(:meth:`logad.io.StageFolder.units`). Pass 1
-(:meth:`ParseWorker.summarize`, step 1 of :mod:`logad.parsing.steps`) reads each unit batch by batch (``raw`` only for batches with
+(:meth:`logad.io.StageFolder.units`). Pass 1 (:meth:`ParseWorker.summarize`, step 1 of
+:mod:`logad.parsing.steps`) reads each unit batch by batch (``raw`` only for batches with
 rejected lines), masks it and summarises it into distinct masked messages with their first
 occurrence, per-file counts and rejected lines; it spills each unit's masked column to
 ``<spill_dir>/unit-<unit>.parquet`` (dictionary-encoded, one row group per batch, a few bytes a
