@@ -86,3 +86,12 @@ def test_write_manifest_holds_read_equals_processed_plus_rejected(tmp_path):
 def test_write_manifest_needs_the_stage(tmp_path):
     with pytest.raises(ManifestError, match="stage: Field required"):
         write_manifest({"status": "complete"}, tmp_path / "manifest.json")
+
+
+def test_manifest_docstring_examples():
+    import doctest
+
+    import logad.io.manifest as mod
+
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3 and result.failed == 0

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["base", "_checks", "_vocab", "thresholds", "folder", "registry", "baseline", "pca",
+MODULES = ["base", "_checks", "_vocab", "thresholds", "reference", "folder", "registry", "baseline", "pca",
            "iforest", "oov", "lr", "dt", "rf", "xgb"]
 
 
