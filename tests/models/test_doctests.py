@@ -7,8 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["base", "_checks", "_vocab", "thresholds", "reference", "folder", "registry", "baseline", "pca",
-           "iforest", "oov", "lr", "dt", "rf", "xgb"]
+MODULES = ["base", "_checks", "_vocab", "thresholds", "reference", "folder", "registry",
+           "baseline", "pca", "iforest", "oov", "lr", "dt", "rf", "xgb"]
 
 
 @pytest.mark.parametrize("module", MODULES)
