@@ -33,7 +33,7 @@ from logad.parsing.accuracy import f1_grouping_accuracy, grouping_accuracy, grou
 from logad.parsing.loghub import DRAIN_PUBLISHED_GA, LOGHUB_SYSTEMS, load_loghub_2k  # noqa: E402
 from logad.parsing.masking import compile_passes, mask_array, rules_from_config  # noqa: E402
 from logad.parsing.miner import DrainSettings, TemplateMiner  # noqa: E402
-from logad.parsing.templates import parse_blocks  # noqa: E402
+from logad.parsing.steps import parse_blocks  # noqa: E402
 
 
 def drain3_reference(masked: list[str], settings: DrainSettings) -> tuple[list[int], list[str]]:

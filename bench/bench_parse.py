@@ -56,7 +56,7 @@ from logad.io import ParquetSettings, part_entries  # noqa: E402
 from logad.parsing.loghub import load_loghub_2k  # noqa: E402
 from logad.parsing.masking import compile_passes, rules_from_config  # noqa: E402
 from logad.parsing.miner import DrainSettings, TemplateMiner  # noqa: E402
-from logad.parsing.templates import parse_blocks  # noqa: E402
+from logad.parsing.steps import parse_blocks  # noqa: E402
 from logad.schema import EVENTS_SCHEMA  # noqa: E402
 
 WORK = ROOT / "bench" / "work"

@@ -16,7 +16,6 @@ few seconds elsewhere (CI logs, ``make demo`` piped), nothing in quiet or json m
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time

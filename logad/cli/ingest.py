@@ -129,7 +129,7 @@ def ingest_sessions(
         logad ingest-sessions hdfs_train hdfs_test_normal hdfs_test_abnormal --label hdfs_train=normal --out runs/deeplog
     """
     from logad.errors import ConfigError
-    from logad.ray.ingest import run_ingest_sessions
+    from logad.sources.session_files import run_ingest_sessions
 
     if not (val_frac >= 0 and test_frac >= 0 and val_frac + test_frac <= 1):
         raise ConfigError(f"--val-frac {val_frac} and --test-frac {test_frac}: each at least 0, "

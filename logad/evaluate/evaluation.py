@@ -17,7 +17,7 @@ from logad import __version__
 from logad.errors import InputError
 from logad.evaluate.metrics import compute_metrics, psi
 from logad.evaluate.plots import write_plots
-from logad.io import finished_manifest, write_json, write_yaml
+from logad.io import ManifestError, finished_manifest, read_manifest, write_json, write_yaml
 from logad.models.folder import read_model_yml
 from logad.schema import require_columns
 from logad.scoring.parts import read_scores, score_parts
@@ -84,11 +84,12 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     reference = None
     manifest_path = path / "manifest.json"
     if model_dir is None and manifest_path.is_file():
-        import json
-
-        done = json.loads(manifest_path.read_text())
-        dirs = {m["model"]: m["model_dir"] for m in done.get("models") or []}
-        model_dir = dirs.get(model) if model else done.get("model_dir")
+        try:
+            done = read_manifest(manifest_path)
+        except ManifestError as exc:
+            raise InputError(f"{exc} (give --model DIR, or re-run `logad score`)") from None
+        dirs = {m.model: m.model_dir for m in done.models or []}
+        model_dir = dirs.get(model) if model else done.model_dir
     model_name = None
     if model_dir is not None and Path(model_dir).is_dir():
         meta = read_model_yml(model_dir)

@@ -27,6 +27,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from scipy.stats import rankdata
 
+# defined beside the models (a model stores its reference and picks cuts with them); re-exported
+from logad.models.reference import psi_reference, threshold_at_fpr
+
 __all__ = ["confusion", "precision_recall_f1", "false_positive_rate", "roc_auc",
            "average_precision", "precision_at_k", "threshold_at_fpr", "recall_at_fpr",
            "psi_reference", "psi", "compute_metrics"]
@@ -118,23 +121,6 @@ def precision_at_k(y: Any, scores: Any, k: int) -> float:
     return float(y[top].mean())
 
 
-def threshold_at_fpr(normal_scores: Any, alpha: float) -> float:
-    """The lowest threshold whose FPR on ``normal_scores`` is at most ``alpha``.
-
-    At most ``floor(alpha * n)`` normal scores are ``> threshold``.
-
-    Examples
-    --------
-    >>> threshold_at_fpr([1.0, 2.0, 3.0, 4.0], 0.25)
-    3.0
-    """
-    desc = np.sort(np.asarray(normal_scores, dtype=np.float64).ravel())[::-1]
-    if desc.size == 0:
-        return math.nan
-    allowed = int(np.floor(float(alpha) * desc.size + 1e-9))
-    return float(desc[allowed]) if allowed < desc.size else float(np.nextafter(desc[-1], -np.inf))
-
-
 def recall_at_fpr(y: Any, scores: Any, alpha: float) -> dict[str, float]:
     """Recall at the cut of :func:`threshold_at_fpr` on the normals of ``y``.
 
@@ -146,23 +132,6 @@ def recall_at_fpr(y: Any, scores: Any, alpha: float) -> dict[str, float]:
     recall = float((pos > thr).mean()) if pos.size and not math.isnan(thr) else math.nan
     fpr = float((s[y == 0] > thr).mean()) if (y == 0).any() else math.nan
     return {"alpha": float(alpha), "threshold": thr, "fpr": fpr, "recall": recall}
-
-
-def psi_reference(train_scores: Any, n_bins: int = 10) -> dict[str, list[float]]:
-    """Bins at the quantiles of ``train_scores`` and the training share in each.
-
-    Returns ``{"edges": inner edges (ascending, unique), "proportions": len(edges) + 1 shares}``;
-    bin ``i`` holds scores in ``(edges[i-1], edges[i]]``, the outer bins are open-ended.
-    """
-    s = np.asarray(train_scores, dtype=np.float64).ravel()
-    s = s[np.isfinite(s)]
-    if s.size == 0:
-        return {"edges": [], "proportions": [1.0]}
-    # edges are training scores themselves (inverted CDF), so tied scores stay in one bin
-    qs = np.linspace(0, 1, n_bins + 1)[1:-1]
-    edges = np.unique(np.quantile(s, qs, method="inverted_cdf"))
-    counts = np.bincount(np.searchsorted(edges, s, side="left"), minlength=edges.size + 1)
-    return {"edges": edges.tolist(), "proportions": (counts / s.size).tolist()}
 
 
 def psi(reference: Any, scores: Any, *, n_bins: int = 10, eps: float = 1e-4) -> float:

@@ -13,10 +13,7 @@ __all__ = ["DETECTORS", "MODELS", "build_detector", "load_detector"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("DETECTORS", "MODELS", "build_detector"):
+    if name in ("DETECTORS", "MODELS", "build_detector", "load_detector"):
         from logad.models import registry
         return getattr(registry, name)
-    if name == "load_detector":
-        from logad.models.folder import load_detector
-        return load_detector
     raise AttributeError(f"module 'logad.models' has no attribute {name!r}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from logad.models._checks import check_choice, check_number
 from logad.models.base import Detector
-from logad.models.folder import dump_skops, load_skops
+from logad.models.weights import dump_skops, load_skops
 
 __all__ = ["SklearnDetector", "SklearnClassifierDetector", "ESTIMATOR_FILE", "TREE_TYPE",
            "check_optional_int", "check_class_weight"]

@@ -27,7 +27,7 @@ from logad.models._checks import check_number
 from logad.models._vocab import (check_nonnegative, check_unknown_features, row_dot, row_sums,
                                  unseen_mask)
 from logad.models.base import Detector
-from logad.models.folder import load_npy, save_npy
+from logad.models.weights import load_npy, save_npy
 
 __all__ = ["BaselineDetector", "ewm_profile", "tv_distance"]
 

@@ -23,7 +23,7 @@ import os
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from logad.errors import ModelError
 from logad.io import atomic_dir
 
 __all__ = ["MODEL_FILE", "SWEEP_FILE", "FORMAT_VERSION", "save_detector", "load_detector",
-           "read_model_yml", "save_npy", "load_npy", "dump_skops", "load_skops", "git_commit"]
+           "read_model_yml", "git_commit"]
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,17 @@ def read_model_yml(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def load_detector(path: str | os.PathLike) -> Any:
+def load_detector(path: str | os.PathLike, detectors: Mapping[str, type]) -> Any:
     """Load a model folder written by :func:`save_detector`.
+
+    Parameters
+    ----------
+    path : path
+        The model folder.
+    detectors : mapping of str to type
+        The detectors that may be loaded, by name (the registry's ``DETECTORS``; this module
+        does not import the registry, which imports every detector, which import this module).
+        :func:`logad.models.registry.load_detector` passes it.
 
     Raises
     ------
@@ -153,15 +162,13 @@ def load_detector(path: str | os.PathLike) -> Any:
         Unknown detector or class, an unexpected or missing file, or weights that fail the
         safety checks.
     """
-    from logad.models.registry import DETECTORS
-
     folder = Path(path)
     meta = read_model_yml(folder)
     name = meta["detector"]
-    cls = DETECTORS.get(name)
+    cls = detectors.get(name)
     if cls is None:
         raise ModelError(f"{folder / MODEL_FILE}: detector {name!r} is not registered "
-                         f"(known: {', '.join(sorted(DETECTORS))}); refusing to load it")
+                         f"(known: {', '.join(sorted(detectors))}); refusing to load it")
     expected_class = f"{cls.__module__}.{cls.__qualname__}"
     if meta["class"] != expected_class:
         raise ModelError(f"{folder / MODEL_FILE}: class {meta['class']!r} is not the registered "
@@ -194,61 +201,3 @@ def load_detector(path: str | os.PathLike) -> Any:
     det._load_weights(folder)
     det.metadata_ = meta
     return det
-
-
-# ---------------------------------------------------------------------- weight formats
-def save_npy(folder: str | os.PathLike, fname: str, array: np.ndarray) -> None:
-    """Write a numeric array as ``.npy`` (no object arrays)."""
-    arr = np.asarray(array)
-    if arr.dtype == object:
-        raise ModelError(f"refusing to write object array {fname}")
-    np.save(Path(folder) / fname, arr, allow_pickle=False)
-
-
-def load_npy(folder: str | os.PathLike, fname: str,
-             shape: tuple[int | None, ...] | None = None) -> np.ndarray:
-    """Read an ``.npy`` written by :func:`save_npy` with ``allow_pickle=False``.
-
-    ``shape`` (None entries match any length) is checked when given.
-    """
-    path = Path(folder) / fname
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ModelError(f"{path}: not a plain numeric .npy array: {exc}") from None
-    if shape is not None and (arr.ndim != len(shape) or
-                              any(s is not None and a != s for a, s in zip(arr.shape, shape))):
-        raise ModelError(f"{path}: array of shape {arr.shape}, expected {shape}")
-    return arr
-
-
-def dump_skops(estimator: Any, folder: str | os.PathLike, fname: str) -> None:
-    """Write a scikit-learn estimator with ``skops.io.dump``."""
-    import skops.io as sio
-
-    sio.dump(estimator, Path(folder) / fname)
-
-
-def load_skops(folder: str | os.PathLike, fname: str, *, expected_class: type,
-               allowed_types: Iterable[str]) -> Any:
-    """Read a skops file, trusting only the types in ``allowed_types``.
-
-    ``skops.io.get_untrusted_types`` lists the types skops does not trust by default; any not in
-    ``allowed_types`` makes loading fail with a ModelError naming them. The loaded object must be
-    an ``expected_class``.
-    """
-    import skops.io as sio
-
-    path = Path(folder) / fname
-    try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # corrupt archive: skops raises zipfile/JSON errors
-        raise ModelError(f"{path}: not a readable skops file: {exc}") from None
-    unexpected = sorted(set(untrusted) - set(allowed_types))
-    if unexpected:
-        raise ModelError(f"{path}: holds types outside the allowlist: {', '.join(unexpected)}; "
-                         "refusing to load it")
-    obj = sio.load(path, trusted=sorted(untrusted))
-    if type(obj) is not expected_class:
-        raise ModelError(f"{path}: holds a {type(obj).__name__}, expected {expected_class.__name__}")
-    return obj

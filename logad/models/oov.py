@@ -11,7 +11,7 @@ from logad.errors import ConfigError
 from logad.models._vocab import (check_nonnegative, check_unknown_features, row_dot, row_sums,
                                  unseen_mask)
 from logad.models.base import Detector
-from logad.models.folder import load_npy, save_npy
+from logad.models.weights import load_npy, save_npy
 
 __all__ = ["OOVDetector"]
 

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from logad.errors import ConfigError, InputError
 from logad.models._checks import check_number
 from logad.models.base import Detector
-from logad.models.folder import load_npy, save_npy
+from logad.models.weights import load_npy, save_npy
 
 __all__ = ["PCADetector", "q_statistic", "MAX_FEATURES"]
 

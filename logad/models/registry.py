@@ -12,6 +12,7 @@ Parameters of a named model resolve in this order, later wins::
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -22,6 +23,7 @@ from logad.models.base import Detector
 from logad.models.baseline import BaselineDetector
 from logad.models.deeplog import DeepLogDetector
 from logad.models.dt import DTDetector
+from logad.models.folder import load_detector as _load_folder
 from logad.models.iforest import IForestDetector
 from logad.models.logbert import LogBERTDetector
 from logad.models.logrobust import LogRobustDetector
@@ -34,7 +36,7 @@ from logad.models.thresholds import THRESHOLD_METHODS
 from logad.models.xgb import XGBDetector
 
 __all__ = ["DETECTORS", "MODELS", "FEATURE_KINDS", "LEVELS", "ModelSpec", "get_detector_class",
-           "get_model", "load_models_config", "resolve_params", "build_detector"]
+           "get_model", "load_models_config", "resolve_params", "build_detector", "load_detector"]
 
 DETECTORS: dict[str, type[Detector]] = {
     "baseline": BaselineDetector,
@@ -151,6 +153,12 @@ def get_detector_class(name: str) -> type[Detector]:
         return DETECTORS[name]
     except KeyError:
         raise ConfigError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}") from None
+
+
+def load_detector(path: str | os.PathLike) -> Detector:
+    """Load a model folder holding one of the registered :data:`DETECTORS` (see
+    :func:`logad.models.folder.load_detector`, which is handed this table)."""
+    return _load_folder(path, DETECTORS)
 
 
 def get_model(name: str) -> ModelSpec:

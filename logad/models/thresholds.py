@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from logad.errors import ConfigError, InputError
-from logad.evaluate.metrics import threshold_at_fpr
+from logad.models.reference import threshold_at_fpr
 
 __all__ = ["THRESHOLD_METHODS", "contamination_threshold", "threshold_sweep", "choose_threshold",
            "tune_threshold"]

@@ -21,8 +21,8 @@ from logad.errors import ModelError
 from logad.features import Featurizer, featurizer_from_dict, row_labels
 from logad.io import atomic_dir
 from logad.models.base import Detector
-from logad.models.folder import load_detector, read_model_yml, save_detector
-from logad.models.registry import ModelSpec, get_model
+from logad.models.folder import read_model_yml, save_detector
+from logad.models.registry import ModelSpec, get_model, load_detector
 
 __all__ = ["FEATURES_FILE", "TrainedModel", "featurize", "labels_of"]
 

@@ -3,24 +3,21 @@
 :func:`mine_distinct` is the one sequential step of the parse stage: it feeds the union of
 distinct masked messages, in order of first occurrence, to a
 :class:`~logad.parsing.miner.TemplateMiner` and returns the ``masked -> template_id`` mapping.
-:func:`parse_blocks` chains every step in one process (tests, benchmarks, small inputs); the Ray
-runner (:mod:`logad.ray.parse`) runs the same functions on many workers.
+:mod:`logad.parsing.steps` composes it with the other steps, in one process
+(:func:`~logad.parsing.steps.parse_blocks`) and on many workers (:mod:`logad.ray.parse`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import pyarrow as pa
 
-from logad.parsing.distinct import (DistinctTable, MAPPING_SCHEMA, assign_ids, distinct_block,
-                                    mask_block, split_rejected)
-from logad.parsing.masking import MaskPass
+from logad.parsing.distinct import MAPPING_SCHEMA
 from logad.parsing.miner import TemplateMiner, template_id
 from logad.schema import UNKNOWN_TEMPLATE_ID
 
-__all__ = ["TEMPLATES_SCHEMA", "MineResult", "mine_distinct", "templates_table", "parse_blocks"]
+__all__ = ["TEMPLATES_SCHEMA", "MineResult", "mine_distinct", "templates_table"]
 
 TEMPLATES_SCHEMA = pa.schema([
     ("template_id", pa.string()),
@@ -107,36 +104,3 @@ def templates_table(miner: TemplateMiner, distinct: pa.Table, result: MineResult
         "total_count": [rows[t]["total"] for t in ids],
         "new": [rows[t]["new"] for t in ids],
     }, schema=TEMPLATES_SCHEMA)
-
-
-def parse_blocks(blocks: Iterable[pa.Table], passes: Sequence[MaskPass], miner: TemplateMiner, *,
-                 match_only: bool = False, max_distinct: int = 10_000_000,
-                 full_search: str = "fallback") -> tuple[list[pa.Table], pa.Table, pa.Table, MineResult]:
-    """The whole parse stage in one process, block by block (same functions as the runner).
-
-    Returns
-    -------
-    parsed : list of pa.Table
-        Each block's parseable events with ``template_id``, in input order.
-    rejected : pa.Table
-        ``REJECTED_SCHEMA`` rows of every block.
-    templates : pa.Table
-        ``TEMPLATES_SCHEMA``.
-    result : MineResult
-    """
-    masked_blocks, rejected = [], []
-    acc = DistinctTable(max_distinct)
-    for block in blocks:
-        ok, rej = split_rejected(block)
-        rejected.append(rej)
-        mb = mask_block(ok, passes)
-        acc.add(distinct_block(mb))
-        masked_blocks.append(mb)
-    distinct = acc.result()
-    result = mine_distinct(miner, distinct, match_only=match_only, full_search=full_search)
-    lookup = dict(zip(result.mapping.column("masked").to_pylist(),
-                      result.mapping.column("template_id").to_pylist()))
-    parsed = [assign_ids(mb, lookup) for mb in masked_blocks]
-    rej = pa.concat_tables(rejected) if rejected else None
-    return parsed, rej, templates_table(miner, distinct, result), result
-

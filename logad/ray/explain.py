@@ -27,9 +27,9 @@ from logad.explain import (ShapExplainer, error_cases, events_files, explainer_k
                            sequence_hook, session_refs, top_features)
 from logad.explain.plots import shap_bar_png, shap_beeswarm_png
 from logad.explain.shap_values import UNSUPPORTED, output_label
-from logad.io import atomic_dir, finished_manifest, read_json, write_json, write_parquet
+from logad.io import (ManifestError, atomic_dir, finished_manifest, read_manifest,
+                      sequences_files, write_json, write_parquet)
 from logad.models.trained import TrainedModel
-from logad.ray.train import sequences_files
 from logad.scoring.parts import read_scores, score_parts
 from logad.settings import ExplainSettings, coerce, stage_key
 
@@ -116,7 +116,10 @@ def _parsed_dir(sequences: Path, cfg: dict) -> Path | None:
         return Path(cfg["parsed"])
     for m in (sequences / "manifest.json", sequences.parent / "manifest.json"):
         if m.is_file():
-            src = read_json(m).get("input")
+            try:
+                src = read_manifest(m).input  # sessionize's: the parsed folder it read
+            except ManifestError:
+                continue
             if src:
                 return Path(src)
     return None

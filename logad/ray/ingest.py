@@ -22,26 +22,28 @@ import os
 import logging
 import time
 from dataclasses import fields
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Sequence
 
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
 from logad.io import (ParquetSettings, mark_running, part_entries, read_json, remove_leftovers,
-                      run_lock, write_json, write_parquet, write_yaml)
-from logad.ray.pool import guided_groups, ordered_map, pool_size, release_actors
+                      run_lock, write_json, write_manifest, write_parquet, write_yaml)
+from logad.ray.pool import count_newlines_parallel
 from logad.ray.runtime import ensure_ray
+from logad.ray.workers import map_unit_groups
 from logad.settings import IngestSettings, coerce, stage_key
 from logad.sources.events import UnitResult, unit_events
-from logad.sources.files import SourceFile, WorkUnit, expand_sources, newline_count, plan_units
+from logad.sources.files import SourceFile, WorkUnit, expand_sources, plan_units
 from logad.sources.labels import LabelSpec, load_labels, session_labels
 from logad.sources.lo2 import load_lo2_metrics, select_lo2
 from logad.sources.presets import Preset, load_preset, preset_from_format, preset_from_regex
+# needs no Ray, so it lives in logad.sources; imported here for the callers of its old place
+from logad.sources.session_files import run_ingest_sessions
 
-__all__ = ["run_ingest"]
+__all__ = ["run_ingest", "run_ingest_sessions"]
 
 log = logging.getLogger(__name__)
 
@@ -116,28 +118,6 @@ class IngestWorker:
                 for u, fp in units]
 
 
-def _count_newlines_parallel(tasks: list[tuple[SourceFile, int, int]],
-                             timeout_s: float | None = None) -> list[int | str]:
-    """Newline counts of ``tasks`` as Ray tasks; a range that could not be read (a stalled or
-    failing remote source) gives its message instead (:func:`plan_units` makes it a per-file
-    error)."""
-    if not tasks:
-        return []
-    import ray
-    from ray.exceptions import RayTaskError
-
-    remote = ray.remote(newline_count)
-    refs = [remote.remote(sf, s, e, timeout_s=timeout_s) for sf, s, e in tasks]
-    out: list[int | str] = []
-    for (sf, s, _), ref in zip(tasks, refs):
-        try:
-            out.append(ray.get(ref))
-        except RayTaskError as exc:
-            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-            out.append(f"lines not counted (bytes from {s}): {type(cause).__name__}: {cause}")
-    return out
-
-
 def _file_columns(files: Sequence[SourceFile], preset: Preset, cfg: dict) -> tuple[list[SourceFile], dict, dict]:
     """LO2: select files and attach run / test_case / service / label to each; others: as they are."""
     if preset.name.lower() != "lo2":
@@ -200,7 +180,7 @@ def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Pr
     """The work of :func:`run_ingest` once its inputs are checked and ``out`` is locked."""
     cfg = settings.dump()
     units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=lambda tasks:
-                       _count_newlines_parallel(tasks, cfg.get("read_timeout_s")))
+                       count_newlines_parallel(tasks, cfg.get("read_timeout_s")))
 
     done, todo = [], []
     for u in units:
@@ -218,19 +198,8 @@ def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Pr
     rows = list(done)
     mark_running(out)
     if todo:
-        import ray
-
-        workers = pool_size(settings.workers)
-        groups = guided_groups(todo, workers)
-        worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(IngestWorker)
-        actors = [worker_cls.remote(preset, labels, file_cols, str(out), cfg, parquet)
-                  for _ in range(max(1, min(workers, len(groups))))]
-        try:
-            for group_rows in ordered_map(actors, lambda a, g: a.process.remote(g), groups,
-                                          progress="ingest"):
-                rows += group_rows
-        finally:
-            release_actors(actors)
+        rows += map_unit_groups(IngestWorker, (preset, labels, file_cols, str(out), cfg, parquet),
+                                todo, settings.workers, "ingest")
 
     # keep only shards of this plan: a re-run with another chunk size must not leave stale parts
     expected = {f"part-{u.index:06d}.parquet" for u in units}
@@ -259,6 +228,9 @@ def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Pr
         "stage": "ingest", "status": "complete", "logad_version": __version__,
         "preset": preset.name,
         "inputs": [str(s) for s in sources], "units": len(units), "units_skipped": len(done),
+        "counts": {"read": totals["lines_read"], "processed": totals["parsed"],
+                   "rejected": totals["rejected"]},
+        "settings_file": "ingest_config.yaml",
         "files": file_rows, "totals": totals, "errors": errors, "n_files": len(file_rows),
         "n_files_failed": sum(1 for f in file_rows if f["errors"]),
         "accounting_ok": all(f["lines_read"] == f["parsed"] + f["rejected"] for f in file_rows),
@@ -266,106 +238,4 @@ def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Pr
         "parts": part_entries(out, parts),
     }
     write_yaml(cfg, out / "ingest_config.yaml")
-    write_json(manifest, out / "manifest.json")
-    return manifest
-
-
-def _file_label(sf: SourceFile, file_labels: dict[str, int] | None) -> int | None:
-    """The ``--label`` given for this file (by the name given, its path or its base name)."""
-    for key, value in (file_labels or {}).items():
-        if key in ("*", sf.url, sf.display) or PurePosixPath(sf.url).name == PurePosixPath(key).name:
-            return value
-    return None
-
-
-def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: str | None = None,
-                        file_labels: dict[str, int] | None = None,
-                        split: str = "chronological", fracs: Sequence[float] = (0.7, 0.1, 0.2),
-                        seed: int = 0, dedup: bool = False, train_normal_only: bool = False) -> dict:
-    """Read DeepLog-style session files straight into a ``sequences`` folder with its split.
-
-    Each file is one session a line of integer keys, or a CSV with a header naming a sequence
-    column (logdeep's ``Sequence,label``). A session's label comes from ``file_labels`` (a
-    file's name or ``*`` -> 0/1), else ``labels`` (one 0/1 a line, in input order), else the
-    CSV's label column, else the file name (:func:`~logad.sources.deeplog.label_from_name`).
-    ``dedup`` and ``train_normal_only`` work as in ``logad sessionize``. Session files are small
-    next to raw logs, so this runs on the driver without Ray.
-
-    Raises
-    ------
-    InputError
-        No session could be read from any file (the message names the layouts read).
-    """
-    import fsspec
-    import pyarrow as pa
-
-    from logad.sessions.split import attach_split, make_split
-    from logad.sources.deeplog import (csv_layout, label_from_name, parse_session_csv,
-                                       parse_session_lines)
-
-    t0 = time.perf_counter()
-    out = Path(out_dir)
-    files = expand_sources(list(sources))
-    label_lines = None
-    if labels:
-        with fsspec.open(labels, "rt") as fh:
-            label_lines = [int(x) for x in fh.read().split()]
-    tables, file_rows, rejects = [], [], []
-    for fi, sf in enumerate(files):
-        if sf.error:
-            file_rows.append({"path": sf.display, "lines_read": 0, "parsed": 0, "rejected": 0,
-                              "layout": None, "errors": [f"{sf.display}: {sf.error}"]})
-            continue
-        with fsspec.open(sf.url, "rt", compression=sf.compression, encoding="utf-8",
-                         errors="replace") as fh:
-            lines = fh.read().splitlines()
-        given = _file_label(sf, file_labels)
-        if lines and csv_layout(lines[0]) is not None:
-            layout = "csv"
-            table, rej = parse_session_csv(lines, path=sf.display, file_index=fi, label=given)
-            n_lines = len(lines) - 1  # the header is no session
-        else:
-            layout = "lines"
-            if given is not None or label_lines is None:
-                lab = [given if given is not None else label_from_name(sf.url)] * len(lines)
-            else:
-                lab = label_lines[:len(lines)]
-                label_lines = label_lines[len(lines):]
-            table, rej = parse_session_lines(lines, path=sf.display, file_index=fi, labels=lab)
-            n_lines = len(lines)
-        tables.append(table)
-        rejects += [(sf.display, *r) for r in rej]
-        file_rows.append({"path": sf.display, "layout": layout, "lines_read": n_lines,
-                          "parsed": table.num_rows, "rejected": len(rej),
-                          "errors": [f"{sf.display}:{r[0]}: {r[1]}" for r in rej[:20]]})
-    if label_lines:
-        raise InputError(f"{labels}: {len(label_lines)} labels left over after all session lines")
-    seqs = pa.concat_tables(tables) if tables else None
-    if seqs is None or seqs.num_rows == 0:
-        first = next((e for f in file_rows for e in f["errors"]), "no lines")
-        raise InputError(f"no session read from {len(files)} file(s) (first problem: {first}); "
-                         "ingest-sessions reads one session a line of integer event keys "
-                         "(DeepLog's hdfs_train) or a CSV whose header names a Sequence column "
-                         "(logdeep's Sequence,label)")
-    split_table, stats = make_split(seqs.select(["session_id", "start_time", "first_order", "label",
-                                                 "event_ids"]), how=split, fracs=fracs, seed=seed,
-                                    dedup=dedup, train_normal_only=train_normal_only)
-    write_parquet(attach_split(seqs, split_table), out / "sequences" / "part-000000.parquet")
-    write_parquet(split_table, out / "split.parquet")
-    if rejects:
-        write_parquet(pa.table({"path": [r[0] for r in rejects], "line_no": [r[1] for r in rejects],
-                                "reason": [r[2] for r in rejects], "raw": [r[3] for r in rejects]}),
-                      out / "rejected.parquet")
-    lab = seqs.column("label")
-    manifest = {"stage": "ingest-sessions", "status": "complete", "logad_version": __version__,
-                "files": file_rows,
-                "totals": {k: sum(f[k] for f in file_rows) for k in ("lines_read", "parsed", "rejected")},
-                "labels": {"normal": int(pc.sum(pc.equal(lab, 0)).as_py() or 0),
-                           "anomalous": int(pc.sum(pc.equal(lab, 1)).as_py() or 0),
-                           "unlabelled": lab.null_count},
-                "split": stats, "settings": {"split": split, "fracs": list(fracs), "seed": seed,
-                                             "dedup": dedup, "train_normal_only": train_normal_only},
-                "parts": part_entries(out, ["sequences/part-000000.parquet"]),
-                "seconds": round(time.perf_counter() - t0, 3)}
-    write_json(manifest, out / "manifest.json")
-    return manifest
+    return write_manifest(manifest, out / "manifest.json")

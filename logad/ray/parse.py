@@ -4,8 +4,9 @@ Plan (driver): list ``part-*.parquet``, resolve the masking rules (input preset 
 the template state, cut the input into units (one per file row group) and the units into groups
 (``num_blocks`` equal groups, or by default :func:`~logad.ray.pool.guided_groups`, shrinking towards
 the end).
-Work: one pool of Ray actors (``workers``, one CPU each,
-:class:`logad.ray.parse_worker.ParseWorker`), started once and used by both passes; groups go to
+Work: one pool of Ray actors (:class:`logad.ray.workers.Workers` of
+:class:`logad.parsing.worker.ParseWorker`, ``workers``, one CPU each), started once and used by
+both passes; the four steps are those of :mod:`logad.parsing.steps`; groups go to
 whichever actor frees up, each actor with a second group queued
 (:func:`logad.ray.pool.ordered_map`), and results come back in input order. Pass 1: each unit is masked and summarised into its
 distinct masked messages with their first occurrence, per-file counts and rejected lines (its
@@ -39,44 +40,42 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import ConfigError, InputError
-from logad.io import (Timer, atomic_dir, atomic_path, finished_input, finished_input_parts,
-                      finished_manifest, mark_running, part_entries, remove_leftovers,
-                      run_lock, write_json, write_parquet, write_yaml)
-from logad.parsing.distinct import DistinctTable, split_summary
+from logad.io import (StageFolder, Timer, atomic_dir, finished_manifest, mark_running, open_stage,
+                      remove_leftovers, run_lock, write_json, write_manifest, write_parquet,
+                      write_yaml)
 from logad.parsing.masking import compile_passes, rules_to_json
 from logad.parsing.miner import DrainSettings, TemplateMiner
 from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_state, state_aliases,
                                  to_state)
-from logad.parsing.templates import mine_distinct, templates_table
-from logad.ray.parse_worker import ParseWorker, work_units
-from logad.ray.pool import broadcast, guided_groups, ordered_map, pool_size, release_actors
+from logad.parsing.steps import SummaryFold, mine
+from logad.parsing.worker import ParseWorker
+from logad.ray.pool import equal_groups, guided_groups, pool_size
 from logad.ray.runtime import ensure_ray
-from logad.settings import ParseSettings, coerce, masking_rules, stage_key
+from logad.ray.workers import Workers
 from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
+from logad.settings import ParseSettings, coerce, masking_rules, stage_key
 
 __all__ = ["run_parse", "resolve_rules", "load_template_state"]
 
 log = logging.getLogger(__name__)
 
-
-def _input_files(events_dir: Path) -> tuple[list[Path], list[dict], dict]:
-    """The readable parts of a finished ingest, checked for the columns, and its damaged parts
-    (:func:`logad.io.finished_input_parts`): a part missing, truncated or of another row count
-    is left out and reported, its rows counted as rejected; the others are parsed."""
-    files, damaged, manifest = finished_input_parts(events_dir, "ingest")
-    for d in damaged:
+def _input(events_dir: Path) -> StageFolder:
+    """The finished ingest (:func:`logad.io.open_stage`), checked for the columns, with its
+    damaged parts (``damaged``): a part missing, truncated or of another row count is left out
+    and reported, its rows counted as rejected; the others are parsed."""
+    found = open_stage(events_dir, "ingest", keep_damaged=True)
+    for d in found.damaged:
         log.warning("%s (its %d rows are not parsed, counted as rejected)", d["message"], d["rows"])
-    if not files:
-        if damaged:
-            raise InputError(f"{events_dir}: no readable part ({len(damaged)} damaged; first: "
-                             f"{damaged[0]['message']})")
+    if not found.parts:
+        if found.damaged:
+            raise InputError(f"{events_dir}: no readable part ({len(found.damaged)} damaged; "
+                             f"first: {found.damaged[0]['message']})")
         raise InputError(f"{events_dir}: the ingest wrote no events (see its manifest.json)")
-    schema = pq.read_schema(files[0])
-    require_columns(schema, [f.name for f in EVENTS_SCHEMA], f"{files[0]}")
-    return files, damaged, manifest
+    require_columns(found.schema, [f.name for f in EVENTS_SCHEMA], f"{found.files[0]}")
+    return found
 
 
-def _damaged_rows(damaged: list[dict]) -> tuple[dict[str, dict[str, int]], pa.Table]:
+def _damaged_rows(damaged: Sequence[dict]) -> tuple[dict[str, dict[str, int]], pa.Table]:
     """Per-file counts and rejected rows of the damaged input parts: each part is a "file" whose
     rows (as its manifest gives them) were all read as rejected; it has one rejected row (no
     line number: its lines could not be read) whose reason names the part and the count."""
@@ -125,13 +124,6 @@ def load_template_state(path: Path | None, settings: DrainSettings, *, trusted: 
     return from_drain3_snapshot(data, trusted=trusted, source=str(path)), {}, {}
 
 
-def _groups(units: list[dict], n_blocks: int) -> list[list[dict]]:
-    """``units`` cut into ``n_blocks`` contiguous groups of nearly equal size (none empty)."""
-    n = max(1, min(int(n_blocks), len(units)))
-    bounds = [round(i * len(units) / n) for i in range(n + 1)]
-    return [units[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
-
-
 def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: ParseSettings | dict | None = None,
               drain_state: str | Path | None = None, match_only: bool = False,
               no_mask: Sequence[str] = (), num_blocks: int | None = None,
@@ -174,23 +166,24 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: ParseSettings
     events_dir, out = Path(events_dir), Path(out_dir)
     state_path = Path(drain_state) if drain_state else None
     num_blocks = num_blocks if num_blocks is not None else settings.num_blocks
-    files, damaged, in_manifest = _input_files(events_dir)
+    stage_in = _input(events_dir)
     with run_lock(out, "parse"):
         remove_leftovers(out)
         try:
-            return _run(events_dir, out, settings, timer, files, damaged, in_manifest, state_path,
-                        match_only, no_mask, num_blocks, trust_drain3_snapshot)
+            return _run(events_dir, out, settings, timer, stage_in, state_path, match_only,
+                        no_mask, num_blocks, trust_drain3_snapshot)
         finally:
             shutil.rmtree(out / "_spill", ignore_errors=True)  # also after a failure
 
 
-def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, files: list[Path],
-         damaged: list[dict], in_manifest: dict, state_path: Path | None, match_only: bool,
-         no_mask: Sequence[str], num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
+def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, stage_in: StageFolder,
+         state_path: Path | None, match_only: bool, no_mask: Sequence[str],
+         num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
     """The work of :func:`run_parse` once its input is checked and ``out`` is locked."""
+    files, damaged = stage_in.files, stage_in.damaged
     cfg = settings.dump()
     with timer("plan"):
-        preset = in_manifest.get("preset")
+        preset = stage_in.info.preset
         rules = masking_rules(settings, preset, no_mask)
         passes = compile_passes(rules)
         drain = settings.drain.miner_settings()
@@ -213,66 +206,48 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
 
     mark_running(out)
     ensure_ray()
-    import ray
-
     batch_size = settings.batch_size
-    units = work_units(files)
+    units = stage_in.units()
     n_workers = pool_size(settings.workers)
-    groups = _groups(units, int(num_blocks)) if num_blocks else guided_groups(units, n_workers)
+    groups = equal_groups(units, int(num_blocks)) if num_blocks else guided_groups(units, n_workers)
     n_workers = max(1, min(n_workers, len(groups)))
     spill_dir = str(out / "_spill") if settings.spill else None
     if spill_dir:
         shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
         Path(spill_dir).mkdir(parents=True)
-    # no task retries by Ray: a restarted actor has lost its mapping and would write unknown ids
-    # (and elsewhere); ordered_map redoes a lost item after `prepare` gave the mapping back
-    worker_cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=0)(ParseWorker)
-    redone: list = []
-    actors = [worker_cls.remote(passes, batch_size, spill_dir, parquet)
-              for _ in range(n_workers)]
-    try:
+    with Workers(ParseWorker, (passes, batch_size, spill_dir, parquet), n=n_workers) as workers:
         with timer("start_workers"):
-            ray.get([a.ready.remote() for a in actors])
+            workers.each("ready")
         with timer("read_mask_distinct"):
-            acc = DistinctTable(settings.max_distinct)
-            counts, rejected = [], []
-            for summary in ordered_map(actors, lambda a, g: a.summarize.remote(g), groups,
-                                       progress="parse pass 1 (mask, distinct)",
-                                       on_redo=redone.append):
-                parts = split_summary(summary)
-                acc.add(parts["distinct"])
-                counts.append(parts["file"])
-                if parts["rejected"].num_rows:
-                    rejected.append(parts["rejected"])
-            distinct = acc.result()
+            fold = SummaryFold(settings.max_distinct)
+            for summary in workers.map("summarize", groups,
+                                       progress="parse pass 1 (mask, distinct)"):
+                fold.add(summary)
+            distinct = fold.distinct()
         with timer("mine"):
-            result = mine_distinct(miner, distinct, match_only=match_only,
-                                   full_search=settings.match_full_search)
-            templates = templates_table(miner, distinct, result)
+            result, templates = mine(miner, distinct, match_only=match_only,
+                                     full_search=settings.match_full_search)
             state = to_state(miner, masking={"preset": preset, "rules": rules_to_json(rules)},
                              aliases=aliases)
         with timer("assign_write"):
             with atomic_dir(out / "events") as tmp:
-                mapping = ray.put(result.mapping)
-                live, _ = broadcast(actors, lambda a: a.set_mapping.remote(mapping, str(tmp)))
+                mapping = workers.put(result.mapping)
+                workers.each("set_mapping", mapping, str(tmp), drop_lost=True)
                 parts = {}
-                for b in ordered_map(live, lambda a, g: a.assign.remote(g), groups,
-                                     progress="parse pass 2 (join, write)",
-                                     prepare=lambda a: a.set_mapping.remote(mapping, str(tmp)),
-                                     on_redo=redone.append):
+                for b in workers.map("assign", groups, progress="parse pass 2 (join, write)",
+                                     prepare=("set_mapping", (mapping, str(tmp)))):
                     parts.update(zip(b.column("file").to_pylist(), b.column("rows").to_pylist()))
-        memory = broadcast(actors, lambda a: a.memory.remote())[1]
-    finally:
-        release_actors(actors)
+        memory = workers.each("memory", drop_lost=True)
+        retried = workers.retried  # items redone after their worker died; the output is the same
     with timer("finish"):
         if spill_dir:
             shutil.rmtree(spill_dir, ignore_errors=True)
-        per_file = _per_file(counts)
+        per_file = _per_file(fold.counts)
+        rej = fold.rejected()
         if damaged:
             lost_files, lost_rows = _damaged_rows(damaged)
             per_file = {**per_file, **lost_files}
-            rejected.append(lost_rows)
-        rej = pa.concat_tables(rejected) if rejected else REJECTED_SCHEMA.empty_table()
+            rej = pa.concat_tables([rej, lost_rows.cast(rej.schema)])
         write_parquet(templates, out / "templates.parquet")
         write_parquet(rej, out / "rejected.parquet")
         write_json(state, out / "template_state.json")
@@ -292,7 +267,9 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
         "stage": "parse", "status": "complete", "logad_version": __version__,
         "events_dir": str(events_dir), "preset": preset, "run_key": fp,
         "run_key_after": stage_key(files, settings, state_after, *identity),
-        "counts": {"read": read, "parsed": read - n_rej, "rejected": n_rej,
+        "inputs": [str(events_dir)],
+        "counts": {"read": read, "processed": read - n_rej, "parsed": read - n_rej,
+                   "rejected": n_rej,
                    "unmatched": result.unmatched_lines, "distinct_masked": distinct.num_rows,
                    "templates": templates.num_rows,
                    "templates_in_state": templates.num_rows,
@@ -302,10 +279,12 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
         "files": per_file,
         "damaged_parts": [{k: d[k] for k in ("file", "rows", "reason")} for d in damaged],
         "seconds": timer.seconds,
-        "retried": len(redone),  # items redone after their worker died; the output is the same
+        "retried": retried,
         "workers": {"count": n_workers, "groups": len(groups),
                     "start_rss_mb": max(m["start_rss_mb"] for m in memory),
                     "peak_rss_mb": max(m["peak_rss_mb"] for m in memory)},
+        "peak_rss_mb": max(m["peak_rss_mb"] for m in memory),
+        "settings_file": "parse_config.yaml",
         "lines_per_second": round(read / max(sum(timer.seconds.values()), 1e-9), 1),
         "drain": miner.settings.to_dict(),
         "masking_rules": [r.name for r in rules], "no_mask": list(no_mask),
@@ -318,9 +297,7 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, fil
                     "template_state": "template_state.json", "rejected": "rejected.parquet",
                     "config": "parse_config.yaml"},
     }
-    with atomic_path(out / "manifest.json") as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-    return manifest
+    return write_manifest(manifest, out / "manifest.json")
 
 
 def _per_file(counts: list[pa.Table]) -> dict[str, dict[str, int]]:

@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ordered_map", "broadcast", "guided_groups", "pool_size", "release_actors",
-           "map_unit_groups"]
+__all__ = ["ordered_map", "broadcast", "guided_groups", "equal_groups", "pool_size",
+           "release_actors", "count_newlines_parallel"]
 
 
 def ordered_map(actors: Sequence[Any], call: Callable[[Any, Any], Any], items: Iterable[Any], *,
@@ -164,6 +164,44 @@ def guided_groups(units: Sequence[Any], n_workers: int) -> list[list[Any]]:
     return out
 
 
+def equal_groups(units: Sequence[Any], n_groups: int) -> list[list[Any]]:
+    """``units`` cut into ``n_groups`` contiguous groups of nearly equal size (none empty).
+
+    >>> [len(g) for g in equal_groups(list(range(10)), 3)]
+    [3, 4, 3]
+    >>> equal_groups([1, 2], 5)
+    [[1], [2]]
+    """
+    n = max(1, min(int(n_groups), len(units)))
+    bounds = [round(i * len(units) / n) for i in range(n + 1)]
+    return [list(units[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def count_newlines_parallel(tasks: Sequence[tuple[Any, int, int]],
+                            timeout_s: float | None = None) -> list[int | str]:
+    """:func:`logad.sources.files.newline_count` of each ``(file, start, end)`` as Ray tasks,
+    in order (the ``count_newlines`` of :func:`logad.sources.files.plan_units`). A range that
+    could not be read (a stalled or failing remote source, ``timeout_s`` a wait) gives its
+    message instead, which :func:`~logad.sources.files.plan_units` makes a per-file error."""
+    if not tasks:
+        return []
+    import ray
+    from ray.exceptions import RayTaskError
+
+    from logad.sources.files import newline_count
+
+    remote = ray.remote(newline_count)
+    refs = [remote.remote(sf, s, e, timeout_s=timeout_s) for sf, s, e in tasks]
+    out: list[int | str] = []
+    for (sf, s, _), ref in zip(tasks, refs):
+        try:
+            out.append(ray.get(ref))
+        except RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+            out.append(f"lines not counted (bytes from {s}): {type(cause).__name__}: {cause}")
+    return out
+
+
 def pool_size(requested: int | None) -> int:
     """Workers for a pool: ``requested``, or one per CPU of the Ray cluster when None."""
     import ray
@@ -184,28 +222,3 @@ def release_actors(actors: Sequence[Any]) -> None:
         return
     for actor in actors:
         ray.kill(actor)
-
-
-def map_unit_groups(worker_cls: type, args: Sequence[Any], todo: Sequence[Any],
-                    workers: int | None, progress: str) -> list[Any]:
-    """Run ``worker_cls(*args).process(group)`` over guided groups of ``todo`` on a pool of
-    one-CPU actors (``workers``, else one per CPU); the rows of every group, in input order.
-
-    The actors are killed at the end, also on error.
-    """
-    import ray
-
-    if not todo:
-        return []
-    n = pool_size(workers)
-    groups = guided_groups(list(todo), n)
-    cls = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(worker_cls)
-    actors = [cls.remote(*args) for _ in range(max(1, min(n, len(groups))))]
-    rows: list[Any] = []
-    try:
-        for group_rows in ordered_map(actors, lambda a, g: a.process.remote(g), groups,
-                                      progress=progress):
-            rows += group_rows
-    finally:
-        release_actors(actors)
-    return rows

@@ -30,9 +30,8 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import atomic_dir, finished_manifest, write_json, write_yaml
+from logad.io import atomic_dir, finished_manifest, sequences_files, write_manifest, write_yaml
 from logad.models.trained import TrainedModel
-from logad.ray.train import sequences_files
 from logad.ray.workers import Workers
 from logad.scoring.parts import model_version
 from logad.scoring.worker import RankBucket, ScoreWorker, columns_to_read, score_units
@@ -194,6 +193,7 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
         manifest = {
             "stage": "score", "logad_version": __version__, "run_key": key, "status": "complete",
             "inputs": files, "sessions_in": n_in, "models": per_model, "parts": parts,
+            "settings_file": "score_config.yaml",
             # single-model fields kept for readers of the earlier layout
             "model_dir": first["model_dir"], "model": first["model"], "sessions": first["sessions"],
             "flagged": first["flagged"], "threshold": first["threshold"],
@@ -202,5 +202,5 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
             "actors": act, "seconds": round(time.perf_counter() - t0, 3),
         }
         write_yaml(cfg, tmp / "score_config.yaml")
-        write_json(manifest, tmp / "manifest.json")
+        write_manifest(manifest, tmp / "manifest.json")
     return manifest

@@ -2,7 +2,7 @@
 
 Plan (driver): list the input units (one per row group of each ``part-*.parquet``), cut them
 into groups (``ray.read_blocks`` equal groups, or shrinking groups as parse does) and hand the
-groups to :class:`~logad.ray.sessionize_worker.SessionizeWorker` s: Ray actors (one CPU each,
+groups to :class:`~logad.sessions.worker.SessionizeWorker` s: Ray actors (one CPU each,
 ``workers`` or one per cluster CPU), or, for inputs under ``ray.in_process_below`` lines,
 one worker in this process (same functions, same output, no Ray start-up).
 
@@ -38,17 +38,15 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import (Timer, atomic_dir, finished_input, finished_manifest, mark_running, part_entries,
-                      write_json, write_parquet, write_yaml)
-from logad.ray.parse import _groups
-from logad.ray.parse_worker import work_units
-from logad.ray.pool import guided_groups
-from logad.ray.sessionize_worker import KEYS_SCHEMA, SessionizeWorker, merge_keys, session_keys
+from logad.io import (StageFolder, Timer, atomic_dir, finished_manifest, mark_running, open_stage,
+                      part_entries, write_manifest, write_parquet, write_yaml)
+from logad.ray.pool import equal_groups, guided_groups
 from logad.ray.workers import Workers, in_process
 from logad.schema import REJECTED_SCHEMA, require_columns
 from logad.sessions.build import apply_session_labels
 from logad.sessions.schema import EVENT_COLUMNS, SEQUENCES_SCHEMA, SPLIT_SCHEMA
 from logad.sessions.split import make_split
+from logad.sessions.worker import KEYS_SCHEMA, SessionizeWorker, merge_keys, session_keys
 from logad.settings import SessionizeSettings, coerce, stage_key
 from logad.settings.sessionize import ID_MODES, MODES
 
@@ -62,13 +60,13 @@ def resolve_config(cfg: SessionizeSettings | dict[str, Any] | None) -> Sessioniz
     return coerce(SessionizeSettings, cfg)
 
 
-def _input_files(parsed_dir: Path) -> tuple[Path, list[str]]:
-    """The folder holding the parsed parts and the parts a finished `logad parse` manifest
-    names (an unfinished or damaged input is refused with a message saying how to finish it)."""
-    parts, _ = finished_input(parsed_dir, "parse")
-    if not parts:
+def _input(parsed_dir: Path) -> StageFolder:
+    """The finished `logad parse` output (an unfinished or damaged input is refused with a
+    message saying how to finish it); its parts' footers are read here, once."""
+    found = open_stage(parsed_dir, "parse")
+    if not found.parts:
         raise InputError(f"{parsed_dir}: the parse output lists no parts; re-run `logad parse`")
-    return parts[0].parent, [str(p) for p in parts]
+    return found
 
 
 def _labels_path(settings: SessionizeSettings, parsed_dir: Path, events_dir: Path) -> Path | None:
@@ -132,6 +130,62 @@ def _by_bucket(index: list[pa.Table]) -> list[tuple[int, pa.Table]]:
     return out
 
 
+def _key_pass(workers: Workers, groups: list, plan: dict, out_dir: Path, by: str, timer: Timer
+              ) -> tuple[list[tuple[int, pa.Table]], dict[str, int], _KeyMerger]:
+    """Pass 1 (and, for line-count windows, the ranking pass): every line keyed and spilled by
+    bucket, the keyless lines written to ``rejected/``. Returns the buckets (with their spill
+    index), the rejected counts by reason and the merged partial session keys."""
+    with timer("key_spill"), atomic_dir(out_dir / "rejected") as rej_tmp:
+        workers.each("set_plan", {**plan, "rejected_dir": str(rej_tmp)})
+        index, reasons, counts, merger = [], {}, [], _KeyMerger()
+        for idx, why, cnt, part in workers.map("key_units", groups, progress="sessionize: key"):
+            index.append(idx)
+            counts.append(cnt)
+            merger.add(part)
+            for r, n in why.items():
+                reasons[r] = reasons.get(r, 0) + n
+        if not glob.glob(str(rej_tmp / "*.parquet")):
+            pq.write_table(REJECTED_SCHEMA.empty_table(), rej_tmp / "part-empty.parquet")
+    buckets = _by_bucket(index)
+    if by in ("fixed", "sliding"):
+        with timer("windows"):
+            workers.each("set_ranks", *_rank_offsets(counts))
+            index = []
+            for idx, part in workers.map("window_buckets", buckets, progress="sessionize: windows"):
+                index.append(idx)
+                merger.add(part)
+            buckets = _by_bucket(index)
+    return buckets, reasons, merger
+
+
+def _session_keys(workers: Workers, buckets: list[tuple[int, pa.Table]], merger: _KeyMerger,
+                  labels: pa.Table | None, early: bool, id_mode: str, timer: Timer) -> pa.Table:
+    """One :data:`KEYS_SCHEMA` row a session, labelled: from the lines' keys when the split
+    needs no event ids (``early``), else from building every bucket (dedup)."""
+    if early:
+        return apply_session_labels(session_keys(merger.result(), id_mode), labels)
+    with timer("build"):
+        keys_tables = [k for k in workers.map("build_bucket", buckets, progress="sessionize: build")
+                       if k.num_rows]
+    return pa.concat_tables(keys_tables) if keys_tables else KEYS_SCHEMA.empty_table()
+
+
+def _write_pass(workers: Workers, buckets: list[tuple[int, pa.Table]], split: pa.Table,
+                early: bool, out_dir: Path) -> int:
+    """Each bucket's sessions with their split into ``sequences/`` (built here when
+    ``early``); returns the sessions written."""
+    with atomic_dir(out_dir / "sequences") as tmp:
+        workers.each("set_split", split)
+        if early:
+            items, method = [(b, idx, str(tmp)) for b, idx in buckets], "build_write_bucket"
+        else:
+            items, method = [(b, str(tmp)) for b, _ in buckets], "write_bucket"
+        written = sum(workers.map(method, items, progress="sessionize: write"))
+        if not glob.glob(str(tmp / "*.parquet")):
+            pq.write_table(SEQUENCES_SCHEMA.empty_table(), tmp / "part-empty.parquet")
+    return written
+
+
 def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                    cfg: SessionizeSettings | dict[str, Any] | None = None) -> dict[str, Any]:
     """Sessionize a parsed-events folder; returns the manifest.
@@ -161,12 +215,13 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     """
     settings = resolve_config(cfg)
     parsed_dir, out_dir = Path(parsed_dir), Path(out_dir)
-    events_dir, files = _input_files(parsed_dir)
+    stage_in = _input(parsed_dir)
+    events_dir, files = stage_in.files[0].parent, [str(p) for p in stage_in.files]
     by = settings.by
     key_col = getattr(settings.keys, by) if by in ID_MODES else None
     needed = [*EVENT_COLUMNS] + ([key_col] if key_col and key_col not in EVENT_COLUMNS else [])
-    for f in files:
-        require_columns(pq.read_schema(f), needed, f"{f} (sessionize --by {by})")
+    for part in stage_in.parts:
+        require_columns(part.schema, needed, f"{part.path} (sessionize --by {by})")
     labels_path = _labels_path(settings, parsed_dir, events_dir) if by in ID_MODES else None
     key = stage_key([*files, *([labels_path] if labels_path else [])], settings)
     done = finished_manifest(out_dir, key)
@@ -177,7 +232,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if labels_path is not None:
         require_columns(pq.read_schema(labels_path), ["session_key", "label"], str(labels_path))
         labels = pq.read_table(labels_path, columns=["session_key", "label"])
-    n_read = sum(pq.read_metadata(f).num_rows for f in files)
+    n_read = stage_in.num_rows
     n_buckets = settings.ray.num_partitions or max(2, min(512, n_read // 250_000 + 1))
     blocks = settings.ray.read_blocks
     local = in_process(n_read, settings.ray.in_process_below)
@@ -200,40 +255,15 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             from logad.ray.runtime import ensure_ray
 
             ensure_ray()
-        units = work_units([Path(f) for f in files])
+        units = stage_in.units()
         n_workers = 1 if local else pool_size(settings.workers)
-        groups = _groups(units, blocks) if blocks else guided_groups(units, n_workers)
+        groups = equal_groups(units, blocks) if blocks else guided_groups(units, n_workers)
         workers = Workers(SessionizeWorker, (plan, build_kw), n=min(n_workers, len(groups)), local=local)
     try:
-        with timer("key_spill"), atomic_dir(out_dir / "rejected") as rej_tmp:
-            workers.each("set_plan", {**plan, "rejected_dir": str(rej_tmp)})
-            index, reasons, counts, merger = [], {}, [], _KeyMerger()
-            for idx, why, cnt, part in workers.map("key_units", groups, progress="sessionize: key"):
-                index.append(idx)
-                counts.append(cnt)
-                merger.add(part)
-                for r, n in why.items():
-                    reasons[r] = reasons.get(r, 0) + n
-            if not glob.glob(str(rej_tmp / "*.parquet")):
-                pq.write_table(REJECTED_SCHEMA.empty_table(), rej_tmp / "part-empty.parquet")
+        buckets, reasons, merger = _key_pass(workers, groups, plan, out_dir, by, timer)
         n_rejected = sum(reasons.values())
-        buckets = _by_bucket(index)
-        if by in ("fixed", "sliding"):
-            with timer("windows"):
-                workers.each("set_ranks", *_rank_offsets(counts))
-                index = []
-                for idx, part in workers.map("window_buckets", buckets, progress="sessionize: windows"):
-                    index.append(idx)
-                    merger.add(part)
-                buckets = _by_bucket(index)
         workers.each("set_labels", labels)
-        if early:  # the split from the lines' keys, then build and write in one pass
-            keys = apply_session_labels(session_keys(merger.result(), build_kw["id_mode"]), labels)
-        else:  # dedup needs each session's event ids: build, split, then write
-            with timer("build"):
-                keys_tables = [k for k in workers.map("build_bucket", buckets, progress="sessionize: build")
-                               if k.num_rows]
-            keys = pa.concat_tables(keys_tables) if keys_tables else KEYS_SCHEMA.empty_table()
+        keys = _session_keys(workers, buckets, merger, labels, early, build_kw["id_mode"], timer)
         session_rows = int(pc.sum(keys.column("seq_len")).as_py() or 0)
         n_sessioned = n_read - n_rejected
         exact = by in ("instance", "file", "fixed")
@@ -248,22 +278,18 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                       dedup=settings.dedup, train_normal_only=settings.train_normal_only)
             write_parquet(split.cast(SPLIT_SCHEMA), out_dir / "split.parquet")
 
-        with timer("build_write" if early else "write"), atomic_dir(out_dir / "sequences") as tmp:
-            workers.each("set_split", split)
-            if early:
-                items, method = [(b, idx, str(tmp)) for b, idx in buckets], "build_write_bucket"
-            else:
-                items, method = [(b, str(tmp)) for b, _ in buckets], "write_bucket"
-            written = sum(workers.map(method, items, progress="sessionize: write"))
-            if not glob.glob(str(tmp / "*.parquet")):
-                pq.write_table(SEQUENCES_SCHEMA.empty_table(), tmp / "part-empty.parquet")
+        with timer("build_write" if early else "write"):
+            written = _write_pass(workers, buckets, split, early, out_dir)
     finally:
         workers.close()
     shutil.rmtree(spill, ignore_errors=True)
 
     write_yaml(settings.dump(), out_dir / "sessionize_config.yaml")
     manifest = {
-        "stage": "sessionize", "status": "complete", "logad_version": __version__, "run_key": key, "input": str(parsed_dir), "by": by, "key_column": key_col,
+        "stage": "sessionize", "status": "complete", "logad_version": __version__, "run_key": key,
+        "inputs": [str(parsed_dir)], "input": str(parsed_dir), "by": by, "key_column": key_col,
+        "counts": {"read": n_read, "processed": n_sessioned, "rejected": n_rejected},
+        "settings_file": "sessionize_config.yaml",
         "labels_from": str(labels_path) if labels is not None else "line labels",
         "events_read": n_read, "lines_sessioned": n_sessioned,
         "rejected": {"total": n_rejected, "reasons": reasons},
@@ -280,7 +306,7 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     }
     manifest["parts"] = part_entries(out_dir, [f"sequences/{p.name}" for p in
                                                sorted((out_dir / "sequences").glob("*.parquet"))])
-    write_json(manifest, out_dir / "manifest.json")
+    write_manifest(manifest, out_dir / "manifest.json")
     log.info("sessionize: %d events -> %d sessions (%d rejected lines)", n_read, written, n_rejected)
     return manifest
 

@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from logad.settings import TrainSettings, coerce, stage_key
 from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
-from logad.io import Timer, finished_parts
+from logad.io import Part, Timer, sequences_files, sequences_parts
 from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model
@@ -41,14 +40,6 @@ __all__ = ["run_train", "read_split", "sequences_files"]
 
 log = logging.getLogger(__name__)
 
-def sequences_files(path: str | Path) -> list[str]:
-    """The Parquet parts of a finished ``sequences`` folder (the output of ``logad sessionize`` or
-    ``logad ingest-sessions``, whose manifest names them), or ``[path]`` for one Parquet file.
-    An unfinished or damaged folder is refused with a message saying how to finish it."""
-    p = Path(path)
-    if p.is_file():
-        return [str(p)]
-    return [str(f) for f in finished_parts(p, ("sessionize", "ingest-sessions"))]
 
 
 def read_split(files: list[str], split: str | None, columns: list[str] | None = None) -> pa.Table:
@@ -64,12 +55,11 @@ def read_split(files: list[str], split: str | None, columns: list[str] | None = 
     return pa.concat_tables(tables).sort_by("session_id")
 
 
-def _fingerprint(files: list[str]) -> dict[str, Any]:
+def _fingerprint(parts: list[Part]) -> dict[str, Any]:
     h = hashlib.blake2b(digest_size=16)
-    for f in files:
-        meta = pq.read_metadata(f)
-        h.update(f"{Path(f).name}:{meta.num_rows}:{Path(f).stat().st_size}".encode())
-    return {"paths": files, "hash": h.hexdigest()}
+    for p in parts:
+        h.update(f"{p.path.name}:{p.rows}:{p.path.stat().st_size}".encode())
+    return {"paths": [str(p.path) for p in parts], "hash": h.hexdigest()}
 
 
 def _finished(out_dir: str | Path, key: str) -> dict | None:
@@ -106,9 +96,9 @@ def _feature_names(featurizers: list) -> list[str]:
     return [f"{type(f).__name__}:{n}" if several else n for f in featurizers for n in f.feature_names()]
 
 
-def _share_files(files: list[str], n: int) -> list[list[str]]:
-    """``files`` dealt to ``n`` workers, largest first to the least loaded (by rows)."""
-    sizes = sorted(((pq.read_metadata(f).num_rows, f) for f in files), reverse=True)
+def _share_files(parts: list[Part], n: int) -> list[list[str]]:
+    """The parts' files dealt to ``n`` workers, largest first to the least loaded (by rows)."""
+    sizes = sorted(((p.rows, str(p.path)) for p in parts), reverse=True)
     shares: list[list[str]] = [[] for _ in range(n)]
     load = [0] * n
     for rows, f in sizes:
@@ -175,30 +165,31 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
     spec = get_model(model_name)
     models_cfg = settings.models_config()
     timer = Timer()
-    files = sequences_files(sequences)
+    parts = sequences_parts(sequences)  # every footer read once, here
+    files = [str(p.path) for p in parts]
     features_cfg = settings.features_config()
     params = build_detector(spec, models_cfg, settings.params).get_params()
-    data = _fingerprint(files)
+    data = _fingerprint(parts)
     # the code is part of what makes a model: a fix in it (git commit) retrains
     key = stage_key(files, settings, spec.name, features_cfg, params, git_commit())
     done = _finished(out_dir, key)
     if done is not None:
         log.info("%s: %s already trained on these sessions with this config; skipping", out_dir, spec.name)
         return {**done, "skipped": True}
-    n_sessions = sum(pq.read_metadata(f).num_rows for f in files)
+    n_sessions = sum(p.rows for p in parts)
     local = in_process(n_sessions, settings.ray.in_process_below)
     detector = build_detector(spec, models_cfg, settings.params)
     featurizers = [make_featurizer_from_config(kind, features_cfg, level=spec.level)
                    for kind in spec.feature_kinds]
     model = TrainedModel(spec, featurizers, detector)
     with timer("start_workers"):
-        schema = pq.read_schema(files[0])
+        schema = parts[0].schema
         require_columns(schema, ["session_id", "label", "event_ids", "split"], "sequences")
         workers = _start_workers(files, featurizers, spec.level, schema.names, local, settings.workers)
         n_workers = workers.size
         workers.each("ready")
     with timer("read"):
-        rows = _sum_rows(workers.scatter("load", _share_files(files, n_workers)))
+        rows = _sum_rows(workers.scatter("load", _share_files(parts, n_workers)))
     try:
         with timer("vocab"):
             per_worker = workers.each("counts", featurizers)

@@ -322,7 +322,7 @@ def replay_rows(n_train: int, spec: str, seed: int = 0) -> Any:
     import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
-    from logad.ray.train import sequences_files
+    from logad.io import sequences_files
 
     path, share = _parse_replay(spec)
     cols = ["session_id", "label", "event_ids", "split"]

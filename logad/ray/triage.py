@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.errors import ConfigError
 from logad.io import read_json, write_json, write_parquet, write_yaml
-from logad.ray.ingest import _count_newlines_parallel
-from logad.ray.pool import map_unit_groups
+from logad.ray.pool import count_newlines_parallel
+from logad.ray.workers import map_unit_groups
 from logad.ray.runtime import ensure_ray
 from logad.settings import stage_key
 from logad.settings.triage import TriagePredictSection, predict_settings
@@ -101,7 +101,7 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     out = Path(out_dir)
     files = expand_sources(list(sources))
     ensure_ray()
-    units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=_count_newlines_parallel)
+    units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=count_newlines_parallel)
     done, todo = [], []
     for u in units:
         fp = _fingerprint(u, model_hash, threshold, settings)

@@ -15,17 +15,21 @@ before it is used again. :attr:`Workers.retried` counts the redone items (stages
 their manifest). A worker that cannot come back leaves the pool; when none is left, or the
 lost worker held data of its own (:meth:`Workers.scatter`), the stage fails with
 :class:`~logad.errors.WorkerLost`.
+
+Every runner's pool is one of these (ingest and triage through :func:`map_unit_groups`);
+:mod:`logad.ray.pool` holds the Ray mechanics under it (ordered hand-out with retries, answers
+from every actor, shutdown).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from logad.errors import WorkerLost
 
-__all__ = ["Workers", "in_process"]
+__all__ = ["Workers", "in_process", "map_unit_groups"]
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +81,13 @@ class Workers:
     def size(self) -> int:
         return len(self.actors)
 
-    def map(self, method: str, items: Iterable[Any], *, progress: str | None = None) -> Iterator[Any]:
-        """``method(item)`` for every item, results in the order of ``items``."""
+    def map(self, method: str, items: Iterable[Any], *, progress: str | None = None,
+            prepare: tuple[str, tuple] | None = None) -> Iterator[Any]:
+        """``method(item)`` for every item, results in the order of ``items``.
+
+        A worker an item is redone on first gets everything :meth:`each` gave the pool, then
+        ``prepare`` (``(method, args)``) when given.
+        """
         if self.local:
             fn = getattr(self.actors[0], method)
             for item in items:
@@ -91,23 +100,33 @@ class Workers:
         self._refresh()
         try:
             yield from ordered_map(self.actors, lambda a, it: getattr(a, method).remote(it),
-                                   list(items), progress=progress, prepare=self._restore,
+                                   list(items), progress=progress,
+                                   prepare=lambda a: self._restore(a, prepare),
                                    on_redo=self._lost)
         except RayActorError as exc:
             raise WorkerLost(f"every worker of this stage died ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0]}); re-run the same command") from None
 
-    def each(self, method: str, *args: Any) -> list[Any]:
+    def put(self, value: Any) -> Any:
+        """``value`` in the object store once (itself when local), to pass to many calls."""
+        if self.local:
+            return value
+        import ray
+
+        return ray.put(value)
+
+    def each(self, method: str, *args: Any, drop_lost: bool = True) -> list[Any]:
         """``method(*args)`` once on every worker (e.g. to hand it a table); large arguments go
         to the object store once. A worker that does not answer gets everything again once it
-        is back, or leaves the pool; the answers are those of the workers that answered."""
+        is back, or leaves the pool; the answers are those of the workers that answered
+        (``drop_lost=False``: a lost worker is an error instead)."""
         if self.local:
             return [getattr(a, method)(*args) for a in self.actors]
         import ray
         from ray.exceptions import RayActorError
 
         self._refresh()
-        refs = [ray.put(a) for a in args]
+        refs = [a if isinstance(a, ray.ObjectRef) else ray.put(a) for a in args]
         self._given.append((method, refs))
         calls = [(a, getattr(a, method).remote(*refs)) for a in self.actors]
         answers, lost = [], []
@@ -116,6 +135,8 @@ class Workers:
                 answers.append(ray.get(ref))
             except RayActorError:
                 lost.append(actor)
+        if lost and not drop_lost:
+            raise WorkerLost(f"a worker died during {method}; re-run the same command")
         if lost:  # they get this call with the rest of their state, or leave the pool
             self._stale.extend(lost)
             self._refresh()
@@ -149,15 +170,19 @@ class Workers:
         if actor not in self._stale:
             self._stale.append(actor)
 
-    def _restore(self, actor: Any) -> Any:
-        """Hand ``actor`` everything :meth:`each` gave the pool, in order; the last call's
-        ObjectRef (an actor runs its calls in order, so it answers after all of them)."""
+    def _restore(self, actor: Any, prepare: tuple[str, tuple] | None = None) -> Any:
+        """Hand ``actor`` everything :meth:`each` gave the pool, in order, then ``prepare``;
+        the last call's ObjectRef (an actor runs its calls in order, so it answers after all
+        of them)."""
         if self._scattered:
             raise WorkerLost("a worker died holding its share of the data; re-run the same "
                              "command")
-        ref = actor.ready.remote()
+        ref = actor.__ray_ready__.remote()  # every Ray actor has it
         for method, refs in self._given:
             ref = getattr(actor, method).remote(*refs)
+        if prepare is not None:
+            name, args = prepare
+            ref = getattr(actor, name).remote(*args)
         return ref
 
     def _bring_back(self, actor: Any, tries: int = 5) -> bool:
@@ -187,11 +212,11 @@ class Workers:
             raise WorkerLost("every worker of this stage died; re-run the same command")
 
     def close(self) -> None:
+        """Kill the actors (:func:`logad.ray.pool.release_actors`); safe to call twice."""
         if not self.local:
-            import ray
+            from logad.ray.pool import release_actors
 
-            for a in self.actors:
-                ray.kill(a)
+            release_actors(self.actors)
         self.actors, self._given = [], []  # the state's object refs go with the pool
 
     def __enter__(self) -> "Workers":
@@ -199,3 +224,24 @@ class Workers:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def map_unit_groups(worker_cls: type, args: Sequence[Any], todo: Sequence[Any],
+                    workers: int | None, progress: str) -> list[Any]:
+    """Run ``worker_cls(*args).process(group)`` over guided groups of ``todo`` on a pool of
+    one-CPU actors (:class:`Workers`; ``workers``, else one per CPU); the rows of every group,
+    in input order.
+
+    The actors are killed at the end, also on error.
+    """
+    from logad.ray.pool import guided_groups, pool_size
+
+    if not todo:
+        return []
+    n = pool_size(workers)
+    groups = guided_groups(list(todo), n)
+    rows: list[Any] = []
+    with Workers(worker_cls, tuple(args), n=max(1, min(n, len(groups)))) as pool:
+        for group_rows in pool.map("process", groups, progress=progress):
+            rows += group_rows
+    return rows

@@ -67,7 +67,7 @@ def _model_section(scores: Path, model_dir: Path, split: str | None) -> tuple[di
 
 
 def _temporal(sequences: Path, scores: Path, primary: str) -> dict:
-    from logad.ray.train import sequences_files
+    from logad.io import sequences_files
 
     files = sequences_files(sequences)
     st = pads.dataset(files, format="parquet").to_table(columns=["session_id", "start_time"])

@@ -73,7 +73,7 @@ def quality_score(meta: dict, y: np.ndarray | None = None, s: np.ndarray | None 
 
 
 def _score_table(dirs: Sequence[str | Path], sequences: str | Path, split: str | None) -> tuple[list, pa.Table]:
-    from logad.ray.train import sequences_files
+    from logad.io import sequences_files
     import pyarrow.dataset as pads
 
     files = sequences_files(sequences)

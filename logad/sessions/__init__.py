@@ -1,6 +1,7 @@
 """Sessions: group parsed events into ``sequences`` (by id, file, line or time windows) and split them.
 
-Pure functions over ``pyarrow.Table``; the Ray runner is :mod:`logad.ray.sessionize`.
+Pure functions over ``pyarrow.Table``; :mod:`logad.sessions.worker` is what one sessionize
+worker does (key, bucket, build, write; no Ray); the Ray runner is :mod:`logad.ray.sessionize`.
 """
 
 from logad.sessions.build import (SESSION_COL, apply_session_labels, build_sequences, key_rows,

@@ -29,7 +29,7 @@ class ParquetSection(Section):
     @field_validator("compression")
     @classmethod
     def _known_codec(cls, value: str) -> str:
-        from logad.io import _CODECS
+        from logad.io.atomic import _CODECS
 
         if value.lower() not in _CODECS:
             raise ValueError(f"unknown codec; one of {', '.join(_CODECS)}")

@@ -10,7 +10,8 @@ import yaml
 from logad.errors import ConfigError, InputError, ModelError
 from logad.evaluate.metrics import roc_auc
 from logad.models.base import Detector, NotFittedError
-from logad.models.folder import MODEL_FILE, load_detector
+from logad.models.folder import MODEL_FILE
+from logad.models.registry import load_detector
 from logad.models.registry import DETECTORS
 from tests.models.conftest import (FAST_PARAMS, FEATURE_NAMES, N_FEATURES, SEQ_FEATURE_NAMES,
                                    fit_detector, training_rows)

@@ -11,8 +11,8 @@ import importlib
 
 import pytest
 
-MODULES = ["_checks", "_vocab", "thresholds", "registry", "baseline", "pca", "iforest", "oov",
-           "lr", "dt"]
+MODULES = ["_checks", "_vocab", "thresholds", "reference", "registry", "baseline", "pca", "iforest",
+           "oov", "lr", "dt"]
 
 
 @pytest.mark.parametrize("module", MODULES)

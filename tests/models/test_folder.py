@@ -15,7 +15,9 @@ from logad.errors import InputError, ModelError
 from logad.models import registry
 from logad.models.base import Detector
 from logad.models.dt import DTDetector
-from logad.models.folder import MODEL_FILE, load_detector, load_npy, save_npy
+from logad.models.folder import MODEL_FILE
+from logad.models.registry import load_detector
+from logad.models.weights import load_npy, save_npy
 from logad.models.lr import LRDetector
 from logad.models.oov import OOVDetector
 from logad.models.pca import PCADetector

@@ -7,7 +7,7 @@ import pytest
 
 from logad.errors import ConfigError
 from logad.evaluate.metrics import roc_auc
-from logad.models.folder import load_detector
+from logad.models.registry import load_detector
 from logad.models.registry import (DETECTORS, FEATURE_KINDS, MODELS, ModelSpec, build_detector,
                                    get_detector_class, get_model, load_models_config,
                                    resolve_params)

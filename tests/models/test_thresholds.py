@@ -10,7 +10,8 @@ from sklearn.metrics import f1_score, precision_score, recall_score
 
 from logad.errors import ConfigError, InputError
 from logad.models import thresholds
-from logad.models.folder import SWEEP_FILE, load_detector
+from logad.models.folder import SWEEP_FILE
+from logad.models.registry import load_detector
 from logad.models.lr import LRDetector
 from logad.models.thresholds import (choose_threshold, contamination_threshold, threshold_sweep,
                                      tune_threshold)

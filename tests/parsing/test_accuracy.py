@@ -18,7 +18,7 @@ from logad.parsing.accuracy import f1_grouping_accuracy, grouping_accuracy, grou
 from logad.parsing.loghub import DRAIN_PUBLISHED_GA, LOGHUB_SYSTEMS, load_loghub_2k
 from logad.parsing.masking import compile_passes, mask_array, rules_from_config
 from logad.parsing.miner import DrainSettings, TemplateMiner
-from logad.parsing.templates import parse_blocks
+from logad.parsing.steps import parse_blocks
 from tests.conftest import require_shared
 
 

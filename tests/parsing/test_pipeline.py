@@ -13,7 +13,7 @@ from logad.parsing.loghub import load_loghub_2k
 from logad.parsing.masking import compile_passes, rules_from_config
 from logad.parsing.miner import TemplateMiner
 from logad.parsing.state import from_state, to_state
-from logad.parsing.templates import parse_blocks
+from logad.parsing.steps import parse_blocks
 from logad.schema import UNKNOWN_TEMPLATE_ID
 from tests.conftest import require_shared
 from tests.parsing.factory import HDFS_LINES, events_table
@@ -125,3 +125,15 @@ def test_match_only_creates_nothing_and_counts_unknown():
     assert ids[1] == UNKNOWN_TEMPLATE_ID and ids[0] != UNKNOWN_TEMPLATE_ID
     assert res.unmatched_lines == 1 and res.unmatched_messages == 1
     assert to_state(miner)["clusters"] == before["clusters"]
+
+
+def test_in_process_defaults_are_the_runners():
+    """parse_blocks and `logad parse` share their defaults (the distinct cap, the match search)."""
+    import inspect
+
+    from logad.settings import ParseSettings, resolve
+
+    defaults = resolve(ParseSettings)  # configs/parse.yaml, as `logad parse` resolves it
+    params = inspect.signature(parse_blocks).parameters
+    assert params["max_distinct"].default == defaults.max_distinct
+    assert params["full_search"].default == defaults.match_full_search

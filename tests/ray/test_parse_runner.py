@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import typer
@@ -153,3 +154,25 @@ def test_cli_parse_no_mask_and_export(ray_session, events_dir, tmp_path):
     res = runner.invoke(app, ["parse", str(events_dir), "--out", str(tmp_path / "r"),
                               "--drain-state", str(tmp_path / "snap.bin"), "--trust-drain3-snapshot"])
     assert res.exit_code == 0, res.output
+
+
+def test_in_process_path_gives_the_runners_ids(reference, events_dir, cfg):
+    """parse_blocks (one process, its own defaults) and the Ray runner compose the same steps:
+    the same ids on every line and the same templates table."""
+    from logad.io import open_stage
+    from logad.parsing.masking import compile_passes
+    from logad.parsing.miner import DrainSettings, TemplateMiner
+    from logad.parsing.steps import parse_blocks
+    from logad.ray.parse import resolve_rules
+
+    ref_out, _ = reference
+    stage = open_stage(events_dir, "ingest")
+    blocks = [pq.read_table(f) for f in stage.files]
+    passes = compile_passes(resolve_rules(cfg, stage.info.preset))
+    parsed, rejected, templates, _ = parse_blocks(
+        blocks, passes, TemplateMiner(DrainSettings.from_config(cfg.get("drain"))))
+    local = pa.concat_tables(parsed).sort_by("order")
+    assert (local.column("order").to_pylist(), local.column("template_id").to_pylist()) \
+        == _ids(ref_out)
+    assert templates.equals(pq.read_table(ref_out / "templates.parquet"))
+    assert rejected.equals(pq.read_table(ref_out / "rejected.parquet"))

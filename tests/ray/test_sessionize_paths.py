@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from logad.ray.sessionize_worker import bucket_of
+from logad.sessions.worker import bucket_of
 from tests.ray.test_sessionize_runner import _bgl_events, _hdfs_events, _read_sequences, _run, _write_parts
 
 LOCAL = {"in_process_below": 10**9}

@@ -193,3 +193,28 @@ def test_relative_out_folder_gives_a_finished_manifest(tmp_path, monkeypatch):
     m = _run(Path("parsed"), Path("runs/sessions"), by="fixed", window=10, ray={"in_process_below": 10**9})
     parts = finished_parts(tmp_path / "runs" / "sessions", "sessionize")
     assert [p.name for p in parts] and sum(pq.read_metadata(p).num_rows for p in parts) == m["sessions_written"]
+
+
+def test_sessionize_plans_from_one_footer_read_a_part(tmp_path, monkeypatch):
+    """The driver reads each part's footer once (open_stage: rows, row groups, schema); the
+    in-process worker then opens each unit (row group) once to read it. Before, the parts
+    check, the schema check, the row count and the unit list each read the footer again."""
+    import pyarrow.parquet as pq_mod
+
+    events = _bgl_events()
+    parsed = _write_parts(events, tmp_path / "parsed")
+    units = {str(p): pq.ParquetFile(p).metadata.num_row_groups for p in parsed.glob("part-*.parquet")}
+    opened: list[str] = []
+
+    def counting(real):
+        def call(source, *args, **kwargs):
+            opened.append(str(source))
+            return real(source, *args, **kwargs)
+        return call
+
+    for name in ("ParquetFile", "read_metadata", "read_schema"):
+        monkeypatch.setattr(pq_mod, name, counting(getattr(pq_mod, name)))
+    m = _run(parsed, tmp_path / "out", by="fixed", window=10, ray={"in_process_below": 10**9})
+    assert m["in_process"] and m["rejected"]["total"] == 0
+    for part, n_units in units.items():
+        assert opened.count(part) == 1 + n_units, part

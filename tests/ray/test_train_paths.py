@@ -56,3 +56,25 @@ def test_feature_pieces_stack_in_session_order_whatever_the_share(corpus):
     many = pieces([shuffled.slice(0, 13), shuffled.slice(13, 20), shuffled.slice(33)])
     assert (one[0] != many[0]).nnz == 0 and one[1].equals(many[1]) and (one[2] == many[2]).all()
     assert one[1].column("session_id").to_pylist() == sorted(one[1].column("session_id").to_pylist())
+
+
+def test_train_opens_each_input_footer_once(corpus, tmp_path, monkeypatch):
+    """Planning reads each part's footer once (open_stage keeps rows, row groups and schema);
+    before, the parts check, the data key, the row count, the schema check and the share of
+    the files each read it again (five times a part). Counted at pyarrow.parquet's footer
+    readers, which every logad module calls through ``pq.``."""
+    import pyarrow.parquet as pq
+
+    opened: list[str] = []
+
+    def counting(real):
+        def call(source, *args, **kwargs):
+            opened.append(str(source))
+            return real(source, *args, **kwargs)
+        return call
+
+    for name in ("ParquetFile", "read_metadata", "read_schema"):
+        monkeypatch.setattr(pq, name, counting(getattr(pq, name)))
+    run_train("sequence_xgb_counts", corpus, tmp_path / "m", {"ray": {"in_process_below": 10**9}})
+    parts = sorted(str(p) for p in (corpus / "sequences").glob("*.parquet"))
+    assert sorted(o for o in opened if o in parts) == parts  # each part once

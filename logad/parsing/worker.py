@@ -1,7 +1,8 @@
-"""The workers of ``logad parse``: what one Ray actor does with its units of input.
+"""The workers of ``logad parse``: what one Ray actor does with its units of input (no Ray here).
 
-A unit is one row group of one ``part-*.parquet`` of ingest's events. Pass 1
-(:meth:`ParseWorker.summarize`) reads each unit batch by batch (``raw`` only for batches with
+A unit is one row group of one ``part-*.parquet`` of ingest's events
+(:meth:`logad.io.StageFolder.units`). Pass 1 (:meth:`ParseWorker.summarize`, step 1 of
+:mod:`logad.parsing.steps`) reads each unit batch by batch (``raw`` only for batches with
 rejected lines), masks it and summarises it into distinct masked messages with their first
 occurrence, per-file counts and rejected lines; it spills each unit's masked column to
 ``<spill_dir>/unit-<unit>.parquet`` (dictionary-encoded, one row group per batch, a few bytes a
@@ -27,21 +28,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logad.io import ParquetSettings, atomic_path
-from logad.parsing.distinct import (MASKED, SUMMARY_SCHEMA, assign_ids, block_summary, drop_rejected,
-                                    mask_block)
+from logad.parsing.distinct import MASKED, SUMMARY_SCHEMA
 from logad.parsing.masking import MaskPass
-from logad.schema import UNKNOWN_TEMPLATE_ID
+from logad.parsing.steps import assign_block, summarize_block
 
-__all__ = ["ParseWorker", "work_units"]
-
-
-def work_units(files: Sequence[Path]) -> list[dict]:
-    """Work units: one per (file, row group), numbered in input order."""
-    units = []
-    for f in files:
-        for rg in range(pq.ParquetFile(f).metadata.num_row_groups):
-            units.append({"index": len(units), "file": str(f), "row_group": rg})
-    return units
+__all__ = ["ParseWorker"]
 
 
 def _read_unit(unit: dict, batch_size: int, columns: Sequence[str] | None = None
@@ -88,8 +79,8 @@ def _summarize_units(units: Sequence[dict], passes: Sequence[MaskPass], batch_si
         tmp = spill.with_name(f".{spill.name}.{os.getpid()}.tmp") if spill else None
         try:
             for t in _summary_batches(unit, batch_size):
-                masked = mask_block(t, passes)
-                parts.append(block_summary(masked))
+                masked, summary = summarize_block(t, passes)
+                parts.append(summary)
                 if tmp is not None:
                     col = pa.table({MASKED: pc.dictionary_encode(masked.column(MASKED))})
                     if writer is None:
@@ -129,9 +120,7 @@ def _assign_and_write(units: Sequence[dict], lookup: dict, out_dir: Path,
         name, n, writer = f"part-{int(unit['index']):06d}.parquet", 0, None
         with atomic_path(out_dir / name) as tmp:
             for batch, masked in _spilled_batches(unit, spill_dir, batch_size):
-                masked_batch = (mask_block(drop_rejected(batch), passes) if masked is None
-                                else drop_rejected(batch.append_column(MASKED, masked)))
-                table = assign_ids(masked_batch, lookup, unknown=UNKNOWN_TEMPLATE_ID)
+                table = assign_block(batch, lookup, passes, masked)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema,
                                                       **parquet.writer_options(table.schema))

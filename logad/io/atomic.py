@@ -1,5 +1,8 @@
 """Atomic writes: every output goes to a temporary name in the same folder, then is renamed.
 
+Also the small helpers every runner shares: JSON/YAML files, the run key, the phase timer, the
+``--out`` lock.
+
 A killed job leaves either the old file or the new one, never half of one. Local paths only for
 now: remote outputs (s3://) go through fsspec in the runners.
 """
@@ -24,9 +27,8 @@ import pyarrow.parquet as pq
 import yaml
 
 __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "ParquetSettings",
-           "write_json", "write_yaml", "read_json", "run_key", "finished_manifest", "Timer",
-           "part_entries", "mark_running", "finished_input", "finished_input_parts",
-           "finished_parts", "run_lock", "remove_leftovers"]
+           "write_json", "write_yaml", "read_json", "run_key", "Timer", "run_lock",
+           "remove_leftovers"]
 
 
 @contextmanager
@@ -154,22 +156,6 @@ def run_key(files: Sequence[str | os.PathLike], *settings: Any) -> str:
     return hashlib.blake2b(doc.encode(), digest_size=16).hexdigest()
 
 
-def finished_manifest(out_dir: str | os.PathLike, key: str) -> dict | None:
-    """The manifest of a complete run in ``out_dir`` made with ``key``, else None.
-
-    A run that changes one of its own inputs (parse saving ``--drain-state``) also records
-    ``run_key_after``, the key of its inputs as it left them, so re-running it skips too.
-    """
-    path = Path(out_dir) / "manifest.json"
-    try:
-        done = read_json(path)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(done, dict) or done.get("status", "complete") != "complete":
-        return None
-    return done if key in (done.get("run_key"), done.get("run_key_after")) else None
-
-
 class Timer:
     """Collects seconds per named phase: ``with timer("mine"): ...``; ``timer.seconds`` is a dict."""
 
@@ -183,139 +169,6 @@ class Timer:
             yield
         finally:
             self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.perf_counter() - t0, 4)
-
-
-# -- the manifest as the commit point between stages ---------------------------------------------
-
-_RESUME = {"ingest": "re-run the same `logad ingest` command (finished parts are kept)",
-           "parse": "re-run the same `logad parse` command"}
-
-
-def part_entries(folder: str | os.PathLike, parts: Sequence[str | os.PathLike]) -> list[dict]:
-    """``[{"file": "events/part-000000.parquet", "rows": n}, ...]`` for a manifest's ``parts``:
-    each part's path relative to ``folder`` and its row count (from the Parquet footer)."""
-    root = Path(folder)
-    paths = [Path(p) if Path(p).is_absolute() else root / p for p in parts]
-    return [{"file": p.relative_to(root).as_posix(), "rows": pq.read_metadata(p).num_rows}
-            for p in paths]
-
-
-def mark_running(out_dir: str | os.PathLike) -> None:
-    """Remove ``out_dir/manifest.json`` before a run changes ``out_dir``: an earlier finished
-    manifest must never vouch for parts this run is replacing (the new one is written last)."""
-    (Path(out_dir) / "manifest.json").unlink(missing_ok=True)
-
-
-def _stage_folder(folder: Path) -> tuple[Path, Path]:
-    """The folder holding ``manifest.json`` (``folder`` or, given its ``events/``, its parent)."""
-    if (folder / "manifest.json").is_file() or not (folder.parent / "manifest.json").is_file():
-        return folder, folder / "manifest.json"
-    return folder.parent, folder.parent / "manifest.json"
-
-
-def finished_input(folder: str | os.PathLike, stage: str | Sequence[str] | None = None
-                   ) -> tuple[list[Path], dict]:
-    """The parts of a finished stage output, and its manifest; a clear error for anything else.
-
-    A stage writes its parts first and ``manifest.json`` last, with ``"status": "complete"`` and
-    ``parts`` (each part's file relative to the folder and its row count). Only such a folder
-    is read; each listed part must exist and hold the rows the manifest says (its Parquet
-    footer is read, a few KB, so this costs milliseconds a part).
-
-    Parameters
-    ----------
-    folder : path
-        The stage's output folder (or its ``events/`` folder).
-    stage : str or sequence of str, optional
-        The stage(s) that may have written it (``"ingest"``, ``"parse"``).
-
-    Raises
-    ------
-    InputError
-        No manifest (a run still going or killed), a manifest of another stage, one not
-        complete, a part missing, truncated or of the wrong size; the message names the file
-        and how to finish the input.
-    """
-    from logad.errors import InputError
-
-    parts, damaged, manifest = finished_input_parts(folder, stage)
-    if damaged:
-        raise InputError(damaged[0]["message"])
-    return parts, manifest
-
-
-def finished_input_parts(folder: str | os.PathLike, stage: str | Sequence[str] | None = None
-                         ) -> tuple[list[Path], list[dict], dict]:
-    """:func:`finished_input` that hands back the damaged parts instead of stopping at the first.
-
-    For a stage that can go on without them (``logad parse`` counts their rows as rejected).
-    An unfinished folder is refused as by :func:`finished_input`.
-
-    Returns
-    -------
-    parts : list of Path
-        The parts that are there and hold the rows their manifest says, in its order.
-    damaged : list of dict
-        ``{"file", "rows", "reason", "message"}`` a part missing, unreadable (truncated) or of
-        another row count: its path, the rows the manifest gives it, why, and the full message
-        (naming the part and how to redo the input).
-    manifest : dict
-    """
-    from logad.errors import InputError
-
-    root, mpath = _stage_folder(Path(folder))
-    stages = (stage,) if isinstance(stage, str) else tuple(stage or ())
-    what = stages[0] if stages else "the previous stage"
-    resume = _RESUME.get(what, f"re-run `logad {what}` into {root}")
-    if not root.is_dir():
-        raise InputError(f"{root}: no such folder (give the output folder of `logad {what}`)")
-    try:
-        manifest = read_json(mpath)
-    except FileNotFoundError:
-        raise InputError(f"{root}: unfinished input (no manifest.json: the `logad {what}` run that "
-                         f"writes it is still going, failed or was killed); {resume}") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{mpath}: unreadable manifest ({exc}); {resume}") from None
-    if not isinstance(manifest, dict):
-        raise InputError(f"{mpath}: not a logad manifest; {resume}")
-    if stages and manifest.get("stage") not in stages:
-        raise InputError(f"{root}: written by `logad {manifest.get('stage')}`, expected the output "
-                         f"of `logad {' or '.join(stages)}`")
-    status = manifest.get("status")
-    if status != "complete":
-        inputs = " ".join(manifest.get("inputs") or [])
-        hint = f" (inputs: {inputs})" if inputs else ""
-        raise InputError(f"{root}: unfinished input (manifest status {status!r}: the run was "
-                         f"interrupted or is still going){hint}; {resume}")
-    listed = manifest.get("parts")
-    if not isinstance(listed, list):
-        raise InputError(f"{mpath}: lists no parts (written by an older logad?); {resume}")
-    parts, damaged = [], []
-    for entry in listed:
-        path = root / str(entry.get("file"))
-        why = None
-        try:
-            rows = pq.read_metadata(path).num_rows
-        except FileNotFoundError:
-            why = f"part listed in {mpath} is missing"
-        except (OSError, pa.ArrowException) as exc:
-            why = f"damaged part ({type(exc).__name__}: {exc})"
-        else:
-            if rows != entry.get("rows"):
-                why = (f"{rows} rows, but {mpath} says {entry.get('rows')} (changed after the "
-                       "run finished?)")
-        if why is None:
-            parts.append(path)
-        else:
-            damaged.append({"file": str(path), "rows": int(entry.get("rows") or 0), "reason": why,
-                            "message": f"{path}: {why}; {resume}"})
-    return parts, damaged, manifest
-
-
-def finished_parts(folder: str | os.PathLike, stage: str | Sequence[str] | None = None
-                   ) -> list[Path]:
-    """The parts of a finished stage output (see :func:`finished_input`)."""
-    return finished_input(folder, stage)[0]
 
 
 @contextmanager

@@ -1,0 +1,32 @@
+"""logad.io: how stages write their outputs and read each other's.
+
+* :mod:`logad.io.atomic`: atomic writes (temporary name, then rename), JSON/YAML, the run key,
+  the phase timer, the ``--out`` lock;
+* :mod:`logad.io.manifest`: the declared schema of ``manifest.json``, checked on write and read;
+* :mod:`logad.io.stage`: stage folders on :mod:`pyarrow.dataset` (a finished stage's parts,
+  columns with a filter, row counts, row groups as work units).
+
+Every name of the three is importable from here (``from logad.io import atomic_dir``).
+"""
+
+from __future__ import annotations
+
+from logad.io.atomic import (TEXT_COLUMNS, ParquetSettings, Timer, atomic_dir, atomic_path,
+                             read_json, remove_leftovers, run_key, run_lock, write_json,
+                             write_parquet, write_yaml)
+from logad.io.manifest import (Counts, Manifest, ManifestError, PartEntry, ScoredModel,
+                               parse_manifest, read_manifest, write_manifest)
+from logad.io.stage import (SEQUENCES_STAGES, Part, StageFolder, finished_input,
+                            finished_input_parts,
+                            finished_manifest, finished_parts, mark_running, open_stage,
+                            part_entries, read_part, sequences_files, sequences_folder,
+                            sequences_parts)
+
+__all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "ParquetSettings",
+           "write_json", "write_yaml", "read_json", "run_key", "finished_manifest", "Timer",
+           "part_entries", "mark_running", "finished_input", "finished_input_parts",
+           "finished_parts", "run_lock",
+           "remove_leftovers", "Manifest", "Counts", "PartEntry", "ScoredModel", "ManifestError",
+           "parse_manifest", "read_manifest", "write_manifest", "Part", "StageFolder",
+           "open_stage", "sequences_folder", "sequences_files", "sequences_parts", "read_part",
+           "SEQUENCES_STAGES"]
