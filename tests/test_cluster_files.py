@@ -86,7 +86,7 @@ def test_ray_up_file_has_the_same_two_groups_and_images():
     assert doc["docker"]["image"] == doc["docker"]["worker_image"] == CPU_IMAGE
     assert types["gpu_worker"]["docker"]["worker_image"] == GPU_IMAGE
     assert types["gpu_worker"]["node_config"]["InstanceType"].startswith(("g", "p"))
-    assert doc["workers"] >= sum(t.get("workers", 0) for t in types.values() if t is not types["head"])
+    assert doc["max_workers"] >= sum(t.get("max_workers", 0) for t in types.values() if t is not types["head"])
     assert not (ROOT / "cluster" / "raycluster.yaml").exists()  # one definition, under kuberay/
 
 

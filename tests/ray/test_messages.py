@@ -41,7 +41,7 @@ def test_parse_config_of_the_wrong_type_is_named(tmp_path, cfg, name):
 
 @pytest.mark.parametrize("cfg, name", [({"chunk_bytes": "big"}, "chunk_bytes"),
                                        ({"workers": -1}, "workers"),
-                                       ({"workers": 2}, "did you mean workers"),
+                                       ({"max_workers": 2}, "did you mean workers"),
                                        ({"lo2": {"seed": "x"}}, "lo2.seed")])
 def test_ingest_config_of_the_wrong_type_is_named(tmp_path, cfg, name):
     (tmp_path / "a.log").write_text("x\n")
