@@ -108,7 +108,7 @@ def main() -> None:
     try:
         ensure_ray(num_cpus=2)
         data = {"1x": make_sessions(args.sessions, 1, work / "1x"),
-                "10x": make_sessions(10 * args.sessions, 2, work / "10x", parts=40)}
+                "10x": make_sessions(10 * args.sessions, 2, work / "10x", parts=80)}  # parts of one size
         run_train("sequence_xgb_counts", data["1x"], work / "model")
         results = []
         for size, seq in data.items():
@@ -136,7 +136,7 @@ def main() -> None:
         doc = {"bench": "score", "model": "sequence_xgb_counts", "repeat": args.repeat,
                "command": f"python bench/bench_score.py --sessions {args.sessions} --repeat {args.repeat}",
                "note": "2-vCPU VM shared with other jobs while it ran (load_avg per row); best of repeat; "
-                       "seconds are run_score wall time including Ray Data start-up and the rank pass",
+                       "seconds are run_score wall time including the actors' start-up and the rank pass",
                "results": results, "speedup_2_vs_1": speedup,
                "cpu_count": os.cpu_count(), "load_avg_end": os.getloadavg()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from logad.config import deep_merge
 from logad.errors import ConfigError
 from logad.settings import PipelineSettings, resolve
 
-__all__ = ["run_pipeline", "load_pipeline_config", "STAGES"]
+__all__ = ["run_pipeline", "run_ingest_parse", "load_pipeline_config", "STAGES"]
 
 log = logging.getLogger(__name__)
 
@@ -207,3 +207,19 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
     result = {"out": str(out), "stages": stages, "report": state.get("report"), "seconds": seconds}
     write_json({**result, "config": cfg}, out / "pipeline.json")
     return result
+
+
+def run_ingest_parse(sources: Sequence[str], out: str | Path, settings: Any,
+                     parse_out: str | Path | None = None, parse_settings: Any = None
+                     ) -> tuple[dict, dict | None]:
+    """``logad ingest --parse-out``: ingest ``sources`` into ``out`` and, when every file was
+    ingested and ``parse_out`` is given, parse that output into ``parse_out`` (with
+    ``parse_settings``, resolved as ``logad parse`` resolves them). Returns both manifests
+    (the second None when parse did not run)."""
+    from logad.ray.ingest import run_ingest
+    from logad.ray.parse import run_parse
+
+    manifest = run_ingest(sources, out, settings)
+    if parse_out is None or manifest["errors"]:
+        return manifest, None
+    return manifest, run_parse(out, parse_out, cfg=parse_settings)

@@ -1,24 +1,26 @@
 """The ``logad`` command: one module per command group, wired here.
 
-Each module exposes ``register(app)``, which adds its commands to the top-level Typer app.
+Each module exposes ``register(app)``, which adds its commands to the top-level Typer app; the
+list below is the whole command set, in ``--help`` order.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import typer
+
+from logad.cli import (data, demo, explain, ingest, lo2, models, parse, report, run, sessionize,
+                       submit, synth, triage)
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(name="logad", help="Log anomaly detection at cluster scale, on Ray.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-_COMMAND_MODULES = ["synth", "ingest", "parse", "sessionize", "models", "explain", "report", "run",
-                    "demo", "triage", "lo2", "data", "submit"]
+COMMAND_MODULES = (synth, ingest, parse, sessionize, models, explain, report, run, demo, triage,
+                   lo2, data, submit)
 
-for _name in _COMMAND_MODULES:
-    importlib.import_module(f"logad.cli.{_name}").register(app)
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 
 @app.callback()

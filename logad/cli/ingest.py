@@ -40,7 +40,7 @@ def ingest(
     Example:
         logad ingest data/HDFS.log.gz --preset HDFS --labels data/anomaly_label.csv --out runs/hdfs/events --parse-out runs/hdfs/parsed
     """
-    from logad.ray.ingest import run_ingest
+    from logad.pipeline import run_ingest_parse
     from logad.settings import IngestSettings, ParseSettings
 
     settings = stage_settings(IngestSettings, config, {
@@ -53,7 +53,7 @@ def ingest(
     # parse's settings resolve as `logad parse` resolves them (configs/parse.yaml), checked now
     parse_settings = stage_settings(ParseSettings, None, {"workers": workers}) if parse_out else None
     local_ray(num_cpus)
-    manifest = run_ingest(sources, out, settings)
+    manifest, pm = run_ingest_parse(sources, out, settings, parse_out, parse_settings)
     t = manifest["totals"]
     echo_outputs(f"ingest → {out}", {
         "files": manifest["n_files"], "lines read": t["lines_read"], "events": t["events"],
@@ -66,10 +66,7 @@ def ingest(
         typer.echo(f"logad: {manifest['n_files_failed']} of {manifest['n_files']} file(s) failed; "
                    "the others were ingested (see manifest.json)", err=True)
         raise typer.Exit(code=1)
-    if parse_out is not None:
-        from logad.ray.parse import run_parse
-
-        pm = run_parse(out, parse_out, cfg=parse_settings)
+    if pm is not None:
         c = pm["counts"]
         echo_outputs(f"parse → {parse_out}", {"lines": c["read"],
                                                "templates used": c["templates_used"],

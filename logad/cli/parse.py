@@ -97,7 +97,7 @@ def export(
     """
     from logad.errors import InputError
     from logad.io import atomic_path
-    from logad.parsing.state import from_state, to_drain3_snapshot
+    from logad.parsing.state import from_state, templates_csv, to_drain3_snapshot
 
     src = _state_file(state)
     if not src.is_file():
@@ -108,13 +108,7 @@ def export(
         if drain3:
             tmp.write_bytes(to_drain3_snapshot(miner, compress=compress))
         else:
-            import csv
-
-            with tmp.open("w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow(["template_id", "template", "lines", "cluster_id"])
-                for c in data["clusters"]:
-                    w.writerow([c["template_id"], c["template"], c["lines"], c["cluster_id"]])
+            tmp.write_text(templates_csv(data), encoding="utf-8", newline="")
     echo_outputs(f"templates export → {out}", {"clusters": len(data["clusters"]),
                                                 "format": "drain3 snapshot" if drain3 else "csv"})
 

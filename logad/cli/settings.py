@@ -1,4 +1,4 @@
-"""How a command turns its flags into the stage's settings object, and starts the local Ray."""
+"""How a command turns its flags into the stage's settings object, and sizes the local Ray."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ def stage_settings(model: type[S], config: str | os.PathLike | None, flags: Mapp
 
 
 def local_ray(num_cpus: int | None) -> None:
-    """``--num-cpus``: start the local Ray with that many CPUs now (the runners join it); no-op
-    when not given, or when ``RAY_ADDRESS`` names a running cluster (it is joined as it is)."""
-    if num_cpus is None or os.environ.get("RAY_ADDRESS"):
+    """``--num-cpus``: the size of the local Ray a runner starts when it first needs one (the
+    CLI starts nothing); no effect when ``RAY_ADDRESS`` names a running cluster (it is joined
+    as it is)."""
+    if os.environ.get("RAY_ADDRESS"):
         return
-    from logad.ray.runtime import ensure_ray
+    from logad.ray.runtime import size_local_ray
 
-    ensure_ray(num_cpus=num_cpus)
+    size_local_ray(num_cpus)

@@ -22,7 +22,7 @@ from drain3.drain import Drain, LogCluster, Node
 from logad.errors import InputError
 from logad.parsing.miner import ClusterInfo, DrainSettings, TemplateMiner, template_id
 
-__all__ = ["STATE_FORMAT", "to_state", "from_state", "state_aliases", "to_drain3_snapshot",
+__all__ = ["STATE_FORMAT", "templates_csv", "to_state", "from_state", "state_aliases", "to_drain3_snapshot",
            "from_drain3_snapshot", "is_logad_state"]
 
 STATE_FORMAT = "logad-template-state"
@@ -181,3 +181,17 @@ def from_drain3_snapshot(data: bytes, *, trusted: bool, source: str = "drain3 sn
         miner.info[cid] = ClusterInfo(lines=cluster.size, created_run=False,
                                       loaded_template=cluster.get_template())
     return miner
+
+
+def templates_csv(state: Mapping[str, Any]) -> str:
+    """A state's clusters as CSV text: ``template_id, template, lines, cluster_id``, one row a
+    cluster in the state's order (``logad templates export`` without ``--drain3``)."""
+    import csv
+    import io
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["template_id", "template", "lines", "cluster_id"])
+    for c in state["clusters"]:
+        w.writerow([c["template_id"], c["template"], c["lines"], c["cluster_id"]])
+    return buf.getvalue()

@@ -17,12 +17,13 @@ from typing import Any
 
 from logad.ray import reaper
 
-__all__ = ["ensure_ray", "stop_ray", "mute_ray_logs"]
+__all__ = ["ensure_ray", "size_local_ray", "stop_ray", "mute_ray_logs"]
 
 log = logging.getLogger(__name__)
 
 _STARTED_HERE = False
 _REAPER: subprocess.Popen | None = None
+_LOCAL_CPUS: int | None = None  # --num-cpus: the size of a local Ray, when one is started
 
 
 def _start_reaper() -> None:
@@ -44,10 +45,21 @@ def _escaped(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def size_local_ray(num_cpus: int | None) -> None:
+    """Record the CPUs of the local Ray that :func:`ensure_ray` starts when a stage first needs
+    it (``--num-cpus``). Nothing starts here: a stage that runs in this process never pays
+    for Ray at all."""
+    global _LOCAL_CPUS
+    _LOCAL_CPUS = num_cpus
+
+
 def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
-    """Initialise Ray unless it already is; ``num_cpus`` only applies to a new local instance."""
+    """Initialise Ray unless it already is; ``num_cpus`` (else :func:`size_local_ray`'s) only
+    applies to a new local instance."""
     import ray
 
+    if num_cpus is None:
+        num_cpus = _LOCAL_CPUS
     from logad import console
 
     if ray.is_initialized():
