@@ -61,6 +61,12 @@ def make_sessions(n: int, seed: int, out: Path, parts: int = 8) -> Path:
     step = -(-n // parts)
     for k in range(parts):
         pq.write_table(t.slice(k * step, step), out / "sequences" / f"part-{k:05d}.parquet")
+    # a finished sessionize output: its manifest names the parts (stages read nothing else)
+    from logad.io import part_entries, write_json
+
+    write_json({"stage": "sessionize", "status": "complete",
+                "parts": part_entries(out, sorted((out / "sequences").glob("*.parquet")))},
+               out / "manifest.json")
     return out
 
 

@@ -201,7 +201,7 @@ def throughput(raw, y, groups, settings, passes, rules, best, copies, repeat) ->
         for r in range(repeat):
             t0 = time.perf_counter()
             m = run_triage([str(big)], work / "model", work / f"pred_{w}_{r}",
-                           {"max_workers": w, "chunk_bytes": 4 * 1024 * 1024})
+                           {"workers": w, "chunk_bytes": 4 * 1024 * 1024})
             best_w = min(best_w, time.perf_counter() - t0)
         ray_runs[f"{w}_workers"] = {"seconds": round(best_w, 3), "lines_per_s": n / best_w,
                                     "lines_per_s_per_core": n / best_w / w, "look": m["totals"]["look"]}
