@@ -525,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
         result["rows_from"] = {k: previous.get(k) for k in ("date", "command", "load_avg")}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "parse.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    # the table is printed from what was written, so rows kept by --ray-only (whose worker
+    # counts JSON turned into strings) and fresh rows read the same way
+    result = json.loads((args.out / "parse.json").read_text())
+    rows, ray_rows = result["rows"], result["ray"]
 
     print(f"\n{'input':24} {'lines':>9} {'distinct':>8} {'logad/core':>11} {'drain3':>9} "
           f"{'tip 1t':>9} {'tip+t 1t':>9} {'tip dflt':>9} {'tip 2t':>9} {'loglead':>9} {'x drain3':>8} "
@@ -564,17 +568,17 @@ def main(argv: list[str] | None = None) -> int:
         if "logad_commands" in r:
             c, rc = r["logad_commands"], r["ratio_per_core_commands_both"]
             print(f"{r['input']}: logad ingest --parse-out (Ray runners, events Parquet in "
-                  f"between): 1 worker {c[1]['lines_per_s']:,.0f} lines/s (ingest "
-                  f"{c[1]['ingest_seconds']} s, parse {c[1]['parse_seconds']} s), 2 workers "
-                  f"{c[2]['lines_per_s']:,.0f} ({c['scaling_2_over_1']:.2f}x); 1 worker over the "
+                  f"between): 1 worker {c['1']['lines_per_s']:,.0f} lines/s (ingest "
+                  f"{c['1']['ingest_seconds']} s, parse {c['1']['parse_seconds']} s), 2 workers "
+                  f"{c['2']['lines_per_s']:,.0f} ({c['scaling_2_over_1']:.2f}x); 1 worker over the "
                   f"tools from the raw file: " + ", ".join(f"{k} {v:.1f}x" for k, v in rc.items()))
     if ray_rows:
         print(f"\nRay (local, num_cpus=2): {'size':>5} {'workers':>7} {'lines/s':>10} "
               f"{'steady':>10} {'start s':>7} {'groups':>6} {'start RSS MB':>12} {'peak RSS MB':>11}")
         for size in ("1x", "10x", "scale"):
-            for w in (1, 2) if size in ray_rows else ():
+            for w in ("1", "2") if size in ray_rows else ():
                 r = ray_rows[size][w]
-                print(f"{'':25}{size:>5} {w:7d} {r['lines_per_s']:10,.0f} "
+                print(f"{'':25}{size:>5} {w:>7} {r['lines_per_s']:10,.0f} "
                       f"{r['steady_lines_per_s']:10,.0f} {r['startup_seconds']:7.2f} "
                       f"{r['groups']:6d} {r['start_rss_mb']:12.1f} {r['peak_rss_mb']:11.1f}")
         print(f"scaling 2 workers / 1 worker: {ray_rows['scaling_2_over_1']:.2f}x "
