@@ -5,36 +5,13 @@ its mapping: it wrote parts with unknown ids into the working folder, and the ru
 
 from __future__ import annotations
 
-import glob
-import os
-import threading
-import time
 
 import pyarrow.parquet as pq
 import pytest
 
 from logad.ray.parse import run_parse
+from tests.ray.helpers import kill_worker_when
 from tests.parsing.factory import HDFS_LINES, events_table, write_events_dir
-
-
-def _kill_first_worker_when(pattern: str, killed: dict) -> threading.Thread:
-    import ray
-
-    def watch() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed.get("stop"):
-            if glob.glob(pattern):
-                pids = [a["Pid"] for a in ray._private.state.actors().values()
-                        if a["State"] == "ALIVE" and a["ActorClassName"] == "ParseWorker"]
-                if pids:
-                    os.kill(pids[0], 9)
-                    killed["pid"] = pids[0]
-                    return
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.mark.timeout(300)
@@ -50,7 +27,7 @@ def test_a_worker_killed_in_pass_2_is_replaced_and_the_output_equals_a_clean_run
     clean = run_parse(events, tmp_path / "clean", cfg={"workers": 2})
     out = tmp_path / "killed"
     killed: dict = {}
-    watcher = _kill_first_worker_when(str(out / ".events.*.tmp" / "part-*"), killed)
+    watcher = kill_worker_when(str(out / ".events.*.tmp" / "part-*"), "ParseWorker", killed)
     try:
         m = run_parse(events, out, cfg={"workers": 2})
     finally:

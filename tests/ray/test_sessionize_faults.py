@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import glob
 import os
-import threading
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +15,7 @@ import pytest
 from logad.errors import WorkerLost
 from logad.ray.sessionize import run_sessionize
 from logad.ray.workers import Workers
+from tests.ray.helpers import kill_worker_when
 from tests.sessions.factory import make_events, write_parsed
 
 N_LINES, N_BLOCKS = 40_000, 997
@@ -37,30 +36,6 @@ def _sequences(out: Path) -> pa.Table:
     return pa.concat_tables([pq.read_table(f) for f in files]).sort_by("session_id")
 
 
-def _worker_pids() -> list[int]:
-    import ray
-
-    return [a["Pid"] for a in ray._private.state.actors().values()
-            if a["State"] == "ALIVE" and a["ActorClassName"] == "SessionizeWorker"]
-
-
-def _kill_when(pattern: str, killed: dict) -> threading.Thread:
-    """Kill one SessionizeWorker's process (SIGKILL) as soon as a file matches ``pattern``."""
-
-    def watch() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed.get("stop"):
-            if glob.glob(pattern) and (pids := _worker_pids()):
-                os.kill(pids[0], 9)
-                killed["pid"] = pids[0]
-                return
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
-
-
 CFG = {"by": "block", "workers": 2, "ray": {"in_process_below": 0, "num_partitions": 64}}
 
 
@@ -75,7 +50,7 @@ def test_a_killed_worker_is_replaced_and_the_output_equals_a_clean_run(ray_sessi
                            cfg={**CFG, "ray": {**CFG["ray"], "in_process_below": 10**9}})
     out = tmp_path / "killed"
     killed: dict = {}
-    watcher = _kill_when(str(out / pattern), killed)
+    watcher = kill_worker_when(str(out / pattern), "SessionizeWorker", killed)
     try:
         m = run_sessionize(parsed, out, cfg=CFG)
     finally:

@@ -13,6 +13,7 @@ import pytest
 
 from logad.errors import ConfigError, InputError
 from logad.sessions import SEQUENCES_SCHEMA, fixed_windows, read_sequences, sessions_by_key, sliding_windows
+from tests.ray.helpers import count_footer_reads
 from tests.sessions.factory import make_events, write_parsed
 
 BLOCKS = {"block_ids": pa.list_(pa.string())}
@@ -199,21 +200,10 @@ def test_sessionize_plans_from_one_footer_read_a_part(tmp_path, monkeypatch):
     """The driver reads each part's footer once (open_stage: rows, row groups, schema); the
     in-process worker then opens each unit (row group) once to read it. Before, the parts
     check, the schema check, the row count and the unit list each read the footer again."""
-    import pyarrow.parquet as pq_mod
-
     events = _bgl_events()
     parsed = _write_parts(events, tmp_path / "parsed")
     units = {str(p): pq.ParquetFile(p).metadata.num_row_groups for p in parsed.glob("part-*.parquet")}
-    opened: list[str] = []
-
-    def counting(real):
-        def call(source, *args, **kwargs):
-            opened.append(str(source))
-            return real(source, *args, **kwargs)
-        return call
-
-    for name in ("ParquetFile", "read_metadata", "read_schema"):
-        monkeypatch.setattr(pq_mod, name, counting(getattr(pq_mod, name)))
+    opened = count_footer_reads(monkeypatch)
     m = _run(parsed, tmp_path / "out", by="fixed", window=10, ray={"in_process_below": 10**9})
     assert m["in_process"] and m["rejected"]["total"] == 0
     for part, n_units in units.items():

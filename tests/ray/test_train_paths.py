@@ -12,6 +12,7 @@ from logad.models.trained import TrainedModel
 from logad.ray.train import run_train
 from logad.ray.train_worker import FeatureWorker, columns_for, stack_pieces
 from logad.features import make_featurizer
+from tests.ray.helpers import count_footer_reads
 from tests.scoring.factory import make_sequences, write_sequences
 
 
@@ -63,18 +64,7 @@ def test_train_opens_each_input_footer_once(corpus, tmp_path, monkeypatch):
     before, the parts check, the data key, the row count, the schema check and the share of
     the files each read it again (five times a part). Counted at pyarrow.parquet's footer
     readers, which every logad module calls through ``pq.``."""
-    import pyarrow.parquet as pq
-
-    opened: list[str] = []
-
-    def counting(real):
-        def call(source, *args, **kwargs):
-            opened.append(str(source))
-            return real(source, *args, **kwargs)
-        return call
-
-    for name in ("ParquetFile", "read_metadata", "read_schema"):
-        monkeypatch.setattr(pq, name, counting(getattr(pq, name)))
+    opened = count_footer_reads(monkeypatch)
     run_train("sequence_xgb_counts", corpus, tmp_path / "m", {"ray": {"in_process_below": 10**9}})
     parts = sorted(str(p) for p in (corpus / "sequences").glob("*.parquet"))
     assert sorted(o for o in opened if o in parts) == parts  # each part once
