@@ -60,7 +60,7 @@ def set_dotted(cfg: dict[str, Any], dotted: str, value: Any) -> None:
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"cannot set {dotted!r}: {part!r} is not a mapping")
+            raise ConfigError(f"cannot set {dotted!r}: {part!r} is set to a value, not a section")
     node[leaf] = value
 
 

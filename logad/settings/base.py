@@ -60,15 +60,8 @@ class Settings(Section):
 def _nest(dotted: Mapping[str, Any], *, skip_none: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, val in dotted.items():
-        if val is None and skip_none:
-            continue
-        node = out
-        *parents, leaf = str(key).split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"cannot set {key!r}: {part!r} is set to a value, not a section")
-        node[leaf] = val
+        if val is not None or not skip_none:
+            _config.set_dotted(out, str(key), val)
     return out
 
 

@@ -32,6 +32,11 @@ def test_flags_and_set_are_one_mechanism():
     assert a == b and a.split.how == "random" and a.workers == 3
 
 
+def test_a_value_and_a_section_under_one_key_is_an_error():
+    with pytest.raises(ConfigError, match="'drain' is set to a value, not a section"):
+        resolve(ParseSettings, sets=["drain=1", "drain.sim_th=0.5"])
+
+
 def test_unknown_key_names_path_file_and_nearest(tmp_path):
     cfg = write_yaml(tmp_path / "typo.yaml", {"lo2": {"sed": 3}})
     with pytest.raises(ConfigError) as err:
