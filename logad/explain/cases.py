@@ -7,7 +7,6 @@ asked for are read (a filter on path and line range).
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -15,18 +14,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from logad.io.stage import open_stage
+
 __all__ = ["events_files", "read_lines", "error_cases", "session_refs"]
 
 
 def events_files(folder: str | Path | None) -> list[str]:
-    """The ``part-*.parquet`` of an events folder (the folder itself or its ``events/``)."""
-    if folder is None:
+    """The parts of a finished ``logad parse`` (or ``ingest``) output: the folder itself or its
+    ``events/``. Only parts its manifest lists are read (a run still going, or killed, is an
+    :class:`~logad.errors.InputError` naming the folder); no folder given or none there: ``[]``.
+    """
+    if folder is None or not Path(folder).is_dir():
         return []
-    for d in (Path(folder), Path(folder) / "events"):
-        files = sorted(glob.glob(str(d / "part-*.parquet")))
-        if files:
-            return files
-    return []
+    return [str(f) for f in open_stage(folder, ("parse", "ingest")).files]
 
 
 def read_lines(files: Sequence[str], wanted: Iterable[tuple[str, int]], context: int = 0

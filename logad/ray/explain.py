@@ -261,7 +261,7 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
         return {**done, "skipped": True}
     parsed = _parsed_dir(seq_dir, cfg)
     templates = read_templates(parsed)
-    events = events_files(parsed / "events" if parsed else None) or events_files(parsed)
+    events = events_files(parsed)
     top = read_scores(scores_dir, model=name, where=pads.field("rank") <= int(cfg["shap_sample"]),
                       columns=["session_id", "score", "rank", "is_anomaly", "label", "split",
                                "ref_path", "ref_line_no"])

@@ -61,6 +61,23 @@ def test_read_lines_with_context(tmp_path):
     assert got[("y.log", 3)][0]["raw"] == "other" and got[("x.log", 99)] == []
 
 
+def test_raw_lines_come_only_from_a_finished_parse_output(tmp_path):
+    from logad.errors import InputError
+    from logad.explain import events_files
+    from tests.sessions.factory import write_parsed
+
+    table = pa.table({"path": ["x.log"] * 6, "line_no": list(range(1, 7)),
+                      "raw": [f"line {i}" for i in range(1, 7)]})
+    parsed = write_parsed(table, tmp_path / "parsed" / "events", n_parts=2)
+    pq.write_table(table, parsed / "part-99999.parquet")  # left by some other run: not listed
+    assert [f.rsplit("/", 1)[1] for f in events_files(parsed)] == ["part-00000.parquet",
+                                                                  "part-00001.parquet"]
+    assert events_files(None) == [] and events_files(tmp_path / "nowhere") == []
+    (parsed / "manifest.json").unlink()  # a parse still going, or killed
+    with pytest.raises(InputError, match="unfinished input"):
+        events_files(parsed)
+
+
 @pytest.mark.parametrize("det", ["xgb", "rf", "dt", "iforest", "lr", "pca"])
 def test_shap_values_add_up_and_point_to_the_anomalous_feature(det):
     rng = np.random.default_rng(0)

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from logad.errors import ConfigError
+from logad.io import part_entries, write_json
 from logad.ray.explain import run_explain
 from logad.ray.score import run_score
 from logad.ray.train import run_train
@@ -28,6 +29,9 @@ def scored(tmp_path_factory):
     pq.write_table(pa.table({"path": [r["path"] for r in refs], "line_no": [r["line_no"] for r in refs],
                              "raw": [f"2026-01-01 INFO {m}" for m in msgs]}),
                    root / "parsed" / "events" / "part-00000.parquet")
+    write_json({"stage": "parse", "status": "complete",
+                "parts": part_entries(root / "parsed", [root / "parsed" / "events" / "part-00000.parquet"])},
+               root / "parsed" / "manifest.json")
     pq.write_table(pa.table({"template_id": ["auth_fail", "open"],
                              "template": ["authentication failed for user <*>", "open session <*>"]}),
                    root / "parsed" / "templates.parquet")

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from logad.io import part_entries, write_json
 from logad.ray.explain import run_explain
 from logad.ray.score import run_score
 from logad.ray.train import run_train
@@ -38,6 +39,9 @@ def run(tmp_path_factory):
                              "timestamp": pa.array(starts, pa.timestamp("us")), "template_id": events,
                              "raw": [f"<script>alert(1)</script> {e} line" for e in events]}),
                    root / "parsed" / "events" / "part-00000.parquet")
+    write_json({"stage": "parse", "status": "complete",
+                "parts": part_entries(root / "parsed", [root / "parsed" / "events" / "part-00000.parquet"])},
+               root / "parsed" / "manifest.json")
     names = sorted(set(events))
     pq.write_table(pa.table({"template_id": names, "template": [f"{n} happened <*>" for n in names],
                              "count": [events.count(n) for n in names]}), root / "parsed" / "templates.parquet")
