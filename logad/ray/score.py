@@ -121,6 +121,7 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
         if summary:
             _rank_buckets(workers, summary, out, int(cfg["rows_per_bucket"]))
     act = {"size": 0, "in_process": True} if local else {"size": n, **options}
+    act["retried"] = workers.retried  # units redone after their worker was lost
     return summary, act
 
 
@@ -199,7 +200,7 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
             "flagged": first["flagged"], "threshold": first["threshold"],
             "unknown_tokens": first["unknown_tokens"],
             "rank": "ordinal within each model: 1 = highest score, ties by session id",
-            "actors": act, "seconds": round(time.perf_counter() - t0, 3),
+            "actors": act, "retried": act["retried"], "seconds": round(time.perf_counter() - t0, 3),
         }
         write_yaml(cfg, tmp / "score_config.yaml")
         write_manifest(manifest, tmp / "manifest.json")
