@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import stat
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -170,3 +174,24 @@ def test_remove_leftovers_takes_only_temporary_names(tmp_path):
     (tmp_path / ".events.old-123").mkdir()
     assert remove_leftovers(tmp_path, ("events",)) == 3
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["events", "part-000000.parquet"]
+
+
+def test_atomic_dir_removes_what_a_dead_run_left_beside_it_and_nothing_else(tmp_path):
+    host = socket.gethostname().replace(".", "_")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    left = [f".scores.{host}-{dead}.k3j.tmp", f".scores.old-{host}-{dead}"]
+    kept = [f".scores.{host}-{os.getpid()}.live.tmp",   # a run still going (this process)
+            f".scores.otherhost-{dead}.x.tmp",          # another machine's: not ours to judge
+            ".scores.abc.tmp", ".other.x-1.tmp"]        # no owner / another output
+    for name in left + kept:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "part-00000.parquet").write_bytes(b"x")
+    (tmp_path / "scores").mkdir()
+    (tmp_path / "scores" / "old.txt").write_text("previous output")
+    with atomic_dir(tmp_path / "scores") as tmp:
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name in left) == []
+        assert (tmp_path / "scores" / "old.txt").read_text() == "previous output"  # until done
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["scores"])
+    assert [p.name for p in (tmp_path / "scores").iterdir()] == ["new.txt"]

@@ -12,7 +12,7 @@ Every name of the three is importable from here (``from logad.io import atomic_d
 from __future__ import annotations
 
 from logad.io.atomic import (TEXT_COLUMNS, ParquetSettings, Timer, atomic_dir, atomic_path,
-                             read_json, remove_leftovers, run_key, run_lock, write_json,
+                             read_json, remove_leftovers, remove_stale, run_key, run_lock, write_json,
                              write_parquet, write_yaml)
 from logad.io.manifest import (Counts, Manifest, ManifestError, PartEntry, ScoredModel,
                                parse_manifest, read_manifest, write_manifest)
@@ -26,7 +26,7 @@ __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "Parque
            "write_json", "write_yaml", "read_json", "run_key", "finished_manifest", "Timer",
            "part_entries", "mark_running", "finished_input", "finished_input_parts",
            "finished_parts", "run_lock",
-           "remove_leftovers", "Manifest", "Counts", "PartEntry", "ScoredModel", "ManifestError",
+           "remove_leftovers", "remove_stale", "Manifest", "Counts", "PartEntry", "ScoredModel", "ManifestError",
            "parse_manifest", "read_manifest", "write_manifest", "Part", "StageFolder",
            "open_stage", "sequences_folder", "sequences_files", "sequences_parts", "read_part",
            "SEQUENCES_STAGES"]

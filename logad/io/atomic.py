@@ -3,8 +3,8 @@
 Also the small helpers every runner shares: JSON/YAML files, the run key, the phase timer, the
 ``--out`` lock.
 
-A killed job leaves either the old file or the new one, never half of one. Local paths only for
-now: remote outputs (s3://) go through fsspec in the runners.
+A killed job leaves either the old file or the new one, never half of one. Local (or shared
+POSIX) paths only: outputs on object storage are not supported yet (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ import yaml
 
 __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "ParquetSettings",
            "write_json", "write_yaml", "read_json", "run_key", "Timer", "run_lock",
-           "remove_leftovers"]
+           "remove_leftovers", "remove_stale"]
 
 
 @contextmanager
@@ -47,17 +48,69 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def _owner() -> str:
+    """``<host>-<pid>``: which process a temporary folder belongs to."""
+    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+
+
+def _dead_owner(tag: str) -> bool:
+    host, _, pid = tag.rpartition("-")
+    if host != socket.gethostname().replace(".", "_") or not pid.isdigit():
+        return False  # another machine's, or not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def remove_stale(path: str | os.PathLike) -> int:
+    """Remove the temporary folders a killed :func:`atomic_dir` left beside ``path``
+    (``.<name>.<host>-<pid>.*.tmp``, ``.<name>.old-<host>-<pid>``) whose process is gone.
+
+    Safe while another run writes the same output: only folders of dead processes on this
+    machine go. Returns how many were removed."""
+    final = Path(path)
+    prefix = f".{final.name}."
+    n = 0
+    if not final.parent.is_dir():
+        return 0
+    for p in final.parent.iterdir():
+        if not p.name.startswith(prefix):
+            continue
+        rest = p.name[len(prefix):]
+        if rest.endswith(".tmp"):
+            tag = rest.split(".", 1)[0]
+        elif rest.startswith("old-"):
+            tag = rest[len("old-"):]
+        else:
+            continue
+        if _dead_owner(tag):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` when the block succeeds."""
+    """Yield a temporary folder beside ``path``; it replaces ``path`` when the block succeeds.
+
+    Until then ``path`` keeps its previous content; what an earlier, killed run left beside it is
+    removed first (:func:`remove_stale`)."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    remove_stale(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{_owner()}.", suffix=".tmp", dir=final.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; outputs are read by other users' workers too
     try:
         yield tmp
         if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            old = final.with_name(f".{final.name}.old-{_owner()}")
             os.replace(final, old)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)

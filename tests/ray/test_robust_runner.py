@@ -141,3 +141,41 @@ def test_match_only_counts_used_new_and_unmatched_templates(ray_session, tmp_pat
     ids = pq.read_table(tmp_path / "p2" / "events").column("template_id").to_pylist()
     assert ids.count("0" * 16) == 1
     assert json.loads((tmp_path / "p2" / "manifest.json").read_text())["parts"][0]["rows"] == 4
+
+
+def test_a_killed_score_leaves_the_previous_scores_intact_and_a_rerun_finishes(ray_session, tmp_path):
+    from logad.ray.score import run_score
+    from logad.ray.train import run_train
+    from logad.scoring.parts import read_scores
+    from tests.scoring.factory import make_sequences, write_sequences
+
+    seq = write_sequences(make_sequences(600, seed=3), tmp_path / "seq", parts=6)
+    models = [str(tmp_path / m) for m in ("sequence_xgb_counts", "sequence_if_counts")]
+    for d in models:
+        run_train(os.path.basename(d), seq, d)
+    out = tmp_path / "scores"
+    first = run_score(models, seq, out)
+    before = {os.path.basename(d): read_scores(out, model=os.path.basename(d)) for d in models}
+    # the same scores asked again with other settings, killed while its workers write
+    args = ["score", *(a for d in models for a in ("--model", d)), "--input", str(seq),
+            "--batch-size", "10", "--local-below", "0", "--workers", "1", "--num-cpus", "1"]
+    proc = _start(args, out)
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob(".scores.*.tmp/.staging/*")):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"score ended before it could be stopped: {proc.communicate()}")
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert list(tmp_path.glob(".scores.*.tmp"))  # what the killed run left
+    assert json.loads((out / "manifest.json").read_text())["run_key"] == first["run_key"]
+    for name, table in before.items():
+        assert read_scores(out, model=name).equals(table)  # the previous output, whole
+    again = run_score(models, seq, out, {"batch_size": 10, "local_below": 0, "workers": 1})
+    assert not again.get("skipped") and again["run_key"] != first["run_key"]
+    assert not list(tmp_path.glob(".scores.*"))  # the dead run's folder is gone
+    for name, table in before.items():
+        got = read_scores(out, model=name)
+        assert got.column("score").equals(table.column("score")) and got.column("rank").equals(
+            table.column("rank"))
