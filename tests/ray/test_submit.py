@@ -64,22 +64,33 @@ def _wait(address: str, sid: str, timeout_s: float = 240) -> str:
     return "TIMEOUT"
 
 
-@pytest.mark.timeout(420)
-def test_ray_job_submit_runs_ingest_then_parse_on_the_head(head, corpus, tmp_path):
+@pytest.mark.timeout(480)
+def test_ray_job_submit_runs_the_pipeline_on_the_head(head, tmp_path):
+    """The real `ray job submit` command, the pipeline's entry point, a small corpus: every stage
+    runs on the head's cluster and writes what an in-process run writes."""
+    import yaml
+
     out = tmp_path / "run"
-    chain = " && ".join([
-        f"python jobs/ingest.py {corpus} --preset OpenStack --labels {corpus}/anomaly_labels.txt --out {out}/events",
-        f"python jobs/parse.py {out}/events --out {out}/parsed"])
-    sid = "logad-test-chain"
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({
+        "out": str(out), "seed": 1, "synth": {"kind": "openstack", "lines": 3000},
+        "models": ["sequence_xgb_counts", "sequence_if_counts"],
+        "explain_models": ["sequence_xgb_counts"],
+        "explain": {"shap_sample": 20, "shap_background": 20, "nn_top_k": 3, "workers": 1}}))
+    sid = "logad-test-pipeline"
     res = subprocess.run(
         [str(BIN / "ray"), "job", "submit", "--address", head["address"], "--submission-id", sid,
          "--working-dir", str(ROOT), "--runtime-env-json", json.dumps({"excludes": EXCLUDES}),
-         "--no-wait", "--", "bash", "-c", chain], env=head["env"], capture_output=True, text=True, timeout=120)
+         "--no-wait", "--", "python", "jobs/pipeline.py", "--config", str(config)],
+        env=head["env"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
-    status = _wait(head["address"], sid)
+    status = _wait(head["address"], sid, 420)
     logs = subprocess.run([str(BIN / "ray"), "job", "logs", "--address", head["address"], sid],
                           env=head["env"], capture_output=True, text=True, timeout=60).stdout
     assert status == "SUCCEEDED", logs[-4000:]
+    result = json.loads((out / "pipeline.json").read_text())
+    assert list(result["stages"]) == ["synth", "ingest", "parse", "sessionize", "train", "score",
+                                      "evaluate", "explain", "report"]
     ingest = json.loads((out / "events/manifest.json").read_text())
     lines = sum(len(Path(f["path"]).read_bytes().splitlines()) for f in ingest["files"])
     assert ingest["accounting_ok"] and ingest["totals"]["lines_read"] == lines >= 3000
@@ -88,6 +99,10 @@ def test_ray_job_submit_runs_ingest_then_parse_on_the_head(head, corpus, tmp_pat
     assert parse["counts"]["parsed"] == ingest["totals"]["events"] and parse["counts"]["templates"] > 5
     ids = pq.read_table(out / "parsed/events", columns=["template_id"]).column("template_id").to_pylist()
     assert len(ids) == parse["counts"]["parsed"] and all(len(i) == 16 for i in ids)
+    scores = json.loads((out / "scores/manifest.json").read_text())
+    assert {m["model"] for m in scores["models"]} == {"sequence_xgb_counts", "sequence_if_counts"}
+    assert all(m["sessions"] > 0 for m in scores["models"])
+    assert (out / "report" / "report.html").stat().st_size > 50_000
 
 
 @pytest.mark.timeout(300)
