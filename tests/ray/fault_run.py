@@ -6,8 +6,10 @@ folder: ``ray.cluster_utils.Cluster`` records its address in ``$RAY_TMPDIR/ray/r
 where any ``ray.init()`` on the machine would otherwise find it.
 
 PHASE: ``ingest`` kills the node when the first ingest unit is recorded, ``parse`` when the first
-parse spill file appears (pass 1), ``parse2`` when the first parsed part is written (pass 2), ``none`` kills nothing; the node killed is one that holds a worker of
-that stage. Three worker nodes of 1 CPU, pools of two actors: the spare node takes the restarted
+parse spill file appears (pass 1), ``parse2`` when the first parsed part is written (pass 2),
+``sessionize`` when the first keyed spill file appears (then sessionize runs after parse),
+``score`` when the first staged score part appears (then sessionize, train and score run),
+``none`` kills nothing; the node killed is one that holds a worker of that stage. Three worker nodes of 1 CPU, pools of two actors: the spare node takes the restarted
 actor, as a replacement node from an autoscaler would.
 Prints one JSON line: what was killed and when.
 """
@@ -37,8 +39,11 @@ def main(corpus: str, out: str, phase: str) -> None:
 
     outp = Path(out)
     watch = {"ingest": (outp / "events" / "_units", "*.json"), "parse": (outp / "parsed" / "_spill", "*"),
-             "parse2": (outp / "parsed", ".events.*.tmp/part-*")}
-    worker_class = {"ingest": "IngestWorker", "parse": "ParseWorker", "parse2": "ParseWorker"}
+             "parse2": (outp / "parsed", ".events.*.tmp/part-*"),
+             "sessionize": (outp / "sessions" / "_spill", "keyed-*"),
+             "score": (outp, ".scores.*.tmp/.staging/*")}
+    worker_class = {"ingest": "IngestWorker", "parse": "ParseWorker", "parse2": "ParseWorker",
+                    "sessionize": "SessionizeWorker", "score": "ScoreWorker"}
     event: dict = {"phase": phase, "killed_at": None}
 
     def killer() -> None:
@@ -65,11 +70,26 @@ def main(corpus: str, out: str, phase: str) -> None:
     cfg = {"preset": "OpenStack", "chunk_bytes": 64 << 10, "workers": 2}
     run_ingest([corpus], outp / "events", cfg)
     run_parse(outp / "events", outp / "parsed", cfg={"workers": 2})
+    if phase in ("sessionize", "score"):
+        run_later_stages(outp, workers=2)
     if thread is not None:
         thread.join(timeout=5)
     print("FAULT_EVENT " + json.dumps(event), flush=True)
     ray.shutdown()
     cluster.shutdown()
+
+
+def run_later_stages(out: Path, workers: int) -> None:
+    """Sessionize, train and score on Ray (never in-process), as the fault tests compare them."""
+    from logad.ray.score import run_score
+    from logad.ray.sessionize import run_sessionize
+    from logad.ray.train import run_train
+
+    run_sessionize(out / "parsed", out / "sessions",
+                   cfg={"by": "instance", "workers": workers, "ray": {"in_process_below": 0}})
+    run_train("sequence_if_counts", out / "sessions", out / "model")  # no labels here
+    run_score([out / "model"], out / "sessions", out / "scores",
+              {"workers": workers, "batch_size": 20, "local_below": 0})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A worker node killed while ingest and parse run: the output is the same as an undisturbed run.
+"""A worker node killed while ingest, parse, sessionize or score run: the output is the same as an
+undisturbed run.
 
 The faulted runs happen on a multi-node ``ray.cluster_utils.Cluster`` in a subprocess
 (tests/ray/fault_run.py) with a private RAY_TMPDIR, so they never share the suite's Ray; the
@@ -33,6 +34,14 @@ def corpus(tmp_path_factory) -> Path:
     return out
 
 
+def _later(out: Path) -> dict:
+    from logad.scoring.parts import read_scores
+
+    seq = pq.read_table(out / "sessions" / "sequences").sort_by("session_id")
+    scores = read_scores(out / "scores", columns=["session_id", "score", "rank", "is_anomaly"])
+    return {"sequences": seq, "scores": scores}
+
+
 def _result(out: Path) -> dict:
     ev = pq.read_table(out / "parsed" / "events", columns=["path", "line_no", "content", "template_id"])
     rows = sorted(zip(*(ev.column(c).to_pylist() for c in ev.column_names)))
@@ -52,9 +61,20 @@ def reference(corpus, tmp_path_factory, ray_session):
     return _result(out)
 
 
+@pytest.fixture(scope="module")
+def reference_later(reference, corpus, tmp_path_factory, ray_session):
+    from tests.ray.fault_run import run_later_stages
+
+    out = tmp_path_factory.mktemp("calm2")
+    run_ingest([str(corpus)], out / "events", {"preset": "OpenStack", "chunk_bytes": 64 << 10})
+    run_parse(out / "events", out / "parsed")
+    run_later_stages(out, workers=1)
+    return _later(out)
+
+
 @pytest.mark.timeout(200)
-@pytest.mark.parametrize("phase", ["ingest", "parse", "parse2"])
-def test_a_killed_worker_node_changes_nothing(corpus, reference, tmp_path, phase):
+@pytest.mark.parametrize("phase", ["ingest", "parse", "parse2", "sessionize", "score"])
+def test_a_killed_worker_node_changes_nothing(corpus, reference, tmp_path, phase, request):
     tmp = tempfile.mkdtemp(prefix="lgf", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_TMPDIR=tmp, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", LOGAD_PROGRESS="0")
@@ -73,3 +93,7 @@ def test_a_killed_worker_node_changes_nothing(corpus, reference, tmp_path, phase
     assert got["counts"] == reference["counts"]
     assert got["templates"] == reference["templates"]
     assert got["rows"] == reference["rows"]
+    if phase in ("sessionize", "score"):
+        later, calm = _later(tmp_path), request.getfixturevalue("reference_later")
+        assert later["sequences"].equals(calm["sequences"])
+        assert later["scores"].equals(calm["scores"])
