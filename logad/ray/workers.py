@@ -40,6 +40,30 @@ def in_process(n_items: int, threshold: int | None) -> bool:
     return bool(threshold) and n_items < int(threshold)
 
 
+#: Ray passes constructor arguments up to this size (pickled) inline; larger ones go to the
+#: object store, and an actor whose constructor arguments are there cannot be restarted safely
+#: (Ray warns of it on stderr). Such a pool's workers get their arguments through a call
+#: instead, which the pool replays on a restarted worker like every other piece of state.
+INLINE_ARGS_BYTES = 100 * 1024
+
+
+def _built_by_call(cls: type) -> type:
+    """``cls`` whose constructor takes nothing; ``_logad_init(*args)`` runs ``cls.__init__``."""
+
+    class Deferred(cls):
+        def __init__(self) -> None:  # the state comes with _logad_init
+            pass
+
+        def _logad_init(self, *args: Any) -> bool:
+            cls.__init__(self, *args)
+            return True
+
+    # the actor's class name in Ray's state and dashboard; cloudpickle still sends the class by
+    # value (it finds no such attribute in this module)
+    Deferred.__name__, Deferred.__qualname__ = cls.__name__, cls.__qualname__
+    return Deferred
+
+
 class Workers:
     """``n`` instances of ``cls(*args)``: Ray actors, or one local object when ``local``.
 
@@ -73,8 +97,13 @@ class Workers:
 
         ensure_ray()
         # no task retries by Ray: a restarted actor would run them without the state each() gave
-        remote = ray.remote(**{"num_cpus": 1, "max_restarts": 1, "max_task_retries": 0,
-                               **(options or {})})(cls)
+        options = {"num_cpus": 1, "max_restarts": 1, "max_task_retries": 0, **(options or {})}
+        if args and len(ray.cloudpickle.dumps(args)) > INLINE_ARGS_BYTES:
+            remote = ray.remote(**options)(_built_by_call(cls))
+            self.actors = [remote.remote() for _ in range(max(1, int(n)))]
+            self.each("_logad_init", *args, drop_lost=False)
+            return
+        remote = ray.remote(**options)(cls)
         self.actors = [remote.remote(*args) for _ in range(max(1, int(n)))]
 
     @property

@@ -36,8 +36,13 @@ def log_file(tmp_path_factory) -> Path:
 
 
 def test_default_console_is_logad_only_and_verbose_shows_ray(log_file, tmp_path):
+    # labels large enough that Ray would keep the workers' constructor arguments in its object
+    # store, and its C++ core would say so on stderr
+    labels = tmp_path / "labels.csv"
+    labels.write_text("BlockId,Label\n" + "".join(f"blk_{i},{'Anomaly' if i % 7 else 'Normal'}\n"
+                                                   for i in range(20_000)))
     quiet = _logad("ingest", str(log_file), "--preset", "HDFS", "--out", str(tmp_path / "a"),
-                   "--num-cpus", "1", cwd=tmp_path)
+                   "--labels", str(labels), "--num-cpus", "1", cwd=tmp_path)
     assert quiet.returncode == 0, quiet.stderr
     lines = [ln for ln in quiet.stderr.splitlines() if ln.strip()]
     assert lines and all(ln.startswith("logad") for ln in lines), quiet.stderr

@@ -86,3 +86,34 @@ def test_prepare_restores_the_state_a_restarted_actor_lost(ray_session):
         if len(out) == 2:
             os.kill(first, 9)
     assert out == [7 * i for i in range(8)]
+
+
+class _BigState:
+    """A worker whose constructor argument is too large for Ray to pass inline."""
+
+    def __init__(self, table: bytes, factor: int) -> None:
+        self.size, self.factor = len(table), factor
+
+    def pid(self, _: object = None) -> int:
+        return os.getpid()
+
+    def run(self, item: int) -> int:
+        time.sleep(0.05)
+        return item * self.factor + self.size
+
+
+def test_large_constructor_arguments_come_back_to_a_restarted_worker(ray_session):
+    from logad.ray.workers import INLINE_ARGS_BYTES, Workers
+    from tests.ray.helpers import alive_actor_pids
+
+    big = b"x" * (INLINE_ARGS_BYTES * 3)
+    with Workers(_BigState, (big, 7), n=1) as pool:
+        assert alive_actor_pids("_BigState")  # Ray shows the worker under its own class name
+        first = pool.each("pid")[0]
+        out = []
+        for r in pool.map("run", range(8)):
+            out.append(r)
+            if len(out) == 2:
+                os.kill(first, 9)  # Ray restarts it with an empty constructor; the pool refills it
+        assert out == [7 * i + len(big) for i in range(8)]
+        assert pool.retried >= 1 and pool.each("pid")[0] != first
