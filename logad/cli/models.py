@@ -128,7 +128,10 @@ def evaluate(
     echo_outputs(f"evaluate ({r['split'] or 'all'}) → {out}", {
         k: (f"{m[k]:.4f}" if isinstance(m.get(k), float) else m.get(k))
         for k in ("n", "n_anomalous", "precision", "recall", "f1", "roc_auc", "pr_auc", "fpr", "psi")}
-        | {"metrics": Path(out) / "metrics.json", "plots": Path(out) / "plots"})
+        | ({"f1 (oracle: best cut on these labels)": f"{m['oracle']['f1']:.4f}"}
+           if m.get("oracle") else {})
+        | {"metrics": Path(out) / "metrics.json", "predictions": Path(out) / "predictions.parquet",
+           "plots": Path(out) / "plots"})
 
 
 def register(app: typer.Typer) -> None:

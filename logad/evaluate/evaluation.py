@@ -18,7 +18,9 @@ from logad.errors import InputError
 from logad.evaluate.metrics import compute_metrics, psi
 from logad.evaluate.plots import write_plots
 from logad.io import ManifestError, finished_manifest, read_manifest, write_json, write_yaml
+from logad.io.atomic import write_parquet
 from logad.models.folder import read_model_yml
+from logad.models.thresholds import threshold_sweep
 from logad.schema import require_columns
 from logad.scoring.parts import read_scores, score_parts
 from logad.settings import EvaluateSettings, coerce, settings_dump, stage_key
@@ -100,6 +102,14 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     if reference is not None and y is not None and (~known).any():
         metrics["psi"] = psi(reference, s)  # drift over every scored session, labelled or not
     plots = write_plots(out / "plots", y, s[known] if y is not None else s, threshold)
+    outputs = {"metrics": "metrics.json", "config": "evaluate_config.yaml",
+               "predictions": "predictions.parquet"}
+    write_parquet(predictions(table, threshold), out / "predictions.parquet")
+    if y is not None and 0 < y.sum() < y.size:
+        sweep = threshold_sweep(s[known], y)
+        sweep.to_csv(out / "threshold_sweep.csv", index=False)
+        outputs["threshold_sweep"] = "threshold_sweep.csv"
+        metrics["oracle"] = oracle(sweep)
     result = {"stage": "evaluate", "logad_version": __version__, "scores": str(path),
               "model": model_name, "split": split or "all", "sessions": int(table.num_rows),
               "unlabelled": int((~known).sum()), "metrics": metrics,
@@ -108,9 +118,28 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     write_json(result, out / "metrics.json")
     write_yaml(settings.dump(), out / "evaluate_config.yaml")
     write_json({"stage": "evaluate", "status": "complete", "logad_version": __version__, "run_key": key,
-                "outputs": {"metrics": "metrics.json", "config": "evaluate_config.yaml"}},
-               out / "manifest.json")
+                "outputs": outputs}, out / "manifest.json")
     return result
+
+
+def predictions(table, threshold: float):
+    """One row per evaluated session: id, score, the model's call at its threshold, label, split."""
+    import pyarrow as pa
+
+    cols = {"session_id": table.column("session_id"), "score": table.column("score"),
+            "is_anomaly": pc.greater(table.column("score"), pa.scalar(float(threshold))),
+            "label": table.column("label"), "split": table.column("split")}
+    return pa.table(cols)
+
+
+def oracle(sweep) -> dict:
+    """The best F1 over every cut of the evaluated labels themselves: an *oracle* figure (the
+    threshold is chosen on the data it is measured on), only to compare with published tables
+    that tune on test; the model's own threshold comes from validation."""
+    best = sweep.loc[sweep["f1"].fillna(-1).idxmax()]
+    return {"label": "oracle: threshold chosen on the evaluated labels, not on validation",
+            "threshold": float(best["threshold"]), "precision": float(best["precision"]),
+            "recall": float(best["recall"]), "f1": float(best["f1"])}
 
 
 def read_metrics(out_dir: str | Path) -> dict:
