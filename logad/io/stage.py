@@ -14,14 +14,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from logad.io.atomic import read_json
 from logad.io.manifest import Manifest, ManifestError, parse_manifest
+
+if TYPE_CHECKING:  # imported when used: pyarrow.dataset brings pandas, which workers rarely need
+    import pyarrow.dataset as pads
 
 __all__ = ["Part", "StageFolder", "open_stage", "finished_input", "finished_input_parts", "finished_parts",
            "finished_manifest", "part_entries", "mark_running", "sequences_folder",
@@ -79,6 +81,8 @@ class StageFolder:
 
     def dataset(self) -> pads.Dataset:
         """The parts as one :class:`pyarrow.dataset.Dataset`."""
+        import pyarrow.dataset as pads
+
         return pads.dataset([str(f) for f in self.files], format="parquet")
 
     def read(self, columns: Sequence[str] | None = None, filter: Any = None) -> pa.Table:
