@@ -437,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ray", action="store_true", help="skip the Ray runs (scaling, memory)")
     ap.add_argument("--ray-only", action="store_true",
                     help="redo only the Ray runs; keep the other rows of the existing parse.json")
+    ap.add_argument("--logad-only", action="store_true",
+                    help="redo every logad run (rows and Ray) but keep the reference tools' "
+                         "figures of the existing parse.json (their code did not change)")
     args = ap.parse_args(argv)
     load_start = os.getloadavg()
     cfg = load_config("parse")
@@ -446,20 +449,23 @@ def main(argv: list[str] | None = None) -> int:
     headers, real = hdfs_real(args.data)
     corpora = {"HDFS real": ("HDFS", real)}
     corpora[f"HDFS fresh {args.lines:,}"] = ("HDFS", fresh_copies(real, args.lines))
-    previous = json.loads((args.out / "parse.json").read_text()) if args.ray_only else {}
+    previous = (json.loads((args.out / "parse.json").read_text())
+                if args.ray_only or args.logad_only else {})
+    kept_refs = {r["input"]: r for r in previous.get("rows", [])} if args.logad_only else {}
     for system in ([] if args.ray_only else args.systems):
         base = load_loghub_2k(args.data, system).content
         corpora[f"{system} fresh {args.lines:,}"] = (system, fresh_copies(base, args.lines, seed=1))
 
-    rows = previous.get("rows", [])
+    rows = [] if args.logad_only else previous.get("rows", [])
     for name, (system, lines) in ({} if args.ray_only else corpora).items():
         table = events(lines, system)
         row = {"input": name, "system": system, "lines": len(lines),
                "logad_1thread": logad_one_thread(table, system, cfg, masking, args.repeat)}
         row["distinct_share"] = row["logad_1thread"]["distinct_masked"] / len(lines)
         sample = lines[:args.sample]
+        kept = kept_refs.get(name, {})
         for key, tool, threads in REFERENCE_RUNS:
-            row[key] = reference(tool, sample, threads, args.repeat)
+            row[key] = kept[key] if key in kept else reference(tool, sample, threads, args.repeat)
         per_core = row["logad_1thread"]["lines_per_s"]
         row["ratio_per_core"] = ratios(per_core, row)
         if system == "HDFS":  # the whole chain from the raw log file: ingest + parse
@@ -468,8 +474,9 @@ def main(argv: list[str] | None = None) -> int:
             raw_core = row["logad_raw_1thread"]["lines_per_s"]
             row["ratio_per_core_raw"] = ratios(raw_core, row)  # tools on messages in memory
             raw_sample = [f"{headers[i % len(headers)]} {c}" for i, c in enumerate(sample)]
-            row["reference_raw"] = {key: reference(tool, raw_sample, threads, args.repeat, raw=True)
-                                    for key, tool, threads in REFERENCE_RUNS}
+            row["reference_raw"] = kept.get("reference_raw") or {
+                key: reference(tool, raw_sample, threads, args.repeat, raw=True)
+                for key, tool, threads in REFERENCE_RUNS}
             row["ratio_per_core_raw_both"] = ratios(raw_core, row["reference_raw"])
             if not args.no_ray and name.startswith("HDFS fresh"):  # the commands a user runs
                 row["logad_commands"] = commands_pair(path, cfg, "chain", args.repeat)
@@ -523,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
               "sample_for_reference_tools": args.sample, "rows": rows, "ray": ray_rows}
     if args.ray_only:  # the rows keep the date, load and command of the run that made them
         result["rows_from"] = {k: previous.get(k) for k in ("date", "command", "load_avg")}
+    if args.logad_only:  # the reference tools' figures: from the run that measured them
+        result["references_from"] = previous.get("references_from") or {
+            k: previous.get(k) for k in ("date", "command", "load_avg")}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "parse.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     # the table is printed from what was written, so rows kept by --ray-only (whose worker
