@@ -37,6 +37,20 @@ class LabelSpec:
     path: str
     keys: dict[str, int] = field(default_factory=dict)        # block/instance id -> label
     lines: dict[tuple[str | None, int], int] = field(default_factory=dict)  # (path, line) -> label
+    _lookup: tuple[pa.Array, pa.Array] | None = field(default=None, repr=False, compare=False)
+
+    def key_lookup(self) -> tuple[pa.Array, pa.Array]:
+        """``(ids, labels)``: every key and its label as Arrow arrays, built once per spec (a
+        worker labels many batches with one spec; sorting 100k ids each time cost 20 % of HDFS
+        ingest)."""
+        if self._lookup is None or len(self._lookup[0]) != len(self.keys):
+            ids = sorted(self.keys)
+            self._lookup = (pa.array(ids, pa.string()),
+                            pa.array([self.keys[k] for k in ids], pa.int8()))
+        return self._lookup
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_lookup": None}  # rebuilt where it is used
 
 
 def _label_value(text: str, where: str) -> int:
@@ -89,16 +103,14 @@ def load_labels(path: str) -> LabelSpec:
                      "'BlockId,Label', 'line_no,label' or one instance id a line")
 
 
-def _key_labels(values: pa.Array, keys: dict[str, int], default: int | None) -> pa.Array:
-    """Label of each key: ``keys[v]``, else ``default`` (for non-null ``v``), null for null ``v``."""
-    anomalous = pa.array(sorted(k for k, v in keys.items() if v == 1), pa.string())
-    known = pa.array(sorted(keys), pa.string())
-    is_anom = pc.is_in(values, value_set=anomalous)
-    is_known = pc.is_in(values, value_set=known)
-    fallback = pa.scalar(default, pa.int8()) if default is not None else pa.scalar(None, pa.int8())
-    lab = pc.if_else(is_anom, pa.scalar(1, pa.int8()),
-                     pc.if_else(is_known, pa.scalar(0, pa.int8()), fallback))
-    return pc.if_else(pc.is_null(values), pa.scalar(None, pa.int8()), lab)
+def _key_labels(values: pa.Array, spec: LabelSpec, default: int | None) -> pa.Array:
+    """Label of each key: ``spec.keys[v]``, else ``default`` (for non-null ``v``), null for null ``v``."""
+    ids, labels = spec.key_lookup()
+    found = labels.take(pc.index_in(values, value_set=ids))  # null where v is null or unknown
+    if default is None:
+        return found
+    fallback = pc.if_else(pc.is_null(values), pa.scalar(None, pa.int8()), pa.scalar(default, pa.int8()))
+    return pc.coalesce(found, fallback)
 
 
 def apply_labels(table: pa.Table, spec: LabelSpec | None, path: str | None = None) -> pa.Table:
@@ -112,7 +124,7 @@ def apply_labels(table: pa.Table, spec: LabelSpec | None, path: str | None = Non
         lists = table.column("block_ids").combine_chunks()
         flat = pc.list_flatten(lists)
         parents = pc.list_parent_indices(lists).to_numpy()
-        flat_lab = _key_labels(flat, spec.keys, None).to_numpy(zero_copy_only=False)
+        flat_lab = _key_labels(flat, spec, None).to_numpy(zero_copy_only=False)
         out = np.full(n, -1, dtype=np.int16)
         ok = ~np.isnan(flat_lab.astype(float))
         np.maximum.at(out, parents[ok], flat_lab[ok].astype(np.int16))
@@ -120,7 +132,7 @@ def apply_labels(table: pa.Table, spec: LabelSpec | None, path: str | None = Non
     elif spec.kind == "instances":
         if "instance_id" not in table.column_names:
             raise InputError(f"{spec.path}: instance labels need a preset that extracts instance_id")
-        label = _key_labels(table.column("instance_id").combine_chunks(), spec.keys, 0)
+        label = _key_labels(table.column("instance_id").combine_chunks(), spec, 0)
     else:
         line_nos = table.column("line_no").to_pylist()
         get = spec.lines.get

@@ -28,6 +28,21 @@ def test_block_labels_any_anomalous_block_marks_the_line(tmp_path):
     assert session_labels(spec).to_pydict() == {"session_key": ["blk_1", "blk_2"], "label": [0, 1]}
 
 
+def test_block_labels_travel_to_a_worker_and_follow_new_keys(tmp_path):
+    import pickle
+
+    f = tmp_path / "anomaly_label.csv"
+    f.write_text("BlockId,Label\nblk_1,Normal\nblk_2,Anomaly\n")
+    spec = load_labels(str(f))
+    t = _events(block_ids=pa.array([["blk_1"], ["blk_2"], ["blk_3"]], pa.list_(pa.string())))
+    assert apply_labels(t, spec).column("label").to_pylist() == [0, 1, None]
+    shipped = pickle.loads(pickle.dumps(spec))  # as a Ray actor receives it
+    assert shipped._lookup is None
+    assert apply_labels(t, shipped).column("label").to_pylist() == [0, 1, None]
+    spec.keys["blk_3"] = 1
+    assert apply_labels(t, spec).column("label").to_pylist() == [0, 1, 1]
+
+
 def test_instance_labels(tmp_path):
     f = tmp_path / "abnormal_instances.txt"
     f.write_text("aaa\nbbb\n")
