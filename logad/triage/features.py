@@ -119,8 +119,9 @@ def _words(data: np.ndarray, offs: np.ndarray, space: np.ndarray) -> tuple[np.nd
                                         pa.py_buffer(np.ascontiguousarray(data[keep])))
     ids = pc.dictionary_encode(words).indices.to_numpy(zero_copy_only=False).astype(np.int64)
     line = np.repeat(np.arange(n), count.astype(np.int64))
-    pairs = np.unique(line << 32 | ids)
-    distinct = np.bincount(pairs >> 32, minlength=n)
+    pairs = np.sort(line << 32 | ids)  # (np.unique hashes: far slower here)
+    first = np.concatenate(([True], pairs[1:] != pairs[:-1]))
+    distinct = np.bincount(pairs[first] >> 32, minlength=n)
     return count, np.divide(distinct, count, out=np.zeros(n), where=count > 0)
 
 

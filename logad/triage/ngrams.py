@@ -25,6 +25,8 @@ __all__ = ["CharNgramTable", "WHITESPACE"]
 WHITESPACE = bytes([9, 10, 11, 12, 13, 28, 29, 30, 31, 32])
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+_KEY = np.uint64(2**48 - 1)  # a key: at most 6 bytes
+_EMPTY = np.uint64(2**64 - 1)  # a free slot: no key has a bit above the 48th
 _LOWER1 = np.array([((b + 32 if 65 <= b <= 90 else b) + 1) % 256 for b in range(256)], np.uint8)
 _IS_WS = np.zeros(256, bool)
 _IS_WS[list(WHITESPACE)] = True
@@ -32,17 +34,63 @@ _SPACE1 = np.uint8(ord(" ") + 1)
 
 
 def _pack(term: str) -> int | None:
-    """The key of an ASCII term (its bytes plus one, big-endian, length in the top byte)."""
-    if not term.isascii() or not 1 <= len(term) <= 7:
+    """The key of an ASCII term: its bytes plus one, big-endian."""
+    if not term.isascii():
         return None
     key = 0
     for b in term.encode("ascii"):
         key = (key << 8) | (b + 1)
-    return key | (len(term) << 56)
+    return key
+
+
+class _Table:
+    """Open addressing with linear probing over the keys of one n-gram length.
+
+    A slot holds a key (at most 6 bytes) with its term index in the top 16 bits, so one read
+    gives both; :data:`_EMPTY` marks a free slot.
+    """
+
+    def __init__(self, keys: np.ndarray, term: np.ndarray) -> None:
+        bits = max(8, int(np.ceil(np.log2(max(1, 8 * len(keys))))))
+        self.shift, self.mask = np.uint64(64 - bits), np.uint64((1 << bits) - 1)
+        self.slots = np.full(1 << bits, _EMPTY, np.uint64)
+        home = self._home(keys)
+        entry = keys | (term << np.uint64(48))
+        pending, d = np.arange(len(keys)), 0
+        while len(pending):
+            s = (home[pending] + np.uint64(d)) & self.mask
+            free = np.flatnonzero(self.slots[s] == _EMPTY)
+            _, first = np.unique(s[free], return_index=True)  # one key per free slot this round
+            won = free[first]
+            self.slots[s[won]] = entry[pending[won]]
+            pending = np.delete(pending, won)
+            d += 1
+        self.rounds = d  # the longest probe of a stored key
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return (keys * _MULT) >> self.shift
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in ``keys`` that are terms, their term indices as uint32)."""
+        slot = self._home(keys)
+        found = self.slots[slot]
+        hit = (found & _KEY) == keys
+        pos = [np.flatnonzero(hit)]
+        entries = [found[hit]]
+        todo = np.flatnonzero(~hit & (found != _EMPTY))
+        for d in range(1, self.rounds):
+            if not len(todo):
+                break
+            found = self.slots[(slot[todo] + np.uint64(d)) & self.mask]
+            hit = (found & _KEY) == keys[todo]
+            pos.append(todo[hit])
+            entries.append(found[hit])
+            todo = todo[~hit & (found != _EMPTY)]
+        return np.concatenate(pos), (np.concatenate(entries) >> np.uint64(48)).astype(np.uint32)
 
 
 class CharNgramTable:
-    """The character vocabulary as a hash table; :meth:`score` gives every line's TF-IDF dot.
+    """The character vocabulary as hash tables; :meth:`score` gives every line's TF-IDF dot.
 
     Parameters
     ----------
@@ -51,7 +99,7 @@ class CharNgramTable:
     idf, coef : array of float64
         idf weight and regression coefficient of each term.
     lo, hi : int
-        The n-gram range (``hi`` at most 6: 7 bytes and a tag fit 64 bits, 8 are read).
+        The n-gram range (``hi`` at most 6: 8 bytes are read at each position).
     """
 
     def __init__(self, terms: Sequence[str], idf: np.ndarray, coef: np.ndarray, lo: int, hi: int) -> None:
@@ -59,54 +107,19 @@ class CharNgramTable:
             raise ValueError(f"character n-grams of {lo}..{hi}: at most 6 characters")
         self.lo, self.hi = lo, hi
         self.idf, self.coef = np.asarray(idf, np.float64), np.asarray(coef, np.float64)
-        self.idf_coef = self.idf * self.coef
-        packed = [(_pack(t), j) for j, t in enumerate(terms)]
-        keys = np.array([k for k, _ in packed if k is not None], np.uint64)
-        term = np.array([j for k, j in packed if k is not None], np.int64)
-        bits = max(10, int(np.ceil(np.log2(max(1, 4 * len(keys))))))
-        self._shift = np.uint64(64 - bits)
-        self._mask = (1 << bits) - 1
-        self._keys = np.zeros(1 << bits, np.uint64)  # 0: empty (every key has its tag set)
-        self._term = np.full(1 << bits, -1, np.int64)
-        self._rounds = self._insert(keys, term)
-        self.n_terms = len(terms)
-
-    def _slot(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys * _MULT) >> self._shift).astype(np.int64)
-
-    def _insert(self, keys: np.ndarray, term: np.ndarray) -> int:
-        home = self._slot(keys)
-        pending = np.arange(len(keys))
-        d = 0
-        while len(pending):
-            s = (home[pending] + d) & self._mask
-            free = self._keys[s] == 0
-            cand, slots = pending[free], s[free]
-            _, first = np.unique(slots, return_index=True)  # one key per free slot this round
-            self._keys[slots[first]], self._term[slots[first]] = keys[cand[first]], term[cand[first]]
-            placed = np.zeros(len(pending), bool)
-            placed[np.flatnonzero(free)[first]] = True
-            pending = pending[~placed]
-            d += 1
-        return d
-
-    def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Term index of every key, -1 where it is no term."""
-        slot = self._slot(keys)
-        out = self._term[slot]
-        found = self._keys[slot]
-        todo = np.flatnonzero((found != keys) & (found != 0))
-        for d in range(1, self._rounds):
-            if not len(todo):
-                break
-            s = (slot[todo] + d) & self._mask
-            found, want = self._keys[s], keys[todo]
-            hit = found == want
-            out[todo[hit]] = self._term[s[hit]]
-            out[todo[~hit & (found == 0)]] = -1
-            todo = todo[~hit & (found != 0)]
-        out[todo] = -1
-        return out
+        by_n: dict[int, list[tuple[int, int]]] = {n: [] for n in range(lo, hi + 1)}
+        for j, t in enumerate(terms):
+            k = _pack(t)
+            if k is not None and len(t) in by_n:
+                by_n[len(t)].append((k, j))
+        self._tables = {n: _Table(np.array([k for k, _ in kj], np.uint64),
+                                  np.array([j for _, j in kj], np.uint64))
+                        for n, kj in by_n.items() if kj}
+        if len(terms) > 1 << 16:
+            raise ValueError(f"{len(terms)} character terms: at most {1 << 16}")
+        # a chunk's (line, term) pairs fit 32 bits
+        self._term_bits = max(1, (len(terms) - 1).bit_length())
+        self._chunk = 1 << min(16, 32 - self._term_bits)
 
     def squeeze(self, text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """(bytes plus one, lower-cased, whitespace runs as one space; line offsets) of ASCII lines."""
@@ -136,20 +149,27 @@ class CharNgramTable:
     def score(self, text: pa.Array) -> np.ndarray:
         """``tfidf_row · coef`` of every line of ``text`` (ASCII lines; float64 of ``len(text)``)."""
         m = len(text)
+        if m <= self._chunk:
+            return self._score(text)
+        return np.concatenate([self._score(text.slice(s, self._chunk)) for s in range(0, m, self._chunk)])
+
+    def _score(self, text: pa.Array) -> np.ndarray:
+        m = len(text)
         data, offs = self.squeeze(text)
         size = len(data)
-        if size == 0 or not self.n_terms:
+        if size == 0 or not self._tables:
             return np.zeros(m, np.float64)
         lens = np.diff(offs)
-        line_of_pos = np.repeat(np.arange(m, dtype=np.int32), lens + 1)  # position -> line
+        tb = self._term_bits
+        # position -> its line, in the top bits of a (line, term) pair
+        line_of_pos = np.repeat(np.arange(m, dtype=np.uint32) << np.uint32(tb), lens + 1)
         padded = np.zeros(size + m + 8, np.uint8)
         padded[np.arange(size) + np.repeat(np.arange(m), lens)] = data
         word = np.ndarray((size + m,), ">u8", padded, 0, (1,)).astype(np.uint64)
         found = []
-        for n in range(self.lo, self.hi + 1):
-            t = self.lookup((word >> np.uint64(64 - 8 * n)) | np.uint64(n << 56))
-            hit = np.flatnonzero(t >= 0)
-            found.append((line_of_pos[hit].astype(np.uint64) << np.uint64(32)) | t[hit].astype(np.uint64))
+        for n, table in self._tables.items():
+            pos, term = table.find(word >> np.uint64(64 - 8 * n))
+            found.append(line_of_pos[pos] | term)
         # (line, term) of every hit, sorted: equal pairs are runs, their lengths the counts
         pairs = np.sort(np.concatenate(found))
         if not len(pairs):
@@ -157,7 +177,7 @@ class CharNgramTable:
         start = np.flatnonzero(np.concatenate(([True], pairs[1:] != pairs[:-1])))
         counts = np.diff(np.append(start, len(pairs)))
         pairs = pairs[start]
-        li, t = (pairs >> np.uint64(32)).astype(np.int64), (pairs & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        li, t = pairs >> np.uint32(tb), pairs & np.uint32((1 << tb) - 1)
         w = counts * self.idf[t]
         norm = np.sqrt(np.bincount(li, w * w, minlength=m))
         dot = np.bincount(li, w * self.coef[t], minlength=m)

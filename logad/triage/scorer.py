@@ -48,6 +48,10 @@ _NAMES = tuple(sorted(HANDCRAFTED + ("chars",)))
 _BY_NAME = np.array([(HANDCRAFTED + ("chars",)).index(n) for n in _NAMES])
 
 
+def _by_value(item: tuple[float, str]) -> tuple[float, str]:
+    return -item[0], item[1]
+
+
 def word_ngrams(text: str, token_rx: re.Pattern, lo: int, hi: int) -> list[str]:
     """scikit-learn's word analyzer: lower-case, tokens, then ``lo``..``hi``-grams."""
     tokens = token_rx.findall(text.lower())
@@ -249,15 +253,15 @@ class TriageScorer:
         # the handcrafted features and "chars", columns in name order: ties go to the first name
         vals = np.column_stack([scores.hc[rows] * self.hc_coef, scores.char[rows]])[:, _BY_NAME]
         best = np.argsort(-vals, axis=1, kind="stable")[:, :top]
+        top_vals = np.take_along_axis(vals, best, axis=1).tolist()
         words: dict[int, list[tuple[float, str]]] = {}
         out = []
-        for r, i in enumerate(rows):
-            j = int(scores.word_of[i])
+        for vs, ks, j in zip(top_vals, best.tolist(), scores.word_of[rows].tolist()):
             wt = words.get(j)
             if wt is None:
                 wt = words[j] = self._top_words(scores.words[j][1], top)
-            items = [(float(vals[r, k]), _NAMES[k]) for k in best[r]] + wt
-            items.sort(key=lambda t: (-t[0], t[1]))
+            items = [(v, _NAMES[k]) for v, k in zip(vs, ks)] + wt
+            items.sort(key=_by_value)
             good = [f"{name} {val:+.2f}" for val, name in items[:top] if val > 0]
             out.append("; ".join(good) if good else "no positive evidence")
         return out
@@ -271,5 +275,5 @@ class TriageScorer:
         w = np.fromiter(counts.values(), np.float64, len(counts)) * blk.idf[js]
         contrib = w / math.sqrt(float(w @ w)) * blk.coef[js]
         items = [(float(c), f'word "{blk.terms[j]}"') for j, c in zip(js, contrib)]
-        items.sort(key=lambda t: (-t[0], t[1]))
+        items.sort(key=_by_value)
         return items[:top]
