@@ -1,15 +1,17 @@
-"""Character n-gram TF-IDF of many ASCII lines at once, in NumPy: packed keys and a hash table.
+"""Character n-gram TF-IDF of many ASCII lines at once, in NumPy: packed keys and hash tables.
 
 scikit-learn's ``analyzer="char"`` lower-cases a line, turns every run of two or more whitespace
 characters into one space and takes every ``lo``..``hi``-gram. For ASCII lines this module does
 the same over the bytes of a whole batch: each byte is mapped through a table (lower case, plus
 one, so that 0 is free to mean "no character"), runs of whitespace are squeezed, the lines are
 laid end to end with one 0 byte between them, and the 8 bytes from every position are read as
-one big-endian integer. The top ``n`` bytes of it are the ``n``-gram starting there; with ``n`` in
-the top byte it is the n-gram's key. An n-gram running past its line holds a 0 byte and so is no
-term's key. The keys are looked up in an open-addressing hash table built once from the
-vocabulary (linear probing; vectorised over the batch, a few rounds), and the per-line counts of
-each term come from one stable sort of the hits by term (a radix sort: term ids fit 16 bits).
+one big-endian integer whose top ``n`` bytes are the key of the ``n``-gram starting there. An
+n-gram that runs past its line, or starts on the 0 byte, holds a 0 byte and so is no term's key
+(every byte of a term's key is 1 or more). Each length has its own open-addressing hash table
+built once from the vocabulary (linear probing, vectorised over the batch in a few rounds). The
+hits become 32-bit (line, term) pairs; one sort makes equal pairs runs, whose lengths are the
+counts scikit-learn's ``CountVectorizer`` gives, and the idf-weighted, L2-normalised row times
+the coefficients is summed per line with :func:`numpy.bincount`.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class CharNgramTable:
     idf, coef : array of float64
         idf weight and regression coefficient of each term.
     lo, hi : int
-        The n-gram range (``hi`` at most 6: 8 bytes are read at each position).
+        The n-gram range (``hi`` at most 6: a table slot holds a 6-byte key and a 16-bit term).
     """
 
     def __init__(self, terms: Sequence[str], idf: np.ndarray, coef: np.ndarray, lo: int, hi: int) -> None:
