@@ -19,6 +19,7 @@ same file, in the same run; the Ray runner with 1 and 2 workers. The file: the 1
 repeated ``--copies`` times, every digit redrawn in each copy so no line repeats.
 
     .venv/bin/python bench/bench_triage.py            # writes bench/results/triage.json
+    .venv/bin/python bench/bench_triage.py --C 1 --word 10000 --char 20000 --throughput-only
 """
 
 from __future__ import annotations
@@ -215,6 +216,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--datasets", type=int, default=None, help="first N datasets only (a quick run)")
     ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="skip the quality grid (one grid point: one value each of --C --word --char); "
+                         "keep the quality figures of the results file and say from which run")
     ap.add_argument("--C", type=float, nargs="+", help="override the grid's C values")
     ap.add_argument("--word", type=int, nargs="+", help="override the grid's word_max_features")
     ap.add_argument("--char", type=int, nargs="+", help="override the grid's char_max_features")
@@ -228,19 +232,32 @@ def main() -> None:
     settings = TrainSettings.from_config(train_cfg)
     rules = masking_rules(cfg)
     passes = compile_passes(rules)
-    q, rows = quality(raw, y, groups, settings, passes)
-    res = {"bench": "triage", "started_utc": started.isoformat(timespec="seconds"),
-           "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}",
-           "load_at_start": os.getloadavg(),
-           "note": "shared machine: other helpers ran at the same time (see load_*)",
-           "command": "python " + " ".join(sys.argv), "grid": rows,
-           "grid_settings": {k: getattr(settings, k) for k in ("C", "word_max_features", "char_max_features",
-                                                                "word_ngram", "char_ngram", "class_weight",
-                                                                "max_look_share", "target_recall")}, "quality": q,
-           "labels": {"lines": len(y), "look": int(y.sum()), "datasets": sorted(set(groups.tolist()))}}
-    if not a.no_throughput:
-        res["throughput"] = throughput(raw, y, groups, settings, passes, rules, best_row(rows),
-                                       a.copies, a.repeat)
+    meta = {"started_utc": started.isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}",
+            "load_at_start": os.getloadavg(),
+            "note": "shared machine: other helpers ran at the same time (see load_*)",
+            "command": "python " + " ".join(sys.argv)}
+    if a.throughput_only:
+        point = {"C": settings.C, "word_max_features": settings.word_max_features,
+                 "char_max_features": settings.char_max_features}
+        if any(len(v) != 1 for v in point.values()):
+            ap.error("--throughput-only needs one grid point: one value each of --C, --word, --char")
+        res = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {"bench": "triage"}
+        res.setdefault("quality_from_run", {k: res.get(k) for k in ("started_utc", "finished_utc", "command", "git_commit")})
+        res.update(meta)
+        res["throughput"] = throughput(raw, y, groups, settings, passes, rules,
+                                       {k: v[0] for k, v in point.items()}, a.copies, a.repeat)
+    else:
+        q, rows = quality(raw, y, groups, settings, passes)
+        res = {"bench": "triage", **meta, "grid": rows,
+               "grid_settings": {k: getattr(settings, k) for k in ("C", "word_max_features", "char_max_features",
+                                                                    "word_ngram", "char_ngram", "class_weight",
+                                                                    "max_look_share", "target_recall")}, "quality": q,
+               "labels": {"lines": len(y), "look": int(y.sum()), "datasets": sorted(set(groups.tolist()))}}
+        if not a.no_throughput:
+            res["throughput"] = throughput(raw, y, groups, settings, passes, rules, best_row(rows),
+                                           a.copies, a.repeat)
+    q = res.get("quality", {"per_dataset": {}})
     res["load_at_end"] = os.getloadavg()
     res["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     try:
@@ -260,7 +277,16 @@ def main() -> None:
               f"{f(b['recall'])} | {f(bc['share_look'])} | {f(bc['precision'])} | {f(bc['recall'])} | "
               f"{f(rc['share_look'])} | {f(rc['recall'])} | {f(r.get('oracle_share_at_recall_0.95'))} |")
     if "throughput" in res:
-        print(json.dumps(res["throughput"], indent=2, default=float))
+        t = res["throughput"]
+        print("\n| what (one thread unless said) | lines/s |\n|---|---|")
+        for name, v in (("triage predict's functions", t["triage_functions_1_thread"]),
+                        ("ingest + parse functions, same file", t["parse_functions_1_thread"]),
+                        ("run_triage, 1 worker", t["ray_run_triage"]["1_workers"]),
+                        ("run_triage, 2 workers", t["ray_run_triage"]["2_workers"]),
+                        ("JSON scorer, labelled lines", t["labelled_lines"]["json_scorer"]),
+                        ("scikit-learn pipeline, same lines", t["labelled_lines"]["sklearn"])):
+            print(f"| {name} | {v['lines_per_s']:,.0f} |")
+        print(f"\npredict / parse per core: {t['predict_over_parse_per_core']:.3f} (target >= 0.5)")
     print(f"wrote {RESULTS}")
 
 

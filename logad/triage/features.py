@@ -35,8 +35,6 @@ _PATH = r"(?:/[\w.@~+%-]+){2,}|\b[A-Za-z]:\\"
 _HEX = r"\b(?:0[xX][0-9a-fA-F]+|[0-9a-fA-F]{8,})\b"
 _REPEATED_PUNCT = r"[!?.*#=~+\-]{3,}"
 _KV = r"[\w.-]+=[^\s=]"
-_STRUCT = r"[\[\]{}()<>\"'=:;,|]"
-_WORD = r"\S+"
 _ALLCAPS = r"\b[A-Z][A-Z0-9_]+\b"
 _EMPHASIS = r"!|\*\*+|##+"
 
@@ -71,13 +69,60 @@ def _count(values: pa.Array, pattern: str) -> np.ndarray:
     return pc.count_substring_regex(values, pattern).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
-def _unique_ratio(values: pa.Array) -> np.ndarray:
-    words = pc.split_pattern_regex(values, r"\s+")
-    out = np.empty(len(values), np.float64)
-    for i, ws in enumerate(words.to_pylist()):
-        ws = [w for w in ws if w]
-        out[i] = len(set(ws)) / len(ws) if ws else 0.0
-    return out
+def _has(values: pa.Array, pattern: str) -> np.ndarray:
+    return pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+
+
+# Single-character classes are counted on the bytes (RE2 matched them one by one, slowly): each is
+# ASCII, and no byte of a multi-byte UTF-8 character is ASCII, so byte counts are match counts.
+_UPPER, _DIGIT, _STRUCT_BIT, _SPACE = 1, 2, 4, 8
+_CLASS = np.zeros(256, np.uint8)
+_CLASS[ord("A"):ord("Z") + 1] |= _UPPER
+_CLASS[ord("0"):ord("9") + 1] |= _DIGIT
+_CLASS[[ord(c) for c in "[]{}()<>\"'=:;,|"]] |= _STRUCT_BIT
+_CLASS[[9, 10, 12, 13, 32]] |= _SPACE  # RE2's \s: [\t\n\f\r ]
+
+
+def _per_line(mask: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """How many bytes of each line (``offs``: byte offsets, ``n + 1``) have ``mask`` set."""
+    c = np.zeros(len(mask) + 1, np.int64)
+    np.cumsum(mask, out=c[1:])
+    return (c[offs[1:]] - c[offs[:-1]]).astype(np.float64)
+
+
+def _bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, offsets from 0) of a ``string`` array."""
+    n = len(values)
+    offs = np.frombuffer(values.buffers()[1], np.int32)[values.offset:values.offset + n + 1].astype(np.int64)
+    buf = values.buffers()[2]
+    data = np.frombuffer(buf, np.uint8)[offs[0]:offs[-1]] if buf is not None else np.zeros(0, np.uint8)
+    return data, offs - offs[0]
+
+
+def _words(data: np.ndarray, offs: np.ndarray, space: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(word count, share of distinct words) of every line; words: runs of bytes not in ``\\s``."""
+    n = len(offs) - 1
+    prev = np.ones(len(space), bool)  # a line's first byte follows "whitespace"
+    prev[1:] = space[:-1]
+    prev[offs[:-1][offs[:-1] < len(space)]] = True
+    start = ~space & prev
+    count = _per_line(start, offs)
+    if not start.any():
+        return count, np.zeros(n)
+    # the words laid end to end (whitespace dropped) are an Arrow string array: equal words get
+    # equal dictionary ids (byte-exact, as Python's set of the split words)
+    keep = ~space
+    pos = np.zeros(len(space) + 1, np.int64)
+    np.cumsum(keep, out=pos[1:])
+    word_offs = np.append(pos[np.flatnonzero(start)], pos[-1]).astype(np.int32)
+    words = pa.StringArray.from_buffers(len(word_offs) - 1, pa.py_buffer(word_offs),
+                                        pa.py_buffer(np.ascontiguousarray(data[keep])))
+    ids = pc.dictionary_encode(words).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    line = np.repeat(np.arange(n), count.astype(np.int64))
+    pairs = np.sort(line << 32 | ids)  # (np.unique hashes: far slower here)
+    first = np.concatenate(([True], pairs[1:] != pairs[:-1]))
+    distinct = np.bincount(pairs[first] >> 32, minlength=n)
+    return count, np.divide(distinct, count, out=np.zeros(n), where=count > 0)
 
 
 def handcrafted(lines: Any) -> np.ndarray:
@@ -101,21 +146,24 @@ def handcrafted(lines: Any) -> np.ndarray:
     n_negative = _count(v, _NEGATIVE)
     lead = length - pc.utf8_length(pc.utf8_ltrim_whitespace(v)).to_numpy(
         zero_copy_only=False).astype(np.float64)
+    data, offs = _bytes(v)
+    cls = _CLASS[data]
+    word_count, unique_ratio = _words(data, offs, (cls & _SPACE) > 0)
     cols = {
-        "has_level": (_count(v, _LEVEL) > 0),
-        "has_stack": (_count(v, _STACK) > 0),
+        "has_level": _has(v, _LEVEL),
+        "has_stack": _has(v, _STACK),
         "has_negative": n_negative > 0,
         "n_negative": np.log1p(n_negative),
-        "has_path": (_count(v, _PATH) > 0),
+        "has_path": _has(v, _PATH),
         "n_hex": np.log1p(_count(v, _HEX)),
-        "has_repeated_punct": (_count(v, _REPEATED_PUNCT) > 0),
+        "has_repeated_punct": _has(v, _REPEATED_PUNCT),
         "n_kv": np.log1p(_count(v, _KV)),
-        "uppercase_ratio": _count(v, r"[A-Z]") / safe,
-        "digit_ratio": _count(v, r"[0-9]") / safe,
-        "struct_punct": np.log1p(_count(v, _STRUCT)),
-        "word_count": np.log1p(_count(v, _WORD)),
+        "uppercase_ratio": _per_line((cls & _UPPER) > 0, offs) / safe,
+        "digit_ratio": _per_line((cls & _DIGIT) > 0, offs) / safe,
+        "struct_punct": np.log1p(_per_line((cls & _STRUCT_BIT) > 0, offs)),
+        "word_count": np.log1p(word_count),
         "n_allcaps": np.log1p(_count(v, _ALLCAPS)),
-        "unique_ratio": _unique_ratio(v),
+        "unique_ratio": unique_ratio,
         "leading_ws": np.log1p(lead),
         "n_emphasis": np.log1p(_count(v, _EMPHASIS)),
         "length": np.log1p(length),

@@ -45,13 +45,14 @@ def look_rows(scorer: TriageScorer, lines: Any, line_no: Sequence[int], path: st
     """
     raw = as_string_array(lines)
     t = scorer.threshold if threshold is None else float(threshold)
-    p = scorer.proba(raw)
+    scores = scorer.score(raw)
+    p = scores.proba
     keep = np.flatnonzero(p >= t)
     sel = raw.take(pa.array(keep, pa.int64()))
     return pa.table({"path": pa.array([path] * len(keep), pa.string()),
                      "line_no": pa.array(np.asarray(line_no, np.int64)[keep], pa.int64()),
                      "probability": pa.array(p[keep], pa.float64()),
-                     "reason": pa.array(scorer.reasons(sel), pa.string()),
+                     "reason": pa.array(scorer.reasons_of(scores, keep), pa.string()),
                      "line": sel}, schema=LOOK_SCHEMA)
 
 

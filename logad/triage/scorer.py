@@ -11,11 +11,12 @@ with ``word`` and ``char`` the L2-normalised TF-IDF rows, exactly as scikit-lear
 order for words); :func:`logad.triage.export.export_model` refuses to write a model whose
 scores differ from the scikit-learn pipeline's by more than 1e-9 on its test lines.
 
-Speed: the word part is computed once per *distinct masked line* (masking makes most lines of a
-log equal); the character part of ASCII lines is vectorised: every 3-6-gram of bytes packed into
-one uint64 (6 bytes fit exactly, no hashing, no collisions) and looked up in the sorted
-vocabulary with :func:`numpy.searchsorted`. Non-ASCII lines take the plain Python path, which is
-what scikit-learn does.
+Speed: a batch is scored per *distinct raw line* (:meth:`TriageScorer.score`), and the word part
+once per *distinct masked line* (masking makes most lines of a log equal; cached across batches);
+the character part of ASCII lines is vectorised over the batch's bytes with a hash table of the
+vocabulary (:mod:`logad.triage.ngrams`). Non-ASCII lines take the plain Python path, which is
+what scikit-learn does. :meth:`TriageScorer.reasons_of` explains lines of a scored batch without
+scoring them again.
 """
 
 from __future__ import annotations
@@ -34,16 +35,21 @@ import pyarrow.compute as pc
 from logad.errors import ModelError
 from logad.parsing.masking import MaskRule, compile_passes
 from logad.triage.features import HANDCRAFTED, as_string_array, handcrafted, masked_lines
+from logad.triage.ngrams import CharNgramTable
 
-__all__ = ["FORMAT", "TriageScorer", "word_ngrams", "char_ngrams"]
+__all__ = ["FORMAT", "Scores", "TriageScorer", "word_ngrams", "char_ngrams"]
 
 #: ``format`` field of a triage model file.
 FORMAT = "logad-triage/1"
 
 _PY_WS = re.compile(r"\s\s+")  # scikit-learn's own whitespace rule for character n-grams
-# the same rule in RE2 for ASCII text (Python's str \s also matches \x1c-\x1f)
-_RE2_WS = r"[\t\n\x0b\x0c\r \x1c-\x1f]{2,}"
-_CHUNK = 8192
+_CHUNK = 2048  # lines scored together: larger batches ran slower here (the arrays leave the caches)
+_NAMES = tuple(sorted(HANDCRAFTED + ("chars",)))
+_BY_NAME = np.array([(HANDCRAFTED + ("chars",)).index(n) for n in _NAMES])
+
+
+def _by_value(item: tuple[float, str]) -> tuple[float, str]:
+    return -item[0], item[1]
 
 
 def word_ngrams(text: str, token_rx: re.Pattern, lo: int, hi: int) -> list[str]:
@@ -62,11 +68,25 @@ def char_ngrams(text: str, lo: int, hi: int) -> list[str]:
             for i in range(len(text) - n + 1)]
 
 
-def _char_key(term: str) -> int | None:
-    b = term.encode("utf-8")
-    if not term.isascii() or not 1 <= len(b) <= 7:
-        return None
-    return int.from_bytes(b, "big") | (len(b) << 56)
+@dataclass
+class Scores:
+    """The parts of a batch's scores, one row a line (what :meth:`TriageScorer.reasons_of` reads).
+
+    ``decision``: log-odds of LOOK; ``char``: the character TF-IDF part; ``hc``: the scaled
+    handcrafted features, shape ``(n, 17)``; ``word_of``: index into ``words``, the
+    ``(dot, term counts)`` of each distinct masked line.
+    """
+
+    decision: np.ndarray
+    char: np.ndarray
+    hc: np.ndarray
+    word_of: np.ndarray
+    words: list
+
+    @property
+    def proba(self) -> np.ndarray:
+        """Probability of LOOK of every line."""
+        return 1.0 / (1.0 + np.exp(-self.decision))
 
 
 @dataclass
@@ -133,14 +153,11 @@ class TriageScorer:
             self.hc_coef = np.asarray(coef["handcrafted"], np.float64)
             self.intercept = float(doc["intercept"])
             self.threshold = float(doc["threshold"])
+            self._char_table = CharNgramTable(self.char.terms, self.char.idf, self.char.coef,
+                                              self.char.lo, self.char.hi)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{source}: incomplete triage model ({type(exc).__name__}: {exc})") from None
         self.doc = doc
-        keys = [_char_key(t) for t in self.char.terms]
-        ok = np.array([k is not None for k in keys], bool)
-        k = np.array([kk for kk in keys if kk is not None], np.uint64)
-        order = np.argsort(k, kind="stable")
-        self._ckeys, self._cterm = k[order], np.flatnonzero(ok)[order]
         self._word_cache: dict[str, tuple[float, dict[int, int]]] = {}
 
     @classmethod
@@ -177,73 +194,46 @@ class TriageScorer:
     def _char_part(self, raw: pa.Array) -> np.ndarray:
         out = np.zeros(len(raw), np.float64)
         ascii_mask = pc.fill_null(pc.string_is_ascii(raw), True).to_numpy(zero_copy_only=False)
-        if (~ascii_mask).any():
+        if not ascii_mask.all():
             blk = self.char
             for i in np.flatnonzero(~ascii_mask):
                 out[i] = blk.score_grams(char_ngrams(raw[int(i)].as_py(), blk.lo, blk.hi))[0]
-        rows = np.flatnonzero(ascii_mask)
-        if len(rows) and len(self._ckeys):
-            text = pc.replace_substring_regex(pc.ascii_lower(raw.take(pa.array(rows))), _RE2_WS, " ")
-            out[rows] = self._char_ascii(text)
+            rows = np.flatnonzero(ascii_mask)
+            out[rows] = self._char_table.score(raw.take(pa.array(rows)))
+        else:
+            out[:] = self._char_table.score(raw)
         return out
-
-    def _char_ascii(self, text: pa.Array) -> np.ndarray:
-        m = len(text)
-        offs = np.frombuffer(text.buffers()[1], np.int32)[text.offset:text.offset + m + 1]
-        data_buf = text.buffers()[2]
-        start, end = int(offs[0]), int(offs[-1])
-        if data_buf is None or end == start:
-            return np.zeros(m, np.float64)
-        data = np.frombuffer(data_buf, np.uint8)[start:end].astype(np.uint64)
-        offs = (offs - start).astype(np.int64)
-        size = len(data)
-        line_of = np.repeat(np.arange(m), np.diff(offs))
-        end_of = offs[1:][line_of]
-        pos = np.arange(size)
-        blk = self.char
-        key = np.zeros(size, np.uint64)
-        lines, terms = [], []
-        for k in range(blk.hi):
-            shifted = np.zeros(size, np.uint64)
-            shifted[:size - k] = data[k:]
-            key = (key << np.uint64(8)) | shifted
-            n = k + 1
-            if n < blk.lo:
-                continue
-            valid = pos + n <= end_of
-            kn = key[valid] | np.uint64(n << 56)
-            j = np.minimum(np.searchsorted(self._ckeys, kn), len(self._ckeys) - 1)
-            hit = self._ckeys[j] == kn
-            lines.append(line_of[valid][hit])
-            terms.append(self._cterm[j[hit]])
-        li, te = np.concatenate(lines), np.concatenate(terms)
-        v = len(blk.terms)
-        uniq, counts = np.unique(li * v + te, return_counts=True)
-        li, te = uniq // v, uniq % v
-        w = counts * blk.idf[te]
-        norm = np.sqrt(np.bincount(li, w * w, minlength=m))
-        dot = np.bincount(li, w * blk.coef[te], minlength=m)
-        return np.divide(dot, norm, out=np.zeros(m), where=norm > 0)
 
     def _hc_scaled(self, raw: pa.Array) -> np.ndarray:
         return (handcrafted(raw) - self.hc_mean) / self.hc_scale
 
     # -- public --------------------------------------------------------------------------------
+    def score(self, lines: Any) -> Scores:
+        """The parts of every line's score (:class:`Scores`), each distinct line scored once."""
+        raw = as_string_array(lines)
+        n = len(raw)
+        out = Scores(np.empty(n), np.empty(n), np.empty((n, len(HANDCRAFTED))),
+                     np.empty(n, np.int64), [])
+        for s in range(0, n, _CHUNK):
+            part = raw.slice(s, _CHUNK)
+            enc = pc.dictionary_encode(part)  # raw lines repeat: score each once
+            uniq, idx = enc.dictionary, enc.indices.to_numpy(zero_copy_only=False)
+            word, widx, per = self._word_part(masked_lines(uniq, self.passes))
+            char, hc = self._char_part(uniq), self._hc_scaled(uniq)
+            dec = word + char + hc @ self.hc_coef + self.intercept
+            rows = slice(s, s + len(part))
+            out.decision[rows], out.char[rows], out.hc[rows] = dec[idx], char[idx], hc[idx]
+            out.word_of[rows] = widx.to_numpy(zero_copy_only=False)[idx] + len(out.words)
+            out.words += per
+        return out
+
     def decision(self, lines: Any) -> np.ndarray:
         """Log-odds of LOOK for every line (float64)."""
-        raw = as_string_array(lines)
-        out = np.empty(len(raw), np.float64)
-        for s in range(0, len(raw), _CHUNK):
-            part = raw.slice(s, _CHUNK)
-            word, _, _ = self._word_part(masked_lines(part, self.passes))
-            out[s:s + len(part)] = (word + self._char_part(part)
-                                    + self._hc_scaled(part) @ self.hc_coef + self.intercept)
-        return out
+        return self.score(lines).decision
 
     def proba(self, lines: Any) -> np.ndarray:
         """Probability of LOOK for every line (float64 in [0, 1])."""
-        d = self.decision(lines)
-        return 1.0 / (1.0 + np.exp(-d))
+        return self.score(lines).proba
 
     def reasons(self, lines: Any, top: int = 3) -> list[str]:
         """Why each line scores as it does: its ``top`` largest positive contributions.
@@ -252,26 +242,38 @@ class TriageScorer:
         character n-grams as one sum (``chars``), e.g. ``word "authentication failure" +1.31;
         has_negative +0.62; chars +0.40``.
         """
-        raw = as_string_array(lines)
-        if len(raw) == 0:
+        scores = self.score(lines)
+        return self.reasons_of(scores, np.arange(len(scores.decision)), top)
+
+    def reasons_of(self, scores: Scores, rows: np.ndarray, top: int = 3) -> list[str]:
+        """:meth:`reasons` of the lines ``rows`` of an already scored batch."""
+        rows = np.asarray(rows, np.int64)
+        if not len(rows):
             return []
-        masked = masked_lines(raw, self.passes)
-        _, idx, per = self._word_part(masked)
-        idx = idx.to_numpy(zero_copy_only=False)
-        char = self._char_part(raw)
-        hc = self._hc_scaled(raw) * self.hc_coef
-        blk = self.word
+        # the handcrafted features and "chars", columns in name order: ties go to the first name
+        vals = np.column_stack([scores.hc[rows] * self.hc_coef, scores.char[rows]])[:, _BY_NAME]
+        best = np.argsort(-vals, axis=1, kind="stable")[:, :top]
+        top_vals = np.take_along_axis(vals, best, axis=1).tolist()
+        words: dict[int, list[tuple[float, str]]] = {}
         out = []
-        for i in range(len(raw)):
-            dot, counts = per[idx[i]]
-            items = [(float(hc[i, k]), name) for k, name in enumerate(HANDCRAFTED)]
-            items.append((float(char[i]), "chars"))
-            if counts:
-                js = np.fromiter(counts, np.int64, len(counts))
-                w = np.fromiter(counts.values(), np.float64, len(counts)) * blk.idf[js]
-                contrib = w / math.sqrt(float(w @ w)) * blk.coef[js]
-                items += [(float(c), f'word "{blk.terms[j]}"') for j, c in zip(js, contrib)]
-            items.sort(key=lambda t: (-t[0], t[1]))
-            best = [f"{name} {val:+.2f}" for val, name in items[:top] if val > 0]
-            out.append("; ".join(best) if best else "no positive evidence")
+        for vs, ks, j in zip(top_vals, best.tolist(), scores.word_of[rows].tolist()):
+            wt = words.get(j)
+            if wt is None:
+                wt = words[j] = self._top_words(scores.words[j][1], top)
+            items = [(v, _NAMES[k]) for v, k in zip(vs, ks)] + wt
+            items.sort(key=_by_value)
+            good = [f"{name} {val:+.2f}" for val, name in items[:top] if val > 0]
+            out.append("; ".join(good) if good else "no positive evidence")
         return out
+
+    def _top_words(self, counts: dict[int, int], top: int) -> list[tuple[float, str]]:
+        """The ``top`` largest contributions of a masked line's word n-grams, by (-value, text)."""
+        if not counts:
+            return []
+        blk = self.word
+        js = np.fromiter(counts, np.int64, len(counts))
+        w = np.fromiter(counts.values(), np.float64, len(counts)) * blk.idf[js]
+        contrib = w / math.sqrt(float(w @ w)) * blk.coef[js]
+        items = [(float(c), f'word "{blk.terms[j]}"') for j, c in zip(js, contrib)]
+        items.sort(key=_by_value)
+        return items[:top]

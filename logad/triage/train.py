@@ -70,6 +70,9 @@ class TrainSettings:
                 if not v or any(float(x) <= 0 for x in v):
                     raise ConfigError(f"triage train.{k}: a list of positive numbers, got {cfg[k]!r}")
                 v = tuple(float(x) for x in v) if k == "C" else tuple(int(x) for x in v)
+                if k == "char_max_features" and max(v) > 1 << 16:
+                    raise ConfigError(f"triage train.char_max_features: at most {1 << 16} (the "
+                                      f"scorer's hash table holds 16-bit term indices), got {cfg[k]!r}")
             elif k in ("word_ngram", "char_ngram"):
                 if len(v) != 2 or not 1 <= int(v[0]) <= int(v[1]):
                     raise ConfigError(f"triage train.{k}: [lo, hi] with 1 <= lo <= hi, got {v!r}")

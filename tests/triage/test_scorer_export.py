@@ -80,6 +80,19 @@ def test_reasons_name_features(fitted):
     assert reasons[0] != "no positive evidence" and "+" in reasons[0]
 
 
+def test_reasons_of_a_scored_batch_equal_reasons(fitted):
+    """look_rows explains the LOOK lines from the batch's scores: the same as scoring them alone."""
+    pipe, rules, raw = fitted
+    scorer = TriageScorer(E.to_document(pipe, rules, 0.5))
+    lines = raw[:400] + ODD_LINES + raw[:50]  # repeated lines: scored once, explained each time
+    scores = scorer.score(lines)
+    assert np.array_equal(scores.proba, scorer.proba(lines))
+    rows = np.flatnonzero(scores.proba >= 0.5)
+    assert 0 < len(rows) < len(lines)
+    assert scorer.reasons_of(scores, rows) == scorer.reasons([lines[i] for i in rows])
+    assert scorer.reasons_of(scores, rows[::-1]) == scorer.reasons([lines[i] for i in rows[::-1]])
+
+
 def test_bad_model_files(tmp_path):
     with pytest.raises(ModelError, match="no triage model"):
         TriageScorer.load(tmp_path)

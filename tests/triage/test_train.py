@@ -83,6 +83,8 @@ def test_settings_are_checked():
         T.TrainSettings.from_config({"Cs": [1]})
     with pytest.raises(ConfigError, match="at most 6"):
         T.TrainSettings.from_config({"char_ngram": [3, 7]})
+    with pytest.raises(ConfigError, match="char_max_features: at most 65536"):
+        T.TrainSettings.from_config({"char_max_features": [5000, 70000]})
     with pytest.raises(ConfigError, match="threshold_rule"):
         T.TrainSettings.from_config({"threshold_rule": "magic"})
     with pytest.raises(InputError, match="one class"):
