@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -28,36 +25,9 @@ from logad.synth import generate_lo2, generate_openstack
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _need(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        msg = f"{module} not installed (pip install -e '.[dev]' brings moto[server] and s3fs)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-
-
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    _need("s3fs")
-    server_mod = _need("moto.server")
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "FSSPEC_S3": json.dumps({"endpoint_url": f"http://127.0.0.1:{port}"})}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import fsspec
-    import fsspec.config
-
-    saved = dict(fsspec.config.conf)
-    fsspec.config.conf["s3"] = {"endpoint_url": f"http://127.0.0.1:{port}"}
-    fs = fsspec.filesystem("s3", skip_instance_cache=True)
-    fs.mkdir("logad-test")
+def s3(s3_server, tmp_path_factory):
+    fs = s3_server["fs"]
     src = tmp_path_factory.mktemp("s3src")
     generate_openstack(src / "os", seed=2, lines=2000)
     generate_lo2(src / "lo2", seed=4, runs=2, errors_per_run=1, lines_per_file=30, services=["token", "code"], tar=True)
@@ -67,17 +37,7 @@ def s3(tmp_path_factory):
     (src / "arch" / f"{tars[1].name}.gz").write_bytes(gzip.compress(tars[1].read_bytes(), mtime=0))
     for p in sorted((src / "os").glob("*.log")) + sorted((src / "arch").iterdir()):
         fs.put_file(str(p), f"logad-test/{p.parent.name}/{p.name}")
-    try:
-        yield {"fs": fs, "src": src, "env": {**os.environ, **env}}
-    finally:
-        fsspec.config.conf.clear()
-        fsspec.config.conf.update(saved)
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
+    yield {"fs": fs, "src": src, "env": s3_server["env"]}
 
 
 def test_data_fetch_from_s3_is_verified_and_cached(s3, tmp_path):

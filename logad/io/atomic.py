@@ -4,7 +4,8 @@ Also the small helpers every runner shares: JSON/YAML files, the run key, the ph
 ``--out`` lock.
 
 A killed job leaves either the old file or the new one, never half of one. Local (or shared
-POSIX) paths only: outputs on object storage are not supported yet (docs/cluster.md).
+POSIX) paths: a stage folder on object storage is committed by its manifest instead
+(:mod:`logad.io.store`).
 """
 
 from __future__ import annotations
@@ -197,16 +198,31 @@ def write_yaml(obj: Any, path: str | os.PathLike) -> None:
 
 
 def run_key(files: Sequence[str | os.PathLike], *settings: Any) -> str:
-    """What makes a stage's output: its input files (name, size, mtime) and its settings.
+    """What makes a stage's output: its input files (name, size, mtime; local paths or
+    object-storage URLs, whose ETag stands for the mtime) and its settings.
 
     A re-run whose key equals the finished run's (``manifest.json`` ``run_key``) skips the work.
     logad's version is part of the key, so an upgrade redoes the stage.
     """
     from logad import __version__
 
-    stats = [(Path(f).name, Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f in files]
+    stats = [_stat(f) for f in files]
     doc = json.dumps([stats, *settings, __version__], sort_keys=True, default=str)
     return hashlib.blake2b(doc.encode(), digest_size=16).hexdigest()
+
+
+def _stat(file: str | os.PathLike) -> tuple[str, int, int | str]:
+    """``(name, size, version)``: the modification time of a local file, the ETag (else the
+    modification time) of an object."""
+    from logad.io.store import Store, is_remote
+
+    if is_remote(file):
+        url = os.fspath(file)
+        parent, _, name = url.rstrip("/").rpartition("/")
+        size, version = Store.at(parent).stat(name)
+        return name, size, version
+    st = Path(file).stat()
+    return Path(file).name, st.st_size, st.st_mtime_ns
 
 
 class Timer:
