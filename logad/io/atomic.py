@@ -33,9 +33,31 @@ __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "Parque
            "remove_leftovers", "remove_stale"]
 
 
+def _no_store(path: str | os.PathLike) -> None:
+    """Refuse a folder on object storage where a stage only writes local (or shared POSIX)
+    folders: one line naming the flag, no traceback."""
+    from logad.errors import InputError
+    from logad.io.store import as_folder, looks_remote
+
+    if looks_remote(path):
+        raise InputError(f"{as_folder(path)}: this stage cannot write to object storage yet; "
+                         "give --out a local or shared path (docs/cluster.md)")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
+
+    ``path`` may be an object-storage URL (``s3://...``): the temporary file is local and is
+    uploaded as one object when the block succeeds."""
+    from logad.io.store import Store, is_remote
+
+    if is_remote(path):
+        parent, _, name = os.fspath(path).rpartition("/")
+        with Store.at(parent).upload(name) as tmp:
+            yield tmp
+        return
+    _no_store(path)
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
@@ -102,7 +124,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; it replaces ``path`` when the block succeeds.
 
     Until then ``path`` keeps its previous content; what an earlier, killed run left beside it is
-    removed first (:func:`remove_stale`)."""
+    removed first (:func:`remove_stale`). Local (or shared POSIX) folders only: object
+    storage has no rename (:mod:`logad.io.store`)."""
+    _no_store(path)
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(final)
@@ -253,6 +277,7 @@ def run_lock(out_dir: str | os.PathLike, command: str) -> Iterator[None]:
     """
     from logad.errors import InputError
 
+    _no_store(out_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / ".logad.lock"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -36,7 +37,8 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["RUNS", "Store", "is_remote", "local_path", "new_run", "store_or_none", "run_of"]
+__all__ = ["RUNS", "Store", "is_remote", "local_path", "new_run", "store_or_none", "run_of",
+           "as_folder", "looks_remote", "read_table"]
 
 #: The folder of a store holding the runs' prefixes.
 RUNS = "_runs"
@@ -46,6 +48,27 @@ def is_remote(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` is an fsspec URL of object storage (anything but a path or file://)."""
     s = os.fspath(folder)
     return isinstance(s, str) and "://" in s and not s.startswith("file://")
+
+
+#: A URL's scheme, also after :class:`~pathlib.Path` collapsed its ``//`` (``s3:/bucket/x``):
+#: a CLI option typed as a path hands an ``--out s3://...`` over that way.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.*)$")
+
+
+def looks_remote(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is an object-storage URL, given as a string or as a path."""
+    m = _SCHEME.match(os.fspath(folder))
+    return bool(m) and m.group(1).lower() != "file"
+
+
+def as_folder(folder: str | os.PathLike) -> str | Path:
+    """A stage folder argument as the runners take it: an object-storage URL as a string
+    (``s3://bucket/x``, restored when a path collapsed it to ``s3:/bucket/x``), anything
+    else as a local :class:`~pathlib.Path`."""
+    m = _SCHEME.match(os.fspath(folder))
+    if m and m.group(1).lower() != "file":
+        return f"{m.group(1)}://{m.group(2)}".rstrip("/")
+    return local_path(folder)
 
 
 def local_path(folder: str | os.PathLike) -> Path:
@@ -161,6 +184,18 @@ class Store:
 def store_or_none(folder: str | os.PathLike) -> Store | None:
     """The :class:`Store` of an object-storage URL, None for a local folder."""
     return Store.at(folder) if is_remote(folder) else None
+
+
+def read_table(where: str | os.PathLike, **kwargs: Any) -> pa.Table:
+    """:func:`pyarrow.parquet.read_table` of a local path or an object-storage URL (through
+    fsspec, so the same storage options apply as for every other access)."""
+    if not is_remote(where):
+        return pq.read_table(where, **kwargs)
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(os.fspath(where))
+    with fs.open(path, "rb") as fh:
+        return pq.read_table(fh, **kwargs)
 
 
 def run_of(rel: str) -> str:
