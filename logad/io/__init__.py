@@ -24,8 +24,8 @@ from logad.io.stage import (SEQUENCES_STAGES, Part, StageFolder, finished_input,
                             finished_manifest, finished_parts, mark_running, open_stage,
                             part_entries, read_part, sequences_files, sequences_folder,
                             sequences_parts)
-from logad.io.store import (RUNS, Store, as_folder, is_remote, local_path, looks_remote, new_run,
-                            read_table, store_or_none)
+from logad.io.store import (RUNS, Store, as_folder, is_remote, join, local_path, looks_remote,
+                            new_run, open_parquet, read_table, store_or_none)
 
 __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "ParquetSettings",
            "write_json", "write_yaml", "read_json", "run_key", "finished_manifest", "Timer",
@@ -35,4 +35,5 @@ __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "Parque
            "parse_manifest", "read_manifest", "write_manifest", "Part", "StageFolder",
            "open_stage", "sequences_folder", "sequences_files", "sequences_parts", "read_part",
            "SEQUENCES_STAGES", "check_manifest", "RUNS", "Store", "commit", "is_remote",
-           "local_path", "new_run", "store_or_none", "as_folder", "looks_remote", "read_table"]
+           "local_path", "new_run", "store_or_none", "as_folder", "looks_remote", "read_table",
+           "open_parquet", "join"]

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = ["RUNS", "Store", "is_remote", "local_path", "new_run", "store_or_none", "run_of",
-           "as_folder", "looks_remote", "read_table"]
+           "as_folder", "looks_remote", "read_table", "open_parquet", "join"]
 
 #: The folder of a store holding the runs' prefixes.
 RUNS = "_runs"
@@ -155,9 +155,11 @@ class Store:
         os.close(fd)
         try:
             yield Path(tmp)
-            self.fs.put_file(tmp, self.path(rel))
+            if os.path.exists(tmp):  # the block may remove it: nothing to write
+                self.fs.put_file(tmp, self.path(rel))
         finally:
-            os.unlink(tmp)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     def stat(self, rel: str = "") -> tuple[int, str]:
         """``(size, version)`` of ``rel`` (version: ETag, else modification time) for skip keys."""
@@ -196,6 +198,26 @@ def read_table(where: str | os.PathLike, **kwargs: Any) -> pa.Table:
     fs, path = url_to_fs(os.fspath(where))
     with fs.open(path, "rb") as fh:
         return pq.read_table(fh, **kwargs)
+
+
+def open_parquet(where: str | os.PathLike) -> pq.ParquetFile:
+    """:class:`pyarrow.parquet.ParquetFile` of a local path or an object-storage URL (read
+    through fsspec: ranges of the object, never all of it)."""
+    if not is_remote(where):
+        return pq.ParquetFile(where)
+    from fsspec.core import url_to_fs
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    fs, path = url_to_fs(os.fspath(where))
+    return pq.ParquetFile(PyFileSystem(FSSpecHandler(fs)).open_input_file(path))
+
+
+def join(folder: str | os.PathLike, *names: str) -> str | Path:
+    """``names`` inside ``folder``: a :class:`~pathlib.Path` under a local one, a URL under
+    an object-storage URL."""
+    if is_remote(folder):
+        return "/".join([os.fspath(folder).rstrip("/"), *names])
+    return Path(folder).joinpath(*names)
 
 
 def run_of(rel: str) -> str:
