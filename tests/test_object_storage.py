@@ -184,4 +184,8 @@ def test_stages_that_write_local_folders_only_refuse_s3_in_one_line(tmp_path):
         with pytest.raises(InputError, match="--out"):
             with atomic_dir(out):
                 pass
+    from logad.ray.train import run_train  # refused before its input is even read
+
+    with pytest.raises(InputError, match="give --out a local or shared path"):
+        run_train("sequence_xgb_counts", tmp_path / "no-sessions", "s3://logad-test/model")
     assert not (Path.cwd() / "s3:").exists()

@@ -14,7 +14,7 @@ Every name of the four is importable from here (``from logad.io import atomic_di
 from __future__ import annotations
 
 from logad.io.atomic import (TEXT_COLUMNS, ParquetSettings, Timer, atomic_dir, atomic_path,
-                             read_json, remove_leftovers, remove_stale, run_key, run_lock, write_json,
+                             local_only, read_json, remove_leftovers, remove_stale, run_key, run_lock, write_json,
                              write_parquet, write_yaml)
 from logad.io.manifest import (Counts, Manifest, ManifestError, PartEntry, ScoredModel,
                                check_manifest, commit, parse_manifest, read_manifest,
@@ -36,4 +36,4 @@ __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "Parque
            "open_stage", "sequences_folder", "sequences_files", "sequences_parts", "read_part",
            "SEQUENCES_STAGES", "check_manifest", "RUNS", "Store", "commit", "is_remote",
            "local_path", "new_run", "store_or_none", "as_folder", "looks_remote", "read_table",
-           "open_parquet", "join"]
+           "open_parquet", "join", "local_only"]

@@ -30,18 +30,24 @@ import yaml
 
 __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "ParquetSettings",
            "write_json", "write_yaml", "read_json", "run_key", "Timer", "run_lock",
-           "remove_leftovers", "remove_stale"]
+           "remove_leftovers", "remove_stale", "local_only"]
 
 
-def _no_store(path: str | os.PathLike) -> None:
+def local_only(path: str | os.PathLike, flag: str = "--out") -> None:
     """Refuse a folder on object storage where a stage only writes local (or shared POSIX)
-    folders: one line naming the flag, no traceback."""
+    folders: one line naming ``flag``, no traceback.
+
+    Raises
+    ------
+    InputError
+        ``path`` is an object-storage URL (also one a path option collapsed: ``s3:/b/x``).
+    """
     from logad.errors import InputError
     from logad.io.store import as_folder, looks_remote
 
     if looks_remote(path):
         raise InputError(f"{as_folder(path)}: this stage cannot write to object storage yet; "
-                         "give --out a local or shared path (docs/cluster.md)")
+                         f"give {flag} a local or shared path (docs/cluster.md)")
 
 
 @contextmanager
@@ -57,7 +63,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with Store.at(parent).upload(name) as tmp:
             yield tmp
         return
-    _no_store(path)
+    local_only(path)
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
@@ -126,7 +132,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     Until then ``path`` keeps its previous content; what an earlier, killed run left beside it is
     removed first (:func:`remove_stale`). Local (or shared POSIX) folders only: object
     storage has no rename (:mod:`logad.io.store`)."""
-    _no_store(path)
+    local_only(path)
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(final)
@@ -277,7 +283,7 @@ def run_lock(out_dir: str | os.PathLike, command: str) -> Iterator[None]:
     """
     from logad.errors import InputError
 
-    _no_store(out_dir)
+    local_only(out_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / ".logad.lock"
