@@ -41,3 +41,57 @@ def ray_session():
     ensure_ray(num_cpus=2, object_store_memory=300 * 1024 * 1024)
     yield ray
     ray.shutdown()
+
+
+def _need(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        msg = f"{module} not installed (pip install -e '.[dev]' brings moto[server] and s3fs)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-protocol server (moto's) on 127.0.0.1 with the bucket ``logad-test``; fsspec
+    (this process: its config; subprocesses and their Ray workers: ``env``) points at it.
+    Yields ``{"fs", "env", "endpoint"}``."""
+    import json
+    import socket
+    from contextlib import closing
+
+    _need("s3fs")
+    server_mod = _need("moto.server")
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+           "FSSPEC_S3": json.dumps({"endpoint_url": endpoint})}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import fsspec
+    import fsspec.config
+
+    saved = dict(fsspec.config.conf)
+    fsspec.config.conf["s3"] = {"endpoint_url": endpoint}
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("logad-test")
+    try:
+        yield {"fs": fs, "env": {**os.environ, **env}, "endpoint": endpoint}
+    finally:
+        fsspec.config.conf.clear()
+        fsspec.config.conf.update(saved)
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()

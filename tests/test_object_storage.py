@@ -1,24 +1,26 @@
-"""Inputs on object storage: a real S3-protocol server (moto's, on 127.0.0.1) read through fsspec.
+"""Object storage: a real S3-protocol server (moto's, on 127.0.0.1; the ``s3_server`` fixture of
+tests/conftest.py) read and written through fsspec.
 
-`logad data fetch s3://...`, `logad lo2 extract --archives s3://...` and `logad ingest s3://...`
-(plain files and tar members read by byte range) give the same results as from local files.
-Outputs on s3:// are not supported yet (docs/cluster.md).
+Inputs: `logad data fetch s3://...`, `logad lo2 extract --archives s3://...` and `logad ingest
+s3://...` (plain files and tar members read by byte range) give the same results as from local
+files. Outputs: ingest -> parse -> sessionize with every folder on s3:// give the same templates
+and sequences as on local folders; each run is committed by its manifest (parts under the
+run's prefix), a re-run skips, and a new commit deletes the previous run's prefix. Stages that do
+not write to object storage yet (features, train, score...) refuse an s3:// --out in one line.
+The layer itself is tested in tests/io/test_store.py.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -28,36 +30,9 @@ from logad.synth import generate_lo2, generate_openstack
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _need(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        msg = f"{module} not installed (pip install -e '.[dev]' brings moto[server] and s3fs)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-
-
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    _need("s3fs")
-    server_mod = _need("moto.server")
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "FSSPEC_S3": json.dumps({"endpoint_url": f"http://127.0.0.1:{port}"})}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import fsspec
-    import fsspec.config
-
-    saved = dict(fsspec.config.conf)
-    fsspec.config.conf["s3"] = {"endpoint_url": f"http://127.0.0.1:{port}"}
-    fs = fsspec.filesystem("s3", skip_instance_cache=True)
-    fs.mkdir("logad-test")
+def s3(s3_server, tmp_path_factory):
+    fs = s3_server["fs"]
     src = tmp_path_factory.mktemp("s3src")
     generate_openstack(src / "os", seed=2, lines=2000)
     generate_lo2(src / "lo2", seed=4, runs=2, errors_per_run=1, lines_per_file=30, services=["token", "code"], tar=True)
@@ -67,17 +42,7 @@ def s3(tmp_path_factory):
     (src / "arch" / f"{tars[1].name}.gz").write_bytes(gzip.compress(tars[1].read_bytes(), mtime=0))
     for p in sorted((src / "os").glob("*.log")) + sorted((src / "arch").iterdir()):
         fs.put_file(str(p), f"logad-test/{p.parent.name}/{p.name}")
-    try:
-        yield {"fs": fs, "src": src, "env": {**os.environ, **env}}
-    finally:
-        fsspec.config.conf.clear()
-        fsspec.config.conf.update(saved)
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
+    yield {"fs": fs, "src": src, "env": s3_server["env"]}
 
 
 def test_data_fetch_from_s3_is_verified_and_cached(s3, tmp_path):
@@ -139,3 +104,88 @@ def test_ingest_reads_plain_files_and_tar_members_from_s3(s3, tmp_path):
         assert not out[remote]["errors"]
         assert out[remote]["totals"] == out[local]["totals"] and out[remote]["totals"]["lines_read"] > 0
         assert out[remote]["rows"] == out[local]["rows"]
+
+
+_PIPELINE = textwrap.dedent("""
+    import json, sys
+    import pyarrow.compute as pc
+    from logad.io import open_stage, sequences_folder
+    from logad.ray.runtime import ensure_ray
+    from logad.ray.ingest import run_ingest
+    from logad.ray.parse import run_parse
+    from logad.ray.sessionize import run_sessionize
+    ensure_ray(num_cpus=2, object_store_memory=200 << 20)
+    src, out = sys.argv[1], {}
+    ingest_cfg = {"preset": "OpenStack", "labels": src + "/anomaly_labels.txt", "chunk_bytes": 32 << 10}
+    for name, base in (("s3", sys.argv[2]), ("local", sys.argv[3])):
+        runs = []
+        for _ in range(2):  # the second run of each stage skips
+            runs.append([run_ingest([src + "/*.log"], base + "/events", ingest_cfg),
+                         run_parse(base + "/events", base + "/parsed"),
+                         run_sessionize(base + "/parsed", base + "/sessions", cfg={"by": "instance"})])
+        tpl = open_stage(base + "/parsed", "parse")
+        lines = tpl.read(["path", "line_no", "template_id"]).sort_by([("path", "ascending"), ("line_no", "ascending")])
+        seqs = sequences_folder(base + "/sessions").read(["session_id", "label", "event_ids", "split"])
+        seqs = seqs.sort_by("session_id")
+        out[name] = {
+            "counts": [m["counts"] for m in runs[0]], "runs": [m.get("run") for m in runs[0]],
+            # a local ingest re-run skips unit by unit, one on object storage as a whole
+            "skipped": [bool(m.get("skipped")) or m.get("units_skipped", -1) == m.get("units") for m in runs[1]],
+            "line_templates": [[p.rsplit("/", 1)[-1], n, t] for p, n, t in zip(*(lines.column(c).to_pylist() for c in lines.column_names))],
+            "sequences": seqs.to_pylist()}
+    print("RESULT " + json.dumps(out, default=str))
+""")
+
+
+@pytest.mark.timeout(400)
+def test_ingest_parse_sessionize_on_s3_match_local_folders(s3, tmp_path):
+    from logad.io import Store, open_stage
+
+    src = tmp_path / "corpus"
+    generate_openstack(src, seed=3, lines=3000)
+    s3_base = "s3://logad-test/pipeline"
+    env = {k: v for k, v in s3["env"].items() if k != "RAY_ADDRESS"}
+    ray_tmp = tempfile.mkdtemp(prefix="lgs", dir="/tmp")
+    env.update(LOGAD_PROGRESS="0", RAY_AUTH_MODE="disabled", RAY_TMPDIR=ray_tmp)
+    try:
+        res = subprocess.run([sys.executable, "-c", _PIPELINE, str(src), s3_base, str(tmp_path / "local")],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=380)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert res.returncode == 0, res.stderr[-4000:]
+    out = json.loads(next(l for l in res.stdout.splitlines() if l.startswith("RESULT "))[7:])
+    remote, local = out["s3"], out["local"]
+    assert remote["line_templates"] == local["line_templates"] and len(remote["line_templates"]) == 3000
+    assert remote["sequences"] == local["sequences"] and remote["sequences"]
+    assert remote["counts"] == local["counts"]
+    for c in remote["counts"]:
+        assert c["read"] == c["processed"] + c["rejected"] > 0
+    assert remote["skipped"] == local["skipped"] == [True, True, True]
+    assert all(r.startswith("_runs/") for r in remote["runs"]) and local["runs"] == [None] * 3
+    fs = s3["fs"]
+    for stage, run in zip(("events", "parsed", "sessions"), remote["runs"]):
+        folder = f"logad-test/pipeline/{stage}"
+        # the committed run's prefix only, and every part the manifest names under it
+        assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(folder)) == ["_runs", "manifest.json"]
+        assert Store.at(f"{s3_base}/{stage}").runs() == [run]
+        found = open_stage(f"{s3_base}/{stage}")
+        assert all(str(f).startswith(f"{s3_base}/{stage}/{run}/") for f in found.files)
+
+
+def test_stages_that_write_local_folders_only_refuse_s3_in_one_line(tmp_path):
+    from logad.errors import InputError
+    from logad.io import atomic_dir, run_lock
+
+    for out in ("s3://logad-test/features", Path("s3://logad-test/features")):  # --out as a path too
+        with pytest.raises(InputError, match=r"^s3://logad-test/features: .*--out") as exc:
+            with run_lock(out, "features"):
+                pass
+        assert "\n" not in str(exc.value)
+        with pytest.raises(InputError, match="--out"):
+            with atomic_dir(out):
+                pass
+    from logad.ray.train import run_train  # refused before its input is even read
+
+    with pytest.raises(InputError, match="give --out a local or shared path"):
+        run_train("sequence_xgb_counts", tmp_path / "no-sessions", "s3://logad-test/model")
+    assert not (Path.cwd() / "s3:").exists()

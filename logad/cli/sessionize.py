@@ -15,8 +15,7 @@ __all__ = ["register", "sessionize"]
 
 @handle_errors
 def sessionize(
-    parsed_dir: Annotated[Path, typer.Argument(help="Parsed events folder (part-*.parquet with template_id), e.g. the --out of `logad parse`.",
-                                               exists=True, file_okay=False, dir_okay=True)],
+    parsed_dir: Annotated[Path, typer.Argument(help="Parsed events folder (part-*.parquet with template_id), e.g. the --out of `logad parse`, or its s3:// URL.")],
     out: OutOpt,
     by: Annotated[Optional[str], typer.Option("--by", help="block | instance | file | fixed | sliding | time.")] = None,
     window: Annotated[Optional[int], typer.Option("--window", help="fixed/sliding: lines per window.")] = None,

@@ -4,7 +4,8 @@ Also the small helpers every runner shares: JSON/YAML files, the run key, the ph
 ``--out`` lock.
 
 A killed job leaves either the old file or the new one, never half of one. Local (or shared
-POSIX) paths only: outputs on object storage are not supported yet (docs/cluster.md).
+POSIX) paths: a stage folder on object storage is committed by its manifest instead
+(:mod:`logad.io.store`).
 """
 
 from __future__ import annotations
@@ -29,12 +30,40 @@ import yaml
 
 __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "ParquetSettings",
            "write_json", "write_yaml", "read_json", "run_key", "Timer", "run_lock",
-           "remove_leftovers", "remove_stale"]
+           "remove_leftovers", "remove_stale", "local_only"]
+
+
+def local_only(path: str | os.PathLike, flag: str = "--out") -> None:
+    """Refuse a folder on object storage where a stage only writes local (or shared POSIX)
+    folders: one line naming ``flag``, no traceback.
+
+    Raises
+    ------
+    InputError
+        ``path`` is an object-storage URL (also one a path option collapsed: ``s3:/b/x``).
+    """
+    from logad.errors import InputError
+    from logad.io.store import as_folder, looks_remote
+
+    if looks_remote(path):
+        raise InputError(f"{as_folder(path)}: this stage cannot write to object storage yet; "
+                         f"give {flag} a local or shared path (docs/cluster.md)")
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
+
+    ``path`` may be an object-storage URL (``s3://...``): the temporary file is local and is
+    uploaded as one object when the block succeeds."""
+    from logad.io.store import Store, is_remote
+
+    if is_remote(path):
+        parent, _, name = os.fspath(path).rpartition("/")
+        with Store.at(parent).upload(name) as tmp:
+            yield tmp
+        return
+    local_only(path)
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
@@ -101,7 +130,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; it replaces ``path`` when the block succeeds.
 
     Until then ``path`` keeps its previous content; what an earlier, killed run left beside it is
-    removed first (:func:`remove_stale`)."""
+    removed first (:func:`remove_stale`). Local (or shared POSIX) folders only: object
+    storage has no rename (:mod:`logad.io.store`)."""
+    local_only(path)
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(final)
@@ -197,16 +228,31 @@ def write_yaml(obj: Any, path: str | os.PathLike) -> None:
 
 
 def run_key(files: Sequence[str | os.PathLike], *settings: Any) -> str:
-    """What makes a stage's output: its input files (name, size, mtime) and its settings.
+    """What makes a stage's output: its input files (name, size, mtime; local paths or
+    object-storage URLs, whose ETag stands for the mtime) and its settings.
 
     A re-run whose key equals the finished run's (``manifest.json`` ``run_key``) skips the work.
     logad's version is part of the key, so an upgrade redoes the stage.
     """
     from logad import __version__
 
-    stats = [(Path(f).name, Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f in files]
+    stats = [_stat(f) for f in files]
     doc = json.dumps([stats, *settings, __version__], sort_keys=True, default=str)
     return hashlib.blake2b(doc.encode(), digest_size=16).hexdigest()
+
+
+def _stat(file: str | os.PathLike) -> tuple[str, int, int | str]:
+    """``(name, size, version)``: the modification time of a local file, the ETag (else the
+    modification time) of an object."""
+    from logad.io.store import Store, is_remote
+
+    if is_remote(file):
+        url = os.fspath(file)
+        parent, _, name = url.rstrip("/").rpartition("/")
+        size, version = Store.at(parent).stat(name)
+        return name, size, version
+    st = Path(file).stat()
+    return Path(file).name, st.st_size, st.st_mtime_ns
 
 
 class Timer:
@@ -237,6 +283,7 @@ def run_lock(out_dir: str | os.PathLike, command: str) -> Iterator[None]:
     """
     from logad.errors import InputError
 
+    local_only(out_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / ".logad.lock"

@@ -26,9 +26,10 @@ from typing import Any, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from logad.io.atomic import read_json, write_json
+from logad.io.store import Store, run_of
 
 __all__ = ["Manifest", "Counts", "PartEntry", "ScoredModel", "write_manifest", "read_manifest",
-           "parse_manifest", "ManifestError"]
+           "parse_manifest", "check_manifest", "commit", "ManifestError"]
 
 
 class ManifestError(ValueError):
@@ -79,7 +80,8 @@ class Manifest(BaseModel):
     ``logad_version``, ``inputs`` (what it read), ``run_key`` (its skip key), ``counts``,
     ``seconds`` (per phase, or in all), ``workers`` (how many, or a summary), ``peak_rss_mb``,
     ``settings_file`` (the resolved settings written beside the outputs, relative to the
-    folder) and ``parts`` (the output parts). ``preset`` (ingest) and ``input`` (sessionize:
+    folder) and ``parts`` (the output parts). ``run``: on object storage, the run's prefix
+    (``_runs/<id>``) that holds every file of the run (:mod:`logad.io.store`). ``preset`` (ingest) and ``input`` (sessionize:
     the parsed folder) are read by later stages.
     """
 
@@ -100,6 +102,7 @@ class Manifest(BaseModel):
     input: str | None = None
     models: list[ScoredModel] | None = None
     model_dir: str | None = None
+    run: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -127,6 +130,16 @@ def parse_manifest(doc: Any, where: str | os.PathLike) -> Manifest:
         raise ManifestError(f"{where}: not a logad manifest ({_problems(exc)})") from None
 
 
+def check_manifest(doc: dict[str, Any], where: str | os.PathLike) -> None:
+    """Raise :class:`ManifestError` when ``doc``, about to be written to ``where``, does not
+    fit :class:`Manifest` (a bug in the stage, not bad input)."""
+    try:
+        Manifest.model_validate(doc)
+    except ValidationError as exc:
+        raise ManifestError(f"{where}: manifest of stage {doc.get('stage')!r} does not fit the "
+                            f"schema ({_problems(exc)})") from None
+
+
 def write_manifest(doc: dict[str, Any], path: str | os.PathLike) -> dict[str, Any]:
     """Check ``doc`` against :class:`Manifest` and write it atomically as JSON (as given: the
     fields a stage adds stay where it put them). Returns ``doc``.
@@ -136,11 +149,7 @@ def write_manifest(doc: dict[str, Any], path: str | os.PathLike) -> dict[str, An
     ManifestError
         ``doc`` does not fit the schema (a bug in the stage, not bad input).
     """
-    try:
-        Manifest.model_validate(doc)
-    except ValidationError as exc:
-        raise ManifestError(f"{path}: manifest of stage {doc.get('stage')!r} does not fit the "
-                            f"schema ({_problems(exc)})") from None
+    check_manifest(doc, path)
     write_json(doc, path)
     return doc
 
@@ -163,3 +172,25 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     except (OSError, ValueError) as exc:
         raise ManifestError(f"{path}: unreadable manifest ({exc})") from None
     return parse_manifest(doc, path)
+
+
+def commit(store: Store, doc: dict[str, Any], run: str) -> dict[str, Any]:
+    """Write ``doc`` (a manifest naming the files of ``run``, a prefix of ``store``) as its
+    ``manifest.json``, with ``run`` added: the commit point on object storage
+    (:mod:`logad.io.store`). Then delete every run prefix it does not name: the previous run's
+    and those of killed runs. Returns the manifest written.
+
+    Raises
+    ------
+    ManifestError
+        ``doc`` does not fit the schema (a bug in the stage, not bad input).
+    """
+    doc = {**doc, "run": run}
+    check_manifest(doc, store.url_of("manifest.json"))
+    store.write_json("manifest.json", doc)
+    keep = {run} | {run_of(p["file"] if isinstance(p, dict) else str(p))
+                    for p in doc.get("parts") or []}
+    for prefix in store.runs():
+        if prefix not in keep:
+            store.remove(prefix)
+    return doc

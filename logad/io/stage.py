@@ -6,7 +6,9 @@ whose ``manifest.json`` says it is complete is read, each part's footer is read 
 (:class:`Part`: rows, row groups, schema), and :class:`StageFolder` reads columns with a filter,
 counts rows and lists the row groups as work units. Writers use :func:`part_entries` for the
 manifest's ``parts``, :func:`mark_running` before they change a folder and
-:func:`finished_manifest` for the skip check. No Ray here.
+:func:`finished_manifest` for the skip check. A folder may also be an object-storage URL
+(``s3://``...): its manifest names the parts of the run that committed it, and only those are
+read (:mod:`logad.io.store`). No Ray here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pyarrow.parquet as pq
 
 from logad.io.atomic import read_json
 from logad.io.manifest import Manifest, ManifestError, parse_manifest
+from logad.io.store import Store, is_remote, local_path
 
 if TYPE_CHECKING:  # imported when used: pyarrow.dataset brings pandas, which workers rarely need
     import pyarrow.dataset as pads
@@ -35,9 +38,10 @@ SEQUENCES_STAGES = ("sessionize", "ingest-sessions")
 
 @dataclass(frozen=True)
 class Part:
-    """One Parquet part of a stage folder, from its footer (read once, by :func:`open_stage`)."""
+    """One Parquet part of a stage folder, from its footer (read once, by :func:`open_stage`).
+    ``path``: a local path, or on object storage the part's URL (``s3://...``)."""
 
-    path: Path
+    path: Path | str
     rows: int
     row_groups: int
     schema: pa.Schema
@@ -46,19 +50,36 @@ class Part:
 @dataclass(frozen=True)
 class StageFolder:
     """A finished stage output: ``root``, its manifest (``manifest`` as written, ``info`` as a
-    :class:`~logad.io.manifest.Manifest`) and its ``parts`` in the manifest's order."""
+    :class:`~logad.io.manifest.Manifest`) and its ``parts`` in the manifest's order. On
+    object storage ``root`` is the folder's URL and ``store`` its :class:`~logad.io.store.Store`."""
 
-    root: Path
+    root: Path | str
     manifest: dict
     info: Manifest
     parts: tuple[Part, ...]
     #: parts missing, unreadable or of another row count, when :func:`open_stage` was asked to
     #: keep going: ``{"file", "rows" (the manifest's), "reason", "message"}``
     damaged: tuple[dict, ...] = ()
+    store: Store | None = None
 
     @property
-    def files(self) -> list[Path]:
+    def files(self) -> list[Path | str]:
         return [p.path for p in self.parts]
+
+    def side(self, name: str) -> Path | str:
+        """Where the run that wrote this folder put its file ``name`` (``labels.parquet``):
+        in the folder, or on object storage under that run's prefix."""
+        if self.store is None:
+            return Path(self.root) / name
+        run = self.info.run
+        return self.store.url_of(f"{run}/{name}" if run else name)
+
+    def has_side(self, name: str) -> bool:
+        """Whether :meth:`side` ``name`` exists."""
+        where = self.side(name)
+        if self.store is None:
+            return Path(where).is_file()
+        return bool(self.store.fs.isfile(self.store.path(self.store.rel(str(where)))))
 
     @property
     def num_rows(self) -> int:
@@ -83,6 +104,9 @@ class StageFolder:
         """The parts as one :class:`pyarrow.dataset.Dataset`."""
         import pyarrow.dataset as pads
 
+        if self.store is not None:
+            paths = [self.store.path(self.store.rel(str(f))) for f in self.files]
+            return pads.dataset(paths, format="parquet", filesystem=self.store.arrow_fs())
         return pads.dataset([str(f) for f in self.files], format="parquet")
 
     def read(self, columns: Sequence[str] | None = None, filter: Any = None) -> pa.Table:
@@ -103,7 +127,12 @@ _RESUME = {"ingest": "re-run the same `logad ingest` command (finished parts are
 def part_entries(folder: str | os.PathLike, parts: Sequence[str | os.PathLike]) -> list[dict]:
     """``[{"file": "events/part-000000.parquet", "rows": n}, ...]`` for a manifest's ``parts``:
     each part's path relative to ``folder`` and its row count (from the Parquet footer)."""
-    root = Path(folder)
+    if is_remote(folder):
+        store = Store.at(folder)
+        afs = store.arrow_fs()
+        return [{"file": str(p), "rows": _footer(afs, store.path(str(p))).metadata.num_rows}
+                for p in parts]
+    root = local_path(folder)
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in parts]
     return [{"file": p.relative_to(root).as_posix(), "rows": pq.read_metadata(p).num_rows}
             for p in paths]
@@ -111,8 +140,12 @@ def part_entries(folder: str | os.PathLike, parts: Sequence[str | os.PathLike]) 
 
 def mark_running(out_dir: str | os.PathLike) -> None:
     """Remove ``out_dir/manifest.json`` before a run changes ``out_dir``: an earlier finished
-    manifest must never vouch for parts this run is replacing (the new one is written last)."""
-    (Path(out_dir) / "manifest.json").unlink(missing_ok=True)
+    manifest must never vouch for parts this run is replacing (the new one is written last).
+
+    On object storage nothing is removed: a run there writes under a prefix of its own, so the
+    old manifest goes on naming intact parts until the new one replaces it."""
+    if not is_remote(out_dir):
+        (local_path(out_dir) / "manifest.json").unlink(missing_ok=True)
 
 
 def finished_manifest(out_dir: str | os.PathLike, key: str) -> dict | None:
@@ -121,14 +154,31 @@ def finished_manifest(out_dir: str | os.PathLike, key: str) -> dict | None:
     A run that changes one of its own inputs (parse saving ``--drain-state``) also records
     ``run_key_after``, the key of its inputs as it left them, so re-running it skips too.
     """
-    path = Path(out_dir) / "manifest.json"
     try:
-        done = read_json(path)
+        if is_remote(out_dir):
+            done = Store.at(out_dir).read_json("manifest.json")
+        else:
+            done = read_json(local_path(out_dir) / "manifest.json")
     except (OSError, ValueError):
         return None
     if not isinstance(done, dict) or done.get("status", "complete") != "complete":
         return None
     return done if key in (done.get("run_key"), done.get("run_key_after")) else None
+
+
+def _footer(afs: Any, path: str) -> pq.ParquetFile:
+    """The Parquet file ``path`` of the pyarrow filesystem ``afs`` (its footer read)."""
+    return pq.ParquetFile(afs.open_input_file(path))
+
+
+def _remote_folder(url: str) -> Store:
+    """The store holding ``manifest.json``: ``url`` or, given its ``events/``, its parent."""
+    store = Store.at(url)
+    if not store.exists("manifest.json") and store.url.endswith("/events"):
+        parent = Store.at(store.url[: -len("/events")])
+        if parent.exists("manifest.json"):
+            return parent
+    return store
 
 
 def _stage_folder(folder: Path) -> tuple[Path, Path]:
@@ -168,14 +218,18 @@ def open_stage(folder: str | os.PathLike, stage: str | Sequence[str] | None = No
     """
     from logad.errors import InputError
 
-    root, mpath = _stage_folder(Path(folder))
+    store = _remote_folder(os.fspath(folder)) if is_remote(folder) else None
+    if store is not None:
+        root, mpath = store.url, store.url_of("manifest.json")
+    else:
+        root, mpath = _stage_folder(local_path(folder))
     stages = (stage,) if isinstance(stage, str) else tuple(stage or ())
     what = stages[0] if stages else "the previous stage"
     resume = _RESUME.get(what, f"re-run `logad {what}` into {root}")
-    if not root.is_dir():
+    if store is None and not root.is_dir():
         raise InputError(f"{root}: no such folder (give the output folder of `logad {what}`)")
     try:
-        manifest = read_json(mpath)
+        manifest = store.read_json("manifest.json") if store is not None else read_json(mpath)
     except FileNotFoundError:
         raise InputError(f"{root}: unfinished input (no manifest.json: the `logad {what}` run that "
                          f"writes it is still going, failed or was killed); {resume}") from None
@@ -200,11 +254,13 @@ def open_stage(folder: str | os.PathLike, stage: str | Sequence[str] | None = No
     except ManifestError as exc:
         raise InputError(f"{exc}; {resume}") from None
     parts, damaged = [], []
+    afs = store.arrow_fs() if store is not None else None
     for entry in listed:
-        path = root / str(entry.get("file"))
+        rel = str(entry.get("file"))
+        path = store.url_of(rel) if store is not None else root / rel
         why = None
         try:
-            pf = pq.ParquetFile(path)
+            pf = _footer(afs, store.path(rel)) if store is not None else pq.ParquetFile(path)
             meta, schema = pf.metadata, pf.schema_arrow
             rows = meta.num_rows
         except FileNotFoundError:
@@ -223,7 +279,7 @@ def open_stage(folder: str | os.PathLike, stage: str | Sequence[str] | None = No
             raise InputError(message)
         damaged.append({"file": str(path), "rows": int(entry.get("rows") or 0), "reason": why,
                         "message": message})
-    return StageFolder(root, manifest, info, tuple(parts), tuple(damaged))
+    return StageFolder(root, manifest, info, tuple(parts), tuple(damaged), store)
 
 
 def finished_input(folder: str | os.PathLike, stage: str | Sequence[str] | None = None
@@ -263,6 +319,8 @@ def read_part(path: str | os.PathLike) -> Part:
 def sequences_parts(path: str | os.PathLike) -> list[Part]:
     """The parts of a finished ``sequences`` folder (:func:`sequences_folder`), or the one
     Parquet file ``path``; each part's footer is read once."""
+    if is_remote(path):
+        return list(sequences_folder(path).parts)
     p = Path(path)
     return [read_part(p)] if p.is_file() else list(sequences_folder(p).parts)
 
@@ -270,6 +328,8 @@ def sequences_parts(path: str | os.PathLike) -> list[Part]:
 def sequences_files(path: str | os.PathLike) -> list[str]:
     """The Parquet parts of a finished ``sequences`` folder (:func:`sequences_folder`), or
     ``[path]`` for one Parquet file."""
+    if is_remote(path):
+        return [str(f) for f in sequences_folder(path).files]
     p = Path(path)
     if p.is_file():
         return [str(p)]

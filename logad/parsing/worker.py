@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from logad.io import ParquetSettings, atomic_path
+from logad.io import ParquetSettings, atomic_path, join, open_parquet
 from logad.parsing.distinct import MASKED, SUMMARY_SCHEMA
 from logad.parsing.masking import MaskPass
 from logad.parsing.steps import assign_block, summarize_block
@@ -39,7 +39,7 @@ def _read_unit(unit: dict, batch_size: int, columns: Sequence[str] | None = None
                ) -> Iterator[pa.Table]:
     """Batches of one unit; a worker never holds more than one batch of input. One thread:
     a worker has one CPU, and pyarrow's decoding threads only add CPU time there."""
-    pf = pq.ParquetFile(unit["file"])
+    pf = open_parquet(unit["file"])
     for rb in pf.iter_batches(batch_size=batch_size, row_groups=[int(unit["row_group"])],
                               columns=list(columns) if columns else None, use_threads=False):
         yield pa.Table.from_batches([rb])
@@ -56,7 +56,7 @@ def _summary_batches(unit: dict, batch_size: int) -> Iterator[pa.Table]:
     for t in _read_unit(unit, batch_size, _SUMMARY_COLUMNS):
         if t.column("content").null_count:
             if raw is None:
-                raw = pq.ParquetFile(unit["file"]).read_row_group(
+                raw = open_parquet(unit["file"]).read_row_group(
                     int(unit["row_group"]), columns=["raw"], use_threads=False).column("raw")
             t = t.append_column("raw", raw.slice(offset, t.num_rows))
         else:
@@ -109,7 +109,7 @@ def _spilled_batches(unit: dict, spill_dir: str | None, batch_size: int
         yield batch, masked
 
 
-def _assign_and_write(units: Sequence[dict], lookup: dict, out_dir: Path,
+def _assign_and_write(units: Sequence[dict], lookup: dict, out_dir: str | Path,
                       passes: Sequence[MaskPass], batch_size: int, parquet: ParquetSettings,
                       spill_dir: str | None) -> pa.Table:
     """Join: read each unit again with its spilled masked column (or mask it again), attach the
@@ -118,7 +118,7 @@ def _assign_and_write(units: Sequence[dict], lookup: dict, out_dir: Path,
     files, rows = [], []
     for unit in units:
         name, n, writer = f"part-{int(unit['index']):06d}.parquet", 0, None
-        with atomic_path(out_dir / name) as tmp:
+        with atomic_path(join(out_dir, name)) as tmp:
             for batch, masked in _spilled_batches(unit, spill_dir, batch_size):
                 table = assign_block(batch, lookup, passes, masked)
                 if writer is None:
@@ -163,7 +163,7 @@ class ParseWorker:
     def set_mapping(self, mapping: pa.Table, out_dir: str) -> int:
         self.lookup = dict(zip(mapping.column("masked").to_pylist(),
                                mapping.column("template_id").to_pylist()))
-        self.out_dir = Path(out_dir)
+        self.out_dir = out_dir  # a local folder or an object-storage URL
         return len(self.lookup)
 
     def assign(self, units: list[dict]) -> pa.Table:

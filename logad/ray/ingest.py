@@ -9,6 +9,11 @@ units (whole files, byte ranges of big ones) and the units into groups that shri
 a small JSON per unit marks it finished, so a re-run skips it. Finish (driver): per-file manifest,
 ``labels.parquet``, ``metrics.parquet``, the resolved config.
 
+``out_dir`` may be an object-storage URL (``s3://...``, :mod:`logad.io.store`): the workers
+then write their parts straight under the run's own prefix ``_runs/<run-id>/``, the driver its
+side tables there too, and the manifest, written last, commits the run; a re-run with the same
+inputs and settings skips, and a killed run is redone whole (its prefix is never read).
+
 Plain actors rather than a Ray Data ``map``, as in the parse runner: on this 2-CPU machine Ray
 Data (2.60) ran the units' tasks one at a time whatever their ``compute`` said (16 tasks of
 0.2 s: 3.4 s, plain tasks 1.6 s) and its first execution in a job cost about 1 s more.
@@ -20,17 +25,20 @@ from __future__ import annotations
 
 import os
 import logging
+import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
 import pyarrow.parquet as pq
+import yaml
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import (ParquetSettings, mark_running, part_entries, read_json, remove_leftovers,
-                      run_lock, write_json, write_manifest, write_parquet, write_yaml)
+from logad.io import (ParquetSettings, Store, as_folder, commit, finished_manifest, mark_running,
+                      new_run, part_entries, read_json, remove_leftovers, run_lock, write_json,
+                      write_manifest, write_parquet, write_yaml)
 from logad.ray.pool import count_newlines_parallel
 from logad.ray.runtime import ensure_ray
 from logad.ray.workers import map_unit_groups
@@ -64,8 +72,14 @@ def _fingerprint(unit: WorkUnit, settings: IngestSettings) -> str:
 
 
 def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file_columns: dict,
-                  out_dir: str, cfg: dict, parquet: ParquetSettings, fingerprint: str) -> dict:
-    """Run on a worker: read one unit, write its shard and its done-marker, return its counts."""
+                  out_dir: str, cfg: dict, parquet: ParquetSettings, fingerprint: str,
+                  run: str | None = None) -> dict:
+    """Run on a worker: read one unit, write its shard and its done-marker, return its counts.
+    With ``run`` (``out_dir`` on object storage) the shard and rejected rows go under that
+    run's prefix, uploaded whole, and there is no marker (the manifest commits the run)."""
+    if run is not None:
+        return _process_unit_to_store(unit, preset, labels, file_columns, Store.at(out_dir), run,
+                                      cfg, parquet, fingerprint)
     out = Path(out_dir)
     name = f"part-{unit.index:06d}"
     result = UnitResult(unit=unit.index, path=unit.file.display)
@@ -101,20 +115,60 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
     return row
 
 
+def _write_events(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file_columns: dict,
+                  cfg: dict, parquet: ParquetSettings, result: UnitResult, path: Path) -> bool:
+    """The unit's events written to ``path``; False (nothing written) when it has none."""
+    writer = None
+    try:
+        for table in unit_events(unit, preset, result, source=preset.name,
+                                 file_columns=file_columns, labels=labels,
+                                 max_line_bytes=cfg["max_line_bytes"], batch_lines=cfg["batch_lines"],
+                                 read_timeout_s=cfg.get("read_timeout_s")):
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, **parquet.writer_options(table.schema))
+            writer.write_table(table)
+    except InputError as exc:  # e.g. labels that need a column this preset does not make
+        result.error = f"{unit.file.display}: {exc}"
+    finally:
+        if writer is not None:
+            writer.close()
+    return writer is not None
+
+
+def _process_unit_to_store(unit: WorkUnit, preset: Preset, labels: LabelSpec | None,
+                           file_columns: dict, store: Store, run: str, cfg: dict,
+                           parquet: ParquetSettings, fingerprint: str) -> dict:
+    """:func:`_process_unit` for a folder on object storage."""
+    name = f"part-{unit.index:06d}"
+    result = UnitResult(unit=unit.index, path=unit.file.display)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".parquet.tmp")
+    os.close(fd)
+    try:
+        has_events = _write_events(unit, preset, labels, file_columns, cfg, parquet, result, Path(tmp))
+        if has_events:
+            store.fs.put_file(tmp, store.path(f"{run}/events/{name}.parquet"))
+    finally:
+        os.unlink(tmp)
+    if result.rejects is not None and result.rejects.num_rows:
+        store.write_parquet(result.rejects, f"{run}/rejected/{name}.parquet")
+    row = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "rejects"}
+    return {**row, "fingerprint": fingerprint, "has_events": has_events}
+
+
 class IngestWorker:
     """One ingest worker (a Ray actor, one CPU): holds what every unit needs, processes groups of
     units one after another."""
 
     def __init__(self, preset: Preset, labels: LabelSpec | None, file_columns: dict,
-                 out_dir: str, cfg: dict, parquet: ParquetSettings) -> None:
+                 out_dir: str, cfg: dict, parquet: ParquetSettings, run: str | None = None) -> None:
         self.preset, self.labels, self.file_columns = preset, labels, file_columns
-        self.out_dir, self.cfg, self.parquet = out_dir, cfg, parquet
+        self.out_dir, self.cfg, self.parquet, self.run = out_dir, cfg, parquet, run
 
     def process(self, units: list[tuple[WorkUnit, str]]) -> list[dict]:
         """Each ``(unit, fingerprint)`` read, structured, written; its manifest row."""
         return [_process_unit(u, self.preset, self.labels,
                               self.file_columns.get(u.file.display, {}), self.out_dir, self.cfg,
-                              self.parquet, fp)
+                              self.parquet, fp, self.run)
                 for u, fp in units]
 
 
@@ -160,12 +214,15 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path,
     t0 = time.perf_counter()
     settings = coerce(IngestSettings, cfg)
     cfg = settings.dump()
-    out = Path(out_dir)
+    out = as_folder(out_dir)
     preset = _resolve_preset(cfg)
     parquet = settings.parquet.writer()
     labels = load_labels(cfg["labels"]) if cfg.get("labels") else None
     all_files = expand_sources(list(sources), cfg.get("read_timeout_s"))
     files, file_cols, extra = _file_columns(all_files, preset, cfg)
+    if isinstance(out, str):
+        return _run_to_store(sources, Store.at(out), settings, preset, parquet, labels, all_files,
+                             files, file_cols, extra, t0)
     with run_lock(out, "ingest"):
         remove_leftovers(out, ("events", "rejected", "_units"))
         ensure_ray()
@@ -208,34 +265,82 @@ def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Pr
             if p.name not in expected:
                 p.unlink()
 
+    _side_tables(rows, labels, preset, cfg, all_files, extra,
+                 lambda table, name: write_parquet(table, out / name))
+    manifest = _manifest(sources, preset, units, done, rows, extra, t0, "ingest_config.yaml")
+    manifest["parts"] = part_entries(out, [f"events/part-{r['unit']:06d}.parquet"
+                                           for r in sorted(rows, key=lambda r: r["unit"])
+                                           if r["has_events"]])
+    write_yaml(cfg, out / "ingest_config.yaml")
+    return write_manifest(manifest, out / "manifest.json")
+
+
+def _run_to_store(sources: Sequence[str], store: Store, settings: IngestSettings, preset: Preset,
+                  parquet: ParquetSettings, labels: LabelSpec | None,
+                  all_files: list[SourceFile], files: list[SourceFile], file_cols: dict,
+                  extra: dict, t0: float) -> dict:
+    """:func:`run_ingest` into a folder on object storage: every unit into a new run's prefix,
+    then the manifest commits it (:mod:`logad.io.store`). The skip key is the inputs' (name,
+    size) and the settings: a re-run of a committed run returns its manifest."""
+    cfg = settings.dump()
+    key = stage_key([], settings, [[f.display, f.size] for f in all_files])
+    done = finished_manifest(store.url, key)
+    if done:
+        log.info("%s: ingest already complete for these inputs and settings; skipping", store.url)
+        return {**done, "skipped": True}
+    units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=lambda tasks:
+                       count_newlines_parallel(tasks, cfg.get("read_timeout_s")))
+    run = new_run()
+    log.info("ingest: %d files, %d units into %s/%s", len(files), len(units), store.url, run)
+    ensure_ray()
+    rows = map_unit_groups(IngestWorker, (preset, labels, file_cols, store.url, cfg, parquet, run),
+                           [(u, _fingerprint(u, settings)) for u in units], settings.workers,
+                           "ingest") if units else []
+    _side_tables(rows, labels, preset, cfg, all_files, extra,
+                 lambda table, name: store.write_parquet(table, f"{run}/{name}"))
+    manifest = _manifest(sources, preset, units, [], rows, extra, t0, f"{run}/ingest_config.yaml")
+    # a stalled read, or a file that failed before its read, is tried again by the next run
+    retry = any(r.get("stalled") for r in rows) or any(u.file.error for u in units)
+    manifest["run_key"] = None if retry else key
+    manifest["parts"] = part_entries(store.url, [f"{run}/events/part-{r['unit']:06d}.parquet"
+                                                 for r in sorted(rows, key=lambda r: r["unit"])
+                                                 if r["has_events"]])
+    store.write_bytes(f"{run}/ingest_config.yaml",
+                      yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).encode("utf-8"))
+    return commit(store, manifest, run)
+
+
+def _side_tables(rows: list[dict], labels: LabelSpec | None, preset: Preset, cfg: dict,
+                 all_files: list[SourceFile], extra: dict, write) -> None:
+    """``labels.parquet`` (the session labels seen) and LO2's ``metrics.parquet``, each given
+    to ``write(table, name)``; the metrics' counts go into ``extra``."""
     seen_keys = sorted({k for r in rows for k in r.get("keys", [])})
     if labels is not None:
         lab = session_labels(labels, seen_keys)
         if lab is not None:
-            write_parquet(lab, out / "labels.parquet")
+            write(lab, "labels.parquet")
     if preset.name.lower() == "lo2" and cfg["lo2"].get("load_metrics"):
         metrics, problems = load_lo2_metrics(all_files)
-        write_parquet(metrics, out / "metrics.parquet")
+        write(metrics, "metrics.parquet")
         extra["metrics_rows"] = metrics.num_rows
         extra["metrics_problems"] = problems
 
+
+def _manifest(sources: Sequence[str], preset: Preset, units: list[WorkUnit], done: list[dict],
+              rows: list[dict], extra: dict, t0: float, settings_file: str) -> dict:
+    """The manifest of an ingest run, but its ``parts``."""
     file_rows = _file_rows(rows)
     totals = {k: sum(f[k] for f in file_rows) for k in _COUNTS}
     errors = [e for f in file_rows for e in f["errors"]]
-    parts = [f"events/part-{r['unit']:06d}.parquet" for r in sorted(rows, key=lambda r: r["unit"])
-             if r["has_events"]]
-    manifest = {
+    return {
         "stage": "ingest", "status": "complete", "logad_version": __version__,
         "preset": preset.name,
         "inputs": [str(s) for s in sources], "units": len(units), "units_skipped": len(done),
         "counts": {"read": totals["lines_read"], "processed": totals["parsed"],
                    "rejected": totals["rejected"]},
-        "settings_file": "ingest_config.yaml",
+        "settings_file": settings_file,
         "files": file_rows, "totals": totals, "errors": errors, "n_files": len(file_rows),
         "n_files_failed": sum(1 for f in file_rows if f["errors"]),
         "accounting_ok": all(f["lines_read"] == f["parsed"] + f["rejected"] for f in file_rows),
         "seconds": round(time.perf_counter() - t0, 3), **extra,
-        "parts": part_entries(out, parts),
     }
-    write_yaml(cfg, out / "ingest_config.yaml")
-    return write_manifest(manifest, out / "manifest.json")

@@ -23,6 +23,11 @@ time; with 2M lines that was a third of the run and kept 2 workers from scaling.
 Outputs in ``out_dir``: ``events/``, ``templates.parquet``, ``template_state.json``,
 ``rejected.parquet``, ``parse_config.yaml`` and, last, ``manifest.json`` (it marks the run
 complete: a re-run with the same inputs, config and state returns it without work).
+
+Either folder may be an object-storage URL (``s3://...``, :mod:`logad.io.store`). Out there, the
+workers write their parts straight under the run's prefix ``_runs/<run-id>/``, the driver the
+other files, and the manifest, written last, commits the run. The masked-column spill is a
+local folder, so it is not used then (pass 2 masks again: the same result).
 """
 
 from __future__ import annotations
@@ -31,18 +36,18 @@ import hashlib
 import json
 import logging
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import ConfigError, InputError
-from logad.io import (StageFolder, Timer, atomic_dir, finished_manifest, mark_running, open_stage,
-                      remove_leftovers, run_lock, write_json, write_manifest, write_parquet,
-                      write_yaml)
+from logad.io import (StageFolder, Store, Timer, as_folder, atomic_dir, commit, finished_manifest,
+                      join, mark_running, new_run, open_stage, read_table, remove_leftovers,
+                      run_lock, write_json, write_manifest, write_parquet, write_yaml)
 from logad.parsing.masking import compile_passes, rules_to_json
 from logad.parsing.miner import DrainSettings, TemplateMiner
 from logad.parsing.state import (from_drain3_snapshot, from_state, is_logad_state, state_aliases,
@@ -59,7 +64,7 @@ __all__ = ["run_parse", "resolve_rules", "load_template_state"]
 
 log = logging.getLogger(__name__)
 
-def _input(events_dir: Path) -> StageFolder:
+def _input(events_dir: Path | str) -> StageFolder:
     """The finished ingest (:func:`logad.io.open_stage`), checked for the columns, with its
     damaged parts (``damaged``): a part missing, truncated or of another row count is left out
     and reported, its rows counted as rejected; the others are parsed."""
@@ -163,10 +168,14 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: ParseSettings
     """
     settings = coerce(ParseSettings, cfg)  # every setting checked before the output folder is touched
     timer = Timer()
-    events_dir, out = Path(events_dir), Path(out_dir)
+    events_dir, out = as_folder(events_dir), as_folder(out_dir)
     state_path = Path(drain_state) if drain_state else None
     num_blocks = num_blocks if num_blocks is not None else settings.num_blocks
     stage_in = _input(events_dir)
+    if isinstance(out, str):  # object storage: no lock, no leftovers, no local spill
+        return _run(events_dir, out, settings.model_copy(update={"spill": False}), timer,
+                    stage_in, state_path, match_only, no_mask, num_blocks,
+                    trust_drain3_snapshot, run=new_run())
     with run_lock(out, "parse"):
         remove_leftovers(out)
         try:
@@ -176,11 +185,14 @@ def run_parse(events_dir: str | Path, out_dir: str | Path, *, cfg: ParseSettings
             shutil.rmtree(out / "_spill", ignore_errors=True)  # also after a failure
 
 
-def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, stage_in: StageFolder,
-         state_path: Path | None, match_only: bool, no_mask: Sequence[str],
-         num_blocks: int | None, trust_drain3_snapshot: bool) -> dict:
-    """The work of :func:`run_parse` once its input is checked and ``out`` is locked."""
+def _run(events_dir: Path | str, out: Path | str, settings: ParseSettings, timer: Timer,
+         stage_in: StageFolder, state_path: Path | None, match_only: bool, no_mask: Sequence[str],
+         num_blocks: int | None, trust_drain3_snapshot: bool, run: str | None = None) -> dict:
+    """The work of :func:`run_parse` once its input is checked and ``out`` is locked (or,
+    with ``run``, ``out`` is on object storage and the run writes under ``run``)."""
     files, damaged = stage_in.files, stage_in.damaged
+    dest = out if run is None else join(out, run)  # where this run's files go
+    rel = "" if run is None else f"{run}/"  # and their names in the manifest
     cfg = settings.dump()
     with timer("plan"):
         preset = stage_in.info.preset
@@ -230,7 +242,7 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, sta
             state = to_state(miner, masking={"preset": preset, "rules": rules_to_json(rules)},
                              aliases=aliases)
         with timer("assign_write"):
-            with atomic_dir(out / "events") as tmp:
+            with _events_folder(dest, run) as tmp:
                 mapping = workers.put(result.mapping)
                 workers.each("set_mapping", mapping, str(tmp), drop_lost=True)
                 parts = {}
@@ -248,19 +260,19 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, sta
             lost_files, lost_rows = _damaged_rows(damaged)
             per_file = {**per_file, **lost_files}
             rej = pa.concat_tables([rej, lost_rows.cast(rej.schema)])
-        write_parquet(templates, out / "templates.parquet")
-        write_parquet(rej, out / "rejected.parquet")
-        write_json(state, out / "template_state.json")
+        write_parquet(templates, join(dest, "templates.parquet"))
+        write_parquet(rej, join(dest, "rejected.parquet"))
+        write_json(state, join(dest, "template_state.json"))
         for side in ("labels.parquet", "metrics.parquet"):  # ingest's side tables travel along
-            if (events_dir / side).is_file():
-                write_parquet(pq.read_table(events_dir / side), out / side)
+            if stage_in.has_side(side):
+                write_parquet(read_table(stage_in.side(side)), join(dest, side))
         state_after = state_sha
         if state_path is not None and not match_only:
             write_json(state, state_path)
             state_after = _sha(state_path)
         write_yaml({**cfg, "no_mask": list(no_mask), "match_only": match_only,
                     "num_blocks": num_blocks, "preset": preset,
-                    "masking_rules": rules_to_json(rules)}, out / "parse_config.yaml")
+                    "masking_rules": rules_to_json(rules)}, join(dest, "parse_config.yaml"))
     read = sum(r["read"] for r in per_file.values())
     n_rej = sum(r["rejected"] for r in per_file.values())
     manifest = {
@@ -284,7 +296,7 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, sta
                     "start_rss_mb": max(m["start_rss_mb"] for m in memory),
                     "peak_rss_mb": max(m["peak_rss_mb"] for m in memory)},
         "peak_rss_mb": max(m["peak_rss_mb"] for m in memory),
-        "settings_file": "parse_config.yaml",
+        "settings_file": f"{rel}parse_config.yaml",
         "lines_per_second": round(read / max(sum(timer.seconds.values()), 1e-9), 1),
         "drain": miner.settings.to_dict(),
         "masking_rules": [r.name for r in rules], "no_mask": list(no_mask),
@@ -292,12 +304,23 @@ def _run(events_dir: Path, out: Path, settings: ParseSettings, timer: Timer, sta
         "drain_state": {"path": str(state_path) if state_path else None,
                         "sha256_before": state_sha, "sha256_after": state_after},
         "event_files": dict(sorted(parts.items())),
-        "parts": [{"file": f"events/{name}", "rows": rows} for name, rows in sorted(parts.items())],
-        "outputs": {"events": "events/", "templates": "templates.parquet",
-                    "template_state": "template_state.json", "rejected": "rejected.parquet",
-                    "config": "parse_config.yaml"},
+        "parts": [{"file": f"{rel}events/{name}", "rows": rows}
+                  for name, rows in sorted(parts.items())],
+        "outputs": {"events": f"{rel}events/", "templates": f"{rel}templates.parquet",
+                    "template_state": f"{rel}template_state.json",
+                    "rejected": f"{rel}rejected.parquet", "config": f"{rel}parse_config.yaml"},
     }
+    if run is not None:
+        return commit(Store.at(out), manifest, run)
     return write_manifest(manifest, out / "manifest.json")
+
+
+def _events_folder(dest: Path | str, run: str | None):
+    """Where pass 2 writes the parts: a temporary folder renamed onto ``dest/events`` (local),
+    or straight ``dest/events`` under the run's own prefix (object storage)."""
+    if run is None:
+        return atomic_dir(dest / "events")
+    return nullcontext(join(dest, "events"))
 
 
 def _per_file(counts: list[pa.Table]) -> dict[str, dict[str, int]]:

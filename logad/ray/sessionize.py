@@ -21,6 +21,13 @@ No Ray Data shuffle: a bucket is a set of Parquet row groups a worker reads whol
 are content-derived and buckets are hashes of them, so the output does not depend on the number
 of groups or workers. Outputs are written atomically; ``manifest.json`` last; the spill is
 removed when the run completes.
+
+Either folder may be an object-storage URL (``s3://...``, :mod:`logad.io.store`). The input is
+read by URL. For an output there, the run works in a local folder of the driver (the spill is
+memory-mapped, and a bucket's spill is read by another worker than the one that wrote it), so
+its workers run on the driver's node (in this process when the cluster has more nodes); then
+the driver uploads its files under the run's prefix ``_runs/<run-id>/`` and the manifest,
+written last, commits the run.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import glob
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +46,9 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import (StageFolder, Timer, atomic_dir, finished_manifest, mark_running, open_stage,
-                      part_entries, write_manifest, write_parquet, write_yaml)
+from logad.io import (StageFolder, Store, Timer, as_folder, atomic_dir, commit, finished_manifest,
+                      mark_running, new_run, open_parquet, open_stage, part_entries, read_table,
+                      write_manifest, write_parquet, write_yaml)
 from logad.ray.pool import equal_groups, guided_groups
 from logad.ray.workers import Workers, in_process
 from logad.schema import REJECTED_SCHEMA, require_columns
@@ -60,7 +69,7 @@ def resolve_config(cfg: SessionizeSettings | dict[str, Any] | None) -> Sessioniz
     return coerce(SessionizeSettings, cfg)
 
 
-def _input(parsed_dir: Path) -> StageFolder:
+def _input(parsed_dir: Path | str) -> StageFolder:
     """The finished `logad parse` output (an unfinished or damaged input is refused with a
     message saying how to finish it); its parts' footers are read here, once."""
     found = open_stage(parsed_dir, "parse")
@@ -69,13 +78,17 @@ def _input(parsed_dir: Path) -> StageFolder:
     return found
 
 
-def _labels_path(settings: SessionizeSettings, parsed_dir: Path, events_dir: Path) -> Path | None:
+def _labels_path(settings: SessionizeSettings, stage_in: StageFolder, parsed_dir: Path | str
+                 ) -> Path | str | None:
     """``settings.labels`` (must exist), else the first ``labels.parquet`` beside the events."""
     if settings.labels:
         path = Path(settings.labels)
         if not path.is_file():
             raise InputError(f"labels file {path} not found (--labels / labels:)")
         return path
+    if stage_in.store is not None:
+        return stage_in.side("labels.parquet") if stage_in.has_side("labels.parquet") else None
+    events_dir, parsed_dir = Path(stage_in.files[0]).parent, Path(parsed_dir)
     for cand in (events_dir / "labels.parquet", parsed_dir / "labels.parquet"):
         if cand.is_file():
             return cand
@@ -214,24 +227,67 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         :class:`~logad.errors.WorkerLost`).
     """
     settings = resolve_config(cfg)
-    parsed_dir, out_dir = Path(parsed_dir), Path(out_dir)
+    parsed_dir, out = as_folder(parsed_dir), as_folder(out_dir)
     stage_in = _input(parsed_dir)
-    events_dir, files = stage_in.files[0].parent, [str(p) for p in stage_in.files]
+    files = [str(p) for p in stage_in.files]
     by = settings.by
     key_col = getattr(settings.keys, by) if by in ID_MODES else None
     needed = [*EVENT_COLUMNS] + ([key_col] if key_col and key_col not in EVENT_COLUMNS else [])
     for part in stage_in.parts:
         require_columns(part.schema, needed, f"{part.path} (sessionize --by {by})")
-    labels_path = _labels_path(settings, parsed_dir, events_dir) if by in ID_MODES else None
+    labels_path = _labels_path(settings, stage_in, parsed_dir) if by in ID_MODES else None
     key = stage_key([*files, *([labels_path] if labels_path else [])], settings)
-    done = finished_manifest(out_dir, key)
+    done = finished_manifest(out, key)
     if done:
-        log.info("%s: sessionize already complete for these inputs and settings; skipping", out_dir)
+        log.info("%s: sessionize already complete for these inputs and settings; skipping", out)
         return {**done, "skipped": True}
     labels = None
     if labels_path is not None:
-        require_columns(pq.read_schema(labels_path), ["session_key", "label"], str(labels_path))
-        labels = pq.read_table(labels_path, columns=["session_key", "label"])
+        require_columns(open_parquet(labels_path).schema_arrow, ["session_key", "label"],
+                        str(labels_path))
+        labels = read_table(labels_path, columns=["session_key", "label"])
+    if isinstance(out, str):
+        work = Path(tempfile.mkdtemp(prefix="logad-sessionize-"))
+        try:
+            manifest = _sessionize(settings, stage_in, parsed_dir, work, key, labels, labels_path,
+                                   one_node=True)
+            return _upload(Store.at(out), work, manifest)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return _sessionize(settings, stage_in, parsed_dir, out, key, labels, labels_path)
+
+
+def _upload(store: Store, work: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The files of a run made in the local folder ``work`` uploaded under a new run's prefix
+    of ``store``, then its manifest (naming them there) committed."""
+    run = new_run()
+    for path in sorted(p for p in work.rglob("*") if p.is_file()):
+        rel = path.relative_to(work).as_posix()
+        if rel != "manifest.json":
+            store.fs.put_file(str(path), store.path(f"{run}/{rel}"))
+    manifest = {**manifest,
+                "parts": [{**p, "file": f"{run}/{p['file']}"} for p in manifest["parts"]],
+                "settings_file": f"{run}/{manifest['settings_file']}",
+                "outputs": {k: store.url_of(f"{run}/{Path(v).relative_to(work).as_posix()}")
+                            for k, v in manifest["outputs"].items()}}
+    return commit(store, manifest, run)
+
+
+def _one_node_workers() -> bool:
+    """Whether every Ray worker runs on this node (the cluster has one node alive)."""
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive")) <= 1
+
+
+def _sessionize(settings: SessionizeSettings, stage_in: StageFolder, parsed_dir: Path | str,
+                out_dir: Path, key: str, labels: pa.Table | None,
+                labels_path: Path | str | None, one_node: bool = False) -> dict[str, Any]:
+    """The work of :func:`run_sessionize` into the local folder ``out_dir`` once the skip
+    check is done; with ``one_node``, its workers all run on this node."""
+    by = settings.by
+    key_col = getattr(settings.keys, by) if by in ID_MODES else None
+    needed = [*EVENT_COLUMNS] + ([key_col] if key_col and key_col not in EVENT_COLUMNS else [])
     n_read = stage_in.num_rows
     n_buckets = settings.ray.num_partitions or max(2, min(512, n_read // 250_000 + 1))
     blocks = settings.ray.read_blocks
@@ -255,6 +311,10 @@ def run_sessionize(parsed_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             from logad.ray.runtime import ensure_ray
 
             ensure_ray()
+            if one_node and not _one_node_workers():
+                log.warning("sessionize into object storage: its workers share a local spill, "
+                            "so they run in this process (the cluster has several nodes)")
+                local = True
         units = stage_in.units()
         n_workers = 1 if local else pool_size(settings.workers)
         groups = equal_groups(units, blocks) if blocks else guided_groups(units, n_workers)

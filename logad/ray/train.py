@@ -22,7 +22,7 @@ from logad.settings import TrainSettings, coerce, stage_key
 from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
-from logad.io import Part, Timer, sequences_files, sequences_parts
+from logad.io import Part, Timer, local_only, sequences_files, sequences_parts
 from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model
@@ -160,6 +160,7 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
     was chosen, validation metrics and timings; the same summary goes into ``model.yml`` under
     ``extra``.
     """
+    local_only(out_dir)  # a model folder is written locally only: refused before the work
     settings = coerce(TrainSettings, cfg)
     cfg = settings.dump()
     spec = get_model(model_name)

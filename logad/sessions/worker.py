@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from logad.io import open_parquet
 from logad.schema import REJECTED_SCHEMA
 from logad.sessions.build import (SESSION_COL, apply_session_labels, build_sequences, key_index,
                                   no_key_reason, rejected_rows)
@@ -121,7 +122,7 @@ def session_keys(merged: pa.Table, id_mode: str) -> pa.Table:
 
 
 def _read_unit(unit: dict, columns: Sequence[str]) -> pa.Table:
-    return pq.ParquetFile(unit["file"]).read_row_group(int(unit["row_group"]), columns=list(columns),
+    return open_parquet(unit["file"]).read_row_group(int(unit["row_group"]), columns=list(columns),
                                                        use_threads=False)
 
 
@@ -130,7 +131,7 @@ def _with_raw(unit: dict, rejected: pa.Table, line_idx: np.ndarray) -> pa.Table:
     only when there are rejected lines and the input has ``raw``."""
     if rejected.num_rows == 0:
         return rejected
-    pf = pq.ParquetFile(unit["file"])
+    pf = open_parquet(unit["file"])
     if "raw" not in pf.schema_arrow.names:
         return rejected
     raw = pf.read_row_group(int(unit["row_group"]), columns=["raw"], use_threads=False).column("raw")
