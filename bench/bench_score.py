@@ -111,6 +111,7 @@ def main() -> None:
     from logad.ray.train import run_train
 
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
         ensure_ray(num_cpus=2)
         data = {"1x": make_sessions(args.sessions, 1, work / "1x"),
@@ -127,10 +128,15 @@ def main() -> None:
                         m = run_score(work / "model", seq, out, {"workers": workers, "local_below": 0,
                                                                  "batch_size": 4096})
                         secs = time.perf_counter() - t0
+                    rank = m.get("rank_pass") or {}
                     row = {"size": size, "sessions": m["sessions"], "workers": workers, "seconds": round(secs, 2),
                            "sessions_per_s": round(m["sessions"] / secs), "sessions_per_s_per_core": round(m["sessions"] / secs / workers),
                            "driver_peak_rss_mb": round(rss.driver / 2**20), "actor_peak_rss_mb": round(rss.actor / 2**20),
-                           "parts": len(m["parts"]), "load_avg": os.getloadavg()[0]}
+                           "parts": len(m["parts"]), "rank_buckets": rank.get("buckets"),
+                           "largest_bucket": rank.get("largest_bucket"), "rows_per_bucket": rank.get("rows_per_bucket"),
+                           "phase_seconds": rank.get("seconds"),
+                           "actor_startup_cpu_s": m["actors"].get("startup_cpu_s"),
+                           "load_avg": os.getloadavg()[0], "utc": time.strftime("%H:%M:%S", time.gmtime())}
                     print(json.dumps(row), flush=True)
                     if workers not in best or secs < best[workers]["seconds"]:
                         best[workers] = row
@@ -142,12 +148,24 @@ def main() -> None:
         doc = {"bench": "score", "model": "sequence_xgb_counts", "repeat": args.repeat,
                "command": f"python bench/bench_score.py --sessions {args.sessions} --repeat {args.repeat}",
                "note": "2-vCPU VM shared with other jobs while it ran (load_avg per row); best of repeat; "
-                       "seconds are run_score wall time including the actors' start-up and the rank pass",
+                       "seconds are run_score wall time including the actors' start-up and the rank pass; "
+                       "phase_seconds from the manifest (start: actors ready); actor_startup_cpu_s: CPU "
+                       "seconds each actor's process had used when ready (Ray worker, imports, models)",
+               "rows_per_bucket": results[-1]["rows_per_bucket"], "started_utc": started,
                "results": results, "speedup_2_vs_1": speedup,
                "cpu_count": os.cpu_count(), "load_avg_end": os.getloadavg()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
         print(json.dumps({"speedup_2_vs_1": speedup}))
+        print("| input | workers | seconds | sessions/s | start / score / rank s | actor start-up CPU s "
+              "| driver peak RSS | actor peak RSS | buckets (largest) | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for r in results:
+            ph = r["phase_seconds"] or {}
+            print(f"| {r['sessions']:,} ({r['size']}) | {r['workers']} | {r['seconds']} | {r['sessions_per_s']:,} "
+                  f"| {ph.get('start')} / {ph.get('score')} / {ph.get('rank')} "
+                  f"| {', '.join(str(x) for x in r['actor_startup_cpu_s'] or [])} | {r['driver_peak_rss_mb']} MB "
+                  f"| {r['actor_peak_rss_mb']} MB | {r['rank_buckets']} ({r['largest_bucket']:,}) | {r['load_avg']:.1f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

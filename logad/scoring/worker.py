@@ -15,6 +15,7 @@ methods on actors or locally, so both give the same folder.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -143,6 +144,11 @@ class ScoreWorker:
         self.columns = None if columns is None else list(columns)
         self.rows_per_bucket = int(rows_per_bucket)
         self.step = sample_step(rows_per_bucket)
+        self.ready_cpu_s = time.process_time()  # in an actor: its process's start-up, imports, models
+
+    def ready_cpu(self) -> float:
+        """CPU seconds this process had used when the worker was ready."""
+        return self.ready_cpu_s
 
     def score(self, unit: ScoreUnit) -> list[dict[str, Any]]:
         """Score one unit, write its staged part in rank order; the part's per-model summary."""

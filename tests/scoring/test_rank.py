@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from logad.ray.score import run_score
@@ -74,7 +75,7 @@ def test_refine_cuts_an_oversized_bucket_into_exact_ones(tmp_path):
         assert worker.rank(RankBucket("m", start=start, out=str(tmp_path / f"out-{k}.parquet"),
                                       folder=sub)) == n
         start += n
-        out.append(pa.parquet.read_table(tmp_path / f"out-{k}.parquet"))
+        out.append(pq.read_table(tmp_path / f"out-{k}.parquet"))
     got = pa.concat_tables(out)
     assert (got.column("rank").to_numpy() == _plain_ranks(got)).all()
     assert read_staged(folder / "part-0.arrow", ["score"]).column_names == ["score"]
