@@ -71,7 +71,9 @@ def make_sessions(n: int, seed: int, out: Path, parts: int = 8) -> Path:
 
 
 class PeakRss:
-    """Samples the driver's RSS and the largest RSS of any scoring actor every 0.2 s."""
+    """Samples the driver's RSS and the largest RSS of this driver's scoring actors (processes
+    under it: its own Ray cluster; other jobs' actors on a shared machine are not counted)
+    every 0.2 s."""
 
     def __init__(self) -> None:
         self.driver = self.actor = 0
@@ -81,9 +83,9 @@ class PeakRss:
         me = psutil.Process()
         while not self._stop.is_set():
             self.driver = max(self.driver, me.memory_info().rss)
-            for p in psutil.process_iter(["cmdline"]):
+            for p in me.children(recursive=True):
                 try:
-                    if "ScoreWorker" in " ".join(p.info["cmdline"] or []):
+                    if "ScoreWorker" in " ".join(p.cmdline()):
                         self.actor = max(self.actor, p.memory_info().rss)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass

@@ -6,7 +6,8 @@ the rows of a part between two keys are one contiguous slice, found by binary se
 (:func:`key_positions`). Cut points are keys, not scores: a run of equal scores can be cut
 between two session ids, so buckets stay balanced whatever the score distribution.
 
-The runner samples every :func:`sample_step`-th key of each part (:func:`sample_keys`), cuts the
+The runner samples every :func:`sample_step`-th key of each part, from a start of its own
+(:func:`sample_keys`, :func:`sample_offset`: a systematic sample, unbiased), cuts the
 pooled sample every :func:`cut_every`-th key (:func:`cut_keys`) and splits every part along
 those cuts into bucket fragments. A bucket that still holds more than ``rows_per_bucket`` rows
 (unlikely: the sample is 32 keys per bucket size) is cut again from all of its own keys
@@ -20,6 +21,7 @@ read through a memory map, a slice costs only the pages it touches.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 from pathlib import Path
 from typing import Sequence
@@ -31,6 +33,7 @@ import pyarrow.compute as pc
 from logad.io import atomic_path
 
 __all__ = ["Key", "SAMPLES_PER_BUCKET", "sample_step", "cut_every", "rank_key", "sample_keys",
+           "sample_offset",
            "cut_keys", "key_positions", "exact_cuts", "write_staged", "read_staged"]
 
 #: A row's place in rank order: (score, session id).
@@ -57,13 +60,28 @@ def rank_key(key: Key) -> tuple[bool, float, str]:
     return nan, 0.0 if nan else -score, sid
 
 
-def sample_keys(score: np.ndarray, session_id: Sequence[str], step: int) -> list[Key]:
-    """Keys at rows ``step - 1, 2 step - 1, ...`` of one model's rows in rank order.
+def sample_keys(score: np.ndarray, session_id: Sequence[str], step: int, offset: int = 0) -> list[Key]:
+    """Keys at rows ``offset, offset + step, ...`` of one model's rows in rank order.
 
-    >>> sample_keys(np.array([0.9, 0.5, 0.5, 0.1]), ["a", "b", "c", "d"], 2)
+    Each part should start at its own ``offset`` in ``[0, step)`` (:func:`sample_offset`): with
+    one fixed start every part would give keys of the same quantile, and a part smaller than
+    ``step`` either none or always one.
+
+    >>> sample_keys(np.array([0.9, 0.5, 0.5, 0.1]), ["a", "b", "c", "d"], 2, 1)
     [(0.5, 'b'), (0.1, 'd')]
     """
-    return [(float(score[i]), str(session_id[i])) for i in range(step - 1, len(score), step)]
+    return [(float(score[i]), str(session_id[i])) for i in range(offset, len(score), step)]
+
+
+def sample_offset(name: str, step: int) -> int:
+    """Where in ``[0, step)`` the sample of the part called ``name`` starts (from its name only,
+    so never from the workers).
+
+    >>> 0 <= sample_offset("part-0.parquet", 7) < 7
+    True
+    """
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % max(1, int(step))
 
 
 def cut_keys(samples: Sequence[Key], every: int) -> list[Key]:

@@ -29,7 +29,7 @@ from logad.models.trained import TrainedModel
 from logad.scoring.parts import (PARTS_SCHEMA, add_ranks, model_version, score_models_batch,
                                  sort_for_rank, write_part)
 from logad.scoring.rank import (Key, exact_cuts, key_positions, read_staged, sample_keys,
-                                sample_step, write_staged)
+                                sample_offset, sample_step, write_staged)
 
 __all__ = ["ScoreUnit", "SplitJob", "RankBucket", "ScoreWorker", "score_units", "columns_to_read",
            "summarize"]
@@ -116,7 +116,8 @@ def columns_to_read(models: Sequence[TrainedModel], available: Sequence[str]) ->
 
 def summarize(rows: pa.Table, part: str, step: int) -> list[dict[str, Any]]:
     """One dict per model of a staged part (rows in rank order): rows, flagged, unknown tokens,
-    ``offset`` (its first row in the part) and ``keys`` (every ``step``-th key)."""
+    ``offset`` (its first row in the part) and ``keys`` (every ``step``-th key, from a start
+    given by the part's name)."""
     out = []
     models = rows.column("model").to_numpy(zero_copy_only=False)
     score = rows.column("score").to_numpy()
@@ -128,7 +129,8 @@ def summarize(rows: pa.Table, part: str, step: int) -> list[dict[str, Any]]:
         a, b = int(where[0]), int(where[-1]) + 1  # contiguous: the part is sorted by model
         out.append({"part": part, "model": name, "rows": b - a, "offset": a,
                     "flagged": int(flag[a:b].sum()), "unknown": int(unk[a:b].sum()),
-                    "keys": sample_keys(score[a:b], sid[a:b], step)})
+                    "keys": sample_keys(score[a:b], sid[a:b], step,
+                                        sample_offset(f"{Path(part).name}\x00{name}", step))})
     return out
 
 

@@ -11,7 +11,7 @@ from logad.ray.score import run_score
 from logad.ray.train import run_train
 from logad.scoring.parts import PARTS_SCHEMA, read_scores, sort_for_rank
 from logad.scoring.rank import (cut_every, cut_keys, exact_cuts, key_positions, read_staged,
-                                sample_keys, sample_step, write_staged)
+                                sample_keys, sample_offset, sample_step, write_staged)
 from logad.scoring.worker import RankBucket, ScoreWorker
 from tests.scoring.factory import make_sequences, write_sequences
 
@@ -52,6 +52,24 @@ def test_cuts_split_runs_of_equal_scores_between_session_ids():
     assert [(repr(float(s[p - 1])), sid[p - 1]) for p in pos] == [(repr(c[0]), c[1]) for c in cuts]
     exact = key_positions(s, sid, exact_cuts(s[::-1].copy(), sid[::-1].copy(), 64))
     assert np.diff([0, *exact.tolist(), len(s)]).tolist() == [64] * 7 + [52]
+
+
+def test_parts_smaller_than_the_sample_step_still_give_balanced_buckets():
+    """80 parts of 2,500 rows, one score distribution, a sample step of 2,048: each part starts
+    its sample at its own offset, so the keys are not all of one quantile."""
+    rng = np.random.default_rng(3)
+    values, bound = rng.random(50), 65536
+    step = sample_step(bound)
+    parts, keys = [], []
+    for j in range(80):
+        t = sort_for_rank(_rows(rng.choice(values, size=2500), [f"s{j:02d}-{i:04d}" for i in range(2500)]))
+        s, sid = t.column("score").to_numpy(), t.column("session_id").to_numpy(zero_copy_only=False)
+        parts.append((s, sid))
+        keys += sample_keys(s, sid, step, sample_offset(f"part-{j}", step))
+    cuts = cut_keys(keys, cut_every(bound))
+    sizes = sum(np.diff([0, *key_positions(s, sid, cuts).tolist(), len(s)]) for s, sid in parts)
+    assert sizes.sum() == 200_000 and len(sizes) >= 5
+    assert sizes.max() <= 0.75 * bound, sizes.tolist()
 
 
 def test_refine_cuts_an_oversized_bucket_into_exact_ones(tmp_path):
