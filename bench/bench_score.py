@@ -151,7 +151,7 @@ def main() -> None:
                "command": f"python bench/bench_score.py --sessions {args.sessions} --repeat {args.repeat}",
                "note": "2-vCPU VM shared with other jobs while it ran (load_avg per row); best of repeat; "
                        "seconds are run_score wall time including the actors' start-up and the rank pass; "
-                       "phase_seconds from the manifest (start: actors ready); actor_startup_cpu_s: CPU "
+                       "phase_seconds from the manifest (actors start, score units, rank); actor_startup_cpu_s: CPU "
                        "seconds each actor's process had used when ready (Ray worker, imports, models)",
                "rows_per_bucket": results[-1]["rows_per_bucket"], "started_utc": started,
                "results": results, "speedup_2_vs_1": speedup,
@@ -159,13 +159,13 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
         print(json.dumps({"speedup_2_vs_1": speedup}))
-        print("| input | workers | seconds | sessions/s | start / score / rank s | actor start-up CPU s "
+        print("| input | workers | seconds | sessions/s | start+score / rank s | actor start-up CPU s "
               "| driver peak RSS | actor peak RSS | buckets (largest) | load |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for r in results:
             ph = r["phase_seconds"] or {}
             print(f"| {r['sessions']:,} ({r['size']}) | {r['workers']} | {r['seconds']} | {r['sessions_per_s']:,} "
-                  f"| {ph.get('start')} / {ph.get('score')} / {ph.get('rank')} "
+                  f"| {ph.get('start_and_score')} / {ph.get('rank')} "
                   f"| {', '.join(str(x) for x in r['actor_startup_cpu_s'] or [])} | {r['driver_peak_rss_mb']} MB "
                   f"| {r['actor_peak_rss_mb']} MB | {r['rank_buckets']} ({r['largest_bucket']:,}) | {r['load_avg']:.1f} |")
     finally:

@@ -131,15 +131,14 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
     t0 = time.perf_counter()
     with Workers(ScoreWorker, (dirs, str(staging), cfg.get("split"), columns, rows_per_bucket),
                  n=n, local=local, options=options) as workers:
-        ready = [] if local else [round(s, 2) for s in workers.each("ready_cpu")]
-        t1 = time.perf_counter()
-        for rows in workers.map("score", units, progress="score"):
+        for rows in workers.map("score", units, progress="score"):  # each actor starts on its own
             summary += rows
-        t2 = time.perf_counter()
+        t1 = time.perf_counter()
         if summary:
             rank = _rank_buckets(workers, summary, staging, out, rows_per_bucket)
-        rank["seconds"] = {"start": round(t1 - t0, 3), "score": round(t2 - t1, 3),
-                           "rank": round(time.perf_counter() - t2, 3)}
+        rank["seconds"] = {"start_and_score": round(t1 - t0, 3),
+                           "rank": round(time.perf_counter() - t1, 3)}
+        ready = [] if local else [round(s, 2) for s in workers.each("ready_cpu")]
     act = {"size": 0, "in_process": True} if local else {"size": n, **options}
     act["retried"] = workers.retried  # units redone after their worker was lost
     if ready:  # CPU seconds each actor's process had used when it was ready (imports, models)
