@@ -1,7 +1,7 @@
 """Streaming score throughput and memory: sessions/s per core with 1 and 2 actors, and the peak
 RSS of the driver and of each scoring actor at 1× and 10× the input.
 
-    .venv/bin/python bench/bench_score.py [--sessions 20000] [--repeat 2]
+    .venv/bin/python bench/bench_score.py [--sessions 20000] [--repeat 2] [--rows-per-bucket N]
 
 Writes bench/results/score.json. Input: synthetic sessions (event-count sequences, 15 %
 anomalous, 40 event kinds), trained once with ``sequence_xgb_counts``; each run scores into a
@@ -105,6 +105,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--rows-per-bucket", type=int, default=None,
+                    help="the rank pass's bound (default: configs/score.yaml's)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "score.json"))
     args = ap.parse_args()
     os.environ.setdefault("LOGAD_PROGRESS", "0")
@@ -127,8 +129,10 @@ def main() -> None:
                     out = work / f"scores-{size}-{workers}-{rep}"
                     with PeakRss() as rss:
                         t0 = time.perf_counter()
-                        m = run_score(work / "model", seq, out, {"workers": workers, "local_below": 0,
-                                                                 "batch_size": 4096})
+                        cfg = {"workers": workers, "local_below": 0, "batch_size": 4096}
+                        if args.rows_per_bucket:
+                            cfg["rows_per_bucket"] = args.rows_per_bucket
+                        m = run_score(work / "model", seq, out, cfg)
                         secs = time.perf_counter() - t0
                     rank = m.get("rank_pass") or {}
                     row = {"size": size, "sessions": m["sessions"], "workers": workers, "seconds": round(secs, 2),
@@ -148,7 +152,8 @@ def main() -> None:
                             / next(r for r in results if r["size"] == s and r["workers"] == 2)["seconds"], 2)
                    for s in data}
         doc = {"bench": "score", "model": "sequence_xgb_counts", "repeat": args.repeat,
-               "command": f"python bench/bench_score.py --sessions {args.sessions} --repeat {args.repeat}",
+               "command": f"python bench/bench_score.py --sessions {args.sessions} --repeat {args.repeat}"
+                          + (f" --rows-per-bucket {args.rows_per_bucket}" if args.rows_per_bucket else ""),
                "note": "2-vCPU VM shared with other jobs while it ran (load_avg per row); best of repeat; "
                        "seconds are run_score wall time including the actors' start-up and the rank pass; "
                        "phase_seconds from the manifest (actors start, score units, rank); actor_startup_cpu_s: CPU "
