@@ -1,7 +1,7 @@
 """Streaming score throughput and memory: sessions/s per core with 1 and 2 actors, and the peak
 RSS of the driver and of each scoring actor at 1× and 10× the input.
 
-    .venv/bin/python bench/bench_score.py [--sessions 20000] [--repeat 2]
+    .venv/bin/python bench/bench_score.py [--sessions 20000] [--repeat 2] [--rows-per-bucket N]
 
 Writes bench/results/score.json. Input: synthetic sessions (event-count sequences, 15 %
 anomalous, 40 event kinds), trained once with ``sequence_xgb_counts``; each run scores into a
@@ -71,7 +71,9 @@ def make_sessions(n: int, seed: int, out: Path, parts: int = 8) -> Path:
 
 
 class PeakRss:
-    """Samples the driver's RSS and the largest RSS of any scoring actor every 0.2 s."""
+    """Samples the driver's RSS and the largest RSS of this driver's scoring actors (processes
+    under it: its own Ray cluster; other jobs' actors on a shared machine are not counted)
+    every 0.2 s."""
 
     def __init__(self) -> None:
         self.driver = self.actor = 0
@@ -81,9 +83,9 @@ class PeakRss:
         me = psutil.Process()
         while not self._stop.is_set():
             self.driver = max(self.driver, me.memory_info().rss)
-            for p in psutil.process_iter(["cmdline"]):
+            for p in me.children(recursive=True):
                 try:
-                    if "ScoreWorker" in " ".join(p.info["cmdline"] or []):
+                    if "ScoreWorker" in " ".join(p.cmdline()):
                         self.actor = max(self.actor, p.memory_info().rss)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
@@ -103,6 +105,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--rows-per-bucket", type=int, default=None,
+                    help="the rank pass's bound (default: configs/score.yaml's)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "score.json"))
     args = ap.parse_args()
     os.environ.setdefault("LOGAD_PROGRESS", "0")
@@ -111,6 +115,7 @@ def main() -> None:
     from logad.ray.train import run_train
 
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
         ensure_ray(num_cpus=2)
         data = {"1x": make_sessions(args.sessions, 1, work / "1x"),
@@ -124,13 +129,20 @@ def main() -> None:
                     out = work / f"scores-{size}-{workers}-{rep}"
                     with PeakRss() as rss:
                         t0 = time.perf_counter()
-                        m = run_score(work / "model", seq, out, {"workers": workers, "local_below": 0,
-                                                                 "batch_size": 4096})
+                        cfg = {"workers": workers, "local_below": 0, "batch_size": 4096}
+                        if args.rows_per_bucket:
+                            cfg["rows_per_bucket"] = args.rows_per_bucket
+                        m = run_score(work / "model", seq, out, cfg)
                         secs = time.perf_counter() - t0
+                    rank = m.get("rank_pass") or {}
                     row = {"size": size, "sessions": m["sessions"], "workers": workers, "seconds": round(secs, 2),
                            "sessions_per_s": round(m["sessions"] / secs), "sessions_per_s_per_core": round(m["sessions"] / secs / workers),
                            "driver_peak_rss_mb": round(rss.driver / 2**20), "actor_peak_rss_mb": round(rss.actor / 2**20),
-                           "parts": len(m["parts"]), "load_avg": os.getloadavg()[0]}
+                           "parts": len(m["parts"]), "rank_buckets": rank.get("buckets"),
+                           "largest_bucket": rank.get("largest_bucket"), "rows_per_bucket": rank.get("rows_per_bucket"),
+                           "phase_seconds": rank.get("seconds"),
+                           "actor_startup_cpu_s": m["actors"].get("startup_cpu_s"),
+                           "load_avg": os.getloadavg()[0], "utc": time.strftime("%H:%M:%S", time.gmtime())}
                     print(json.dumps(row), flush=True)
                     if workers not in best or secs < best[workers]["seconds"]:
                         best[workers] = row
@@ -140,14 +152,27 @@ def main() -> None:
                             / next(r for r in results if r["size"] == s and r["workers"] == 2)["seconds"], 2)
                    for s in data}
         doc = {"bench": "score", "model": "sequence_xgb_counts", "repeat": args.repeat,
-               "command": f"python bench/bench_score.py --sessions {args.sessions} --repeat {args.repeat}",
+               "command": f"python bench/bench_score.py --sessions {args.sessions} --repeat {args.repeat}"
+                          + (f" --rows-per-bucket {args.rows_per_bucket}" if args.rows_per_bucket else ""),
                "note": "2-vCPU VM shared with other jobs while it ran (load_avg per row); best of repeat; "
-                       "seconds are run_score wall time including the actors' start-up and the rank pass",
+                       "seconds are run_score wall time including the actors' start-up and the rank pass; "
+                       "phase_seconds from the manifest (actors start, score units, rank); actor_startup_cpu_s: CPU "
+                       "seconds each actor's process had used when ready (Ray worker, imports, models)",
+               "rows_per_bucket": results[-1]["rows_per_bucket"], "started_utc": started,
                "results": results, "speedup_2_vs_1": speedup,
                "cpu_count": os.cpu_count(), "load_avg_end": os.getloadavg()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
         print(json.dumps({"speedup_2_vs_1": speedup}))
+        print("| input | workers | seconds | sessions/s | start+score / rank s | actor start-up CPU s "
+              "| driver peak RSS | actor peak RSS | buckets (largest) | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for r in results:
+            ph = r["phase_seconds"] or {}
+            print(f"| {r['sessions']:,} ({r['size']}) | {r['workers']} | {r['seconds']} | {r['sessions_per_s']:,} "
+                  f"| {ph.get('start_and_score')} / {ph.get('rank')} "
+                  f"| {', '.join(str(x) for x in r['actor_startup_cpu_s'] or [])} | {r['driver_peak_rss_mb']} MB "
+                  f"| {r['actor_peak_rss_mb']} MB | {r['rank_buckets']} ({r['largest_bucket']:,}) | {r['load_avg']:.1f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

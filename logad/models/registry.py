@@ -1,7 +1,10 @@
 """The explicit registry of detectors and of named models (features + detector).
 
-Adding a detector is one new module and one line in :data:`DETECTORS`; a named model is one
-line in :data:`MODELS`. Nothing is discovered by scanning modules.
+Adding a detector is one new module and one line in :data:`DETECTORS` (``"name":
+"module:Class"``); a named model is one line in :data:`MODELS`. Nothing is discovered by scanning
+modules. A detector's module is imported when its class is first looked up, so a process that
+loads one model (a score worker) imports that detector's backend only, not every backend
+(scikit-learn, XGBoost, torch).
 
 Parameters of a named model resolve in this order, later wins::
 
@@ -12,46 +15,77 @@ Parameters of a named model resolve in this order, later wins::
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from logad.config import CONFIG_DIR, deep_merge, load_yaml
 from logad.errors import ConfigError
-from logad.models.base import Detector
-from logad.models.baseline import BaselineDetector
-from logad.models.deeplog import DeepLogDetector
-from logad.models.dt import DTDetector
-from logad.models.folder import load_detector as _load_folder
-from logad.models.iforest import IForestDetector
-from logad.models.logbert import LogBERTDetector
-from logad.models.logrobust import LogRobustDetector
-from logad.models.lr import LRDetector
-from logad.models.mscred import MSCREDDetector
-from logad.models.oov import OOVDetector
-from logad.models.pca import PCADetector
-from logad.models.rf import RFDetector
-from logad.models.thresholds import THRESHOLD_METHODS
-from logad.models.xgb import XGBDetector
+
+if TYPE_CHECKING:
+    from logad.models.base import Detector
 
 __all__ = ["DETECTORS", "MODELS", "FEATURE_KINDS", "LEVELS", "ModelSpec", "get_detector_class",
            "get_model", "load_models_config", "resolve_params", "build_detector", "load_detector"]
 
-DETECTORS: dict[str, type[Detector]] = {
-    "baseline": BaselineDetector,
-    "pca": PCADetector,
-    "iforest": IForestDetector,
-    "oov": OOVDetector,
-    "lr": LRDetector,
-    "dt": DTDetector,
-    "rf": RFDetector,
-    "xgb": XGBDetector,
-    "deeplog": DeepLogDetector,
-    "logbert": LogBERTDetector,
-    "mscred": MSCREDDetector,
-    "logrobust": LogRobustDetector,
-}
+
+class LazyClasses(MutableMapping):
+    """``{name: class}`` whose values are given as ``"module:Class"`` and imported on lookup.
+
+    Listing the names (``in``, ``len``, iteration over keys) imports nothing; ``[name]``,
+    ``.get`` and ``.items()`` import the classes they return.
+
+    >>> classes = LazyClasses({"od": "collections:OrderedDict"})
+    >>> "od" in classes, classes["od"].__name__
+    (True, 'OrderedDict')
+    """
+
+    def __init__(self, entries: Mapping[str, str | type]) -> None:
+        self._entries: dict[str, str | type] = dict(entries)
+
+    def __getitem__(self, name: str) -> type:
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module, _, attr = entry.partition(":")
+            entry = self._entries[name] = getattr(importlib.import_module(module), attr)
+        return entry
+
+    def __setitem__(self, name: str, value: str | type) -> None:
+        self._entries[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"LazyClasses({list(self._entries)})"
+
+
+DETECTORS: MutableMapping[str, type[Detector]] = LazyClasses({
+    "baseline": "logad.models.baseline:BaselineDetector",
+    "pca": "logad.models.pca:PCADetector",
+    "iforest": "logad.models.iforest:IForestDetector",
+    "oov": "logad.models.oov:OOVDetector",
+    "lr": "logad.models.lr:LRDetector",
+    "dt": "logad.models.dt:DTDetector",
+    "rf": "logad.models.rf:RFDetector",
+    "xgb": "logad.models.xgb:XGBDetector",
+    "deeplog": "logad.models.deeplog:DeepLogDetector",
+    "logbert": "logad.models.logbert:LogBERTDetector",
+    "mscred": "logad.models.mscred:MSCREDDetector",
+    "logrobust": "logad.models.logrobust:LogRobustDetector",
+})
 
 #: Feature kinds a model may ask for; combine with "+" (e.g. "counts+numeric").
 FEATURE_KINDS = ("counts", "tfidf", "words", "trigrams", "numeric",
@@ -157,8 +191,11 @@ def get_detector_class(name: str) -> type[Detector]:
 
 def load_detector(path: str | os.PathLike) -> Detector:
     """Load a model folder holding one of the registered :data:`DETECTORS` (see
-    :func:`logad.models.folder.load_detector`, which is handed this table)."""
-    return _load_folder(path, DETECTORS)
+    :func:`logad.models.folder.load_detector`, which is handed this table and imports only the
+    class the folder names)."""
+    from logad.models.folder import load_detector as load_folder
+
+    return load_folder(path, DETECTORS)
 
 
 def get_model(name: str) -> ModelSpec:
@@ -181,6 +218,8 @@ def load_models_config(path: str | Path | None = None) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{MODELS_CONFIG}: unknown top-level key(s) {unknown}; "
                           "expected 'detectors', 'models' and 'threshold'")
+    from logad.models.thresholds import THRESHOLD_METHODS
+
     method = (cfg.get("threshold") or {}).get("method", "none")
     if method not in (*THRESHOLD_METHODS, "none"):
         raise ConfigError(f"{MODELS_CONFIG}: threshold.method must be one of "

@@ -3,14 +3,16 @@
 Pass 1 cuts ``sequences`` into units of whole row groups (:func:`logad.scoring.worker.score_units`:
 from the files' metadata, so the cut never depends on the workers) and hands them to
 :class:`~logad.scoring.worker.ScoreWorker`\ s: each loads every model once, reads a unit's
-columns, scores it and writes one staged part named by the unit; only a summary per unit and
-model (counts and a 33-point quantile sketch of the scores) comes back to the driver. Pass 2
-gives every row its ``rank`` (see :mod:`logad.scoring.parts`): the sketches cut each model's
-scores into buckets of about ``rows_per_bucket`` rows; the workers count each bucket (a filtered
-read), then sort each one by (score descending, session id), number it from the count of the
-buckets above and write the final part. The driver holds sketches and counts only, so its
-memory does not grow with the input. ``manifest.json`` is written last; the whole folder is
-renamed into place when it is complete (the commit point).
+columns, scores it and writes one staged part, in rank order, named by the unit; only a summary
+per unit and model (counts and every few hundredth (score, session id) key) comes back to the
+driver. Pass 2 gives every row its ``rank`` (see :mod:`logad.scoring.rank`): the pooled keys cut
+each model's rows into buckets of at most ``rows_per_bucket`` rows (a run of equal scores is
+cut between session ids); the workers split every staged part along the cuts into bucket
+fragments (cutting again, from all its keys, a bucket that came out too large), then sort each
+bucket, number it from the rows of the buckets above and write the final part. The driver holds
+the sampled keys and counts per bucket only, and no worker sorts more than ``rows_per_bucket``
+rows, so neither's memory grows with the input. ``manifest.json`` is written last; the whole
+folder is renamed into place when it is complete (the commit point).
 
 The workers are Ray actors (:class:`logad.ray.workers.Workers`, one CPU each; a GPU each for
 torch models on a GPU cluster), or, below ``local_below`` sessions, one worker in this
@@ -19,6 +21,7 @@ process: the same methods on the same units, so the same folder.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -34,10 +37,11 @@ from logad.io import atomic_dir, finished_manifest, sequences_files, write_manif
 from logad.models.trained import TrainedModel
 from logad.ray.workers import Workers
 from logad.scoring.parts import model_version
-from logad.scoring.worker import RankBucket, ScoreWorker, columns_to_read, score_units
+from logad.scoring.rank import cut_every, cut_keys
+from logad.scoring.worker import RankBucket, ScoreWorker, SplitJob, columns_to_read, score_units
 from logad.settings import ScoreSettings, coerce, stage_key
 
-__all__ = ["run_score", "uses_torch", "bucket_bounds"]
+__all__ = ["run_score", "uses_torch"]
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +49,6 @@ log = logging.getLogger(__name__)
 def uses_torch(model: TrainedModel) -> bool:
     """True for torch models (weights as safetensors): their actors ask for a GPU when there is one."""
     return any(str(f).endswith(".safetensors") for f in model.detector.weight_files)
-
-
-def bucket_bounds(sketches: list[tuple[int, list[float]]], n_buckets: int) -> list[float]:
-    """Score cuts that split rows into ``n_buckets`` of about equal size, from per-part quantiles.
-
-    ``sketches`` holds (rows, quantiles) of each part; the cuts are weighted quantiles of the
-    pooled quantile points. Returns ascending cuts, ``-inf`` first and ``+inf`` last.
-    """
-    pts, wts = [], []
-    for n, q in sketches:
-        if n and q:
-            pts += list(q)
-            wts += [n / len(q)] * len(q)
-    cuts = [-np.inf]
-    if n_buckets > 1 and pts:
-        order = np.argsort(pts, kind="stable")
-        p, c = np.asarray(pts)[order], np.cumsum(np.asarray(wts)[order])
-        for i in range(1, n_buckets):
-            cut = float(p[min(len(p) - 1, int(np.searchsorted(c, c[-1] * i / n_buckets)))])
-            if cut > cuts[-1]:
-                cuts.append(cut)
-    return cuts + [np.inf]
 
 
 def _actor_options(torch_models: bool, gpus_per_actor: Any) -> dict:
@@ -78,30 +60,60 @@ def _actor_options(torch_models: bool, gpus_per_actor: Any) -> dict:
     return {}
 
 
-def _rank_buckets(workers: Workers, summary: list[dict], out: Path, rows_per_bucket: int) -> None:
-    """Per model, score buckets of about ``rows_per_bucket`` rows (cut from the parts' quantile
-    sketches), highest first; count each bucket, then sort, number and write it as a part."""
-    jobs: list[RankBucket] = []
-    for model in dict.fromkeys(r["model"] for r in summary):
+def _rank_buckets(workers: Workers, summary: list[dict], staging: Path, out: Path,
+                  rows_per_bucket: int) -> dict:
+    """Rank every model's rows in buckets of at most ``rows_per_bucket`` rows, highest first,
+    each written as a final part; what the pass did (buckets, refined, the largest bucket)."""
+    rank_dir = staging / "rank"
+    every = cut_every(rows_per_bucket)
+    buckets: list[tuple[str, int, RankBucket]] = []  # (model, rows, bucket) in rank order
+    pieces: dict[str, list] = {}  # staged part -> pieces to split
+    split_models: list[tuple[str, int, str]] = []  # (model, buckets, folder prefix): split
+    for mi, model in enumerate(dict.fromkeys(r["model"] for r in summary)):
         rows = [r for r in summary if r["model"] == model]
         total = sum(r["rows"] for r in rows)
-        cuts = bucket_bounds([(r["rows"], r["quantiles"]) for r in rows],
-                             max(1, -(-total // rows_per_bucket)))
-        buckets = [RankBucket(model, cuts[i], cuts[i + 1]) for i in range(len(cuts) - 1)][::-1]
-        counts = [total] if len(buckets) == 1 else list(workers.map("count", buckets))
-        start = 0
-        for b, n in zip(buckets, counts):
-            if n:
-                jobs.append(RankBucket(b.model, b.lo, b.hi, start,
-                                       str(out / f"part-{len(jobs):05d}.parquet")))
-            start += n
-    for _ in workers.map("rank", jobs, progress="score: rank"):
+        if total <= rows_per_bucket:
+            buckets.append((model, total, RankBucket(model, slices=tuple(
+                (r["part"], r["offset"], r["rows"]) for r in rows))))
+            continue
+        cuts = tuple(cut_keys([k for r in rows for k in r["keys"]], every))
+        prefix = str(rank_dir / f"m{mi:03d}")
+        for r in rows:
+            pieces.setdefault(r["part"], []).append((model, r["offset"], r["rows"], cuts, prefix))
+        split_models.append((model, len(cuts) + 1, prefix))
+    jobs = [SplitJob(part, tuple(p)) for part, p in pieces.items()]
+    counts: dict[str, np.ndarray] = {m: np.zeros(n, np.int64) for m, n, _ in split_models}
+    for job, per_piece in zip(jobs, workers.map("split_part", jobs, progress="score: split")):
+        for (model, *_), c in zip(job.pieces, per_piece):
+            counts[model] += np.asarray(c, dtype=np.int64)
+    big: list[RankBucket] = []
+    for model, n, prefix in split_models:
+        for k, c in enumerate(counts[model].tolist()):
+            if c:
+                b = RankBucket(model, folder=f"{prefix}-{k:06d}")
+                buckets.append((model, c, b))
+                if c > rows_per_bucket:
+                    big.append(b)
+    refined = {b.folder: r for b, r in zip(big, workers.map("refine", big, progress="score: refine"))}
+    ranked: list[RankBucket] = []
+    start: dict[str, int] = {}
+    largest = 0
+    for model, n, b in buckets:
+        for folder, rows in refined.get(b.folder, [(b.folder, n)]):
+            ranked.append(dataclasses.replace(b, folder=folder, start=start.get(model, 0),
+                                              out=str(out / f"part-{len(ranked):05d}.parquet")))
+            start[model] = start.get(model, 0) + rows
+            largest = max(largest, rows)
+    for _ in workers.map("rank", ranked, progress="score: rank"):
         pass
+    return {"rows_per_bucket": rows_per_bucket, "buckets": len(ranked), "refined": len(big),
+            "largest_bucket": largest}
 
 
 def _score(files: list[str], dirs: list[str], models: list[TrainedModel], staging: Path, out: Path,
-           cfg: dict, local: bool, torch_models: bool) -> tuple[list[dict], dict]:
-    """Score every unit on the workers (or in this process), then rank; the parts' summaries."""
+           cfg: dict, local: bool, torch_models: bool) -> tuple[list[dict], dict, dict]:
+    """Score every unit on the workers (or in this process), then rank; the parts' summaries,
+    the pool and what the rank pass did."""
     columns = columns_to_read(models, pq.read_schema(files[0]).names)
     units = score_units(files, int(cfg["batch_size"]))
     if local:
@@ -114,15 +126,24 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
         n, options = min(pool_size(cfg.get("workers")), max(1, len(units))), \
             _actor_options(torch_models, cfg.get("gpus_per_actor"))
     summary: list[dict] = []
-    with Workers(ScoreWorker, (dirs, str(staging), cfg.get("split"), columns), n=n, local=local,
-                 options=options) as workers:
-        for rows in workers.map("score", units, progress="score"):
+    rows_per_bucket = int(cfg["rows_per_bucket"])
+    rank: dict = {}
+    t0 = time.perf_counter()
+    with Workers(ScoreWorker, (dirs, str(staging), cfg.get("split"), columns, rows_per_bucket),
+                 n=n, local=local, options=options) as workers:
+        for rows in workers.map("score", units, progress="score"):  # each actor starts on its own
             summary += rows
+        t1 = time.perf_counter()
         if summary:
-            _rank_buckets(workers, summary, out, int(cfg["rows_per_bucket"]))
+            rank = _rank_buckets(workers, summary, staging, out, rows_per_bucket)
+        rank["seconds"] = {"start_and_score": round(t1 - t0, 3),
+                           "rank": round(time.perf_counter() - t1, 3)}
+        ready = [] if local else [round(s, 2) for s in workers.each("ready_cpu")]
     act = {"size": 0, "in_process": True} if local else {"size": n, **options}
     act["retried"] = workers.retried  # units redone after their worker was lost
-    return summary, act
+    if ready:  # CPU seconds each actor's process had used when it was ready (imports, models)
+        act["startup_cpu_s"] = ready
+    return summary, act, rank
 
 
 def _n_sessions(files: list[str]) -> int:
@@ -147,7 +168,8 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
         ``workers`` (pool size; default one per cluster CPU), ``batch_size`` (rows of a work
         unit, in whole row groups), ``split``,
         ``gpus_per_actor`` ("auto": 1 when a model is a torch model and the cluster has GPUs),
-        ``local_below`` (score in this process below this many sessions; 0: always on Ray).
+        ``local_below`` (score in this process below this many sessions; 0: always on Ray),
+        ``rows_per_bucket`` (the most rows one rank-pass task sorts; ranks never depend on it).
 
     Returns
     -------
@@ -178,7 +200,7 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
     with atomic_dir(out) as tmp:
         staging = tmp / ".staging"
         staging.mkdir()
-        summary, act = _score(files, dirs, [m for m, _ in models], staging, tmp, cfg, local,
+        summary, act, rank = _score(files, dirs, [m for m, _ in models], staging, tmp, cfg, local,
                               torch_models)
         shutil.rmtree(staging, ignore_errors=True)
         per_model = []
@@ -200,6 +222,7 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
             "flagged": first["flagged"], "threshold": first["threshold"],
             "unknown_tokens": first["unknown_tokens"],
             "rank": "ordinal within each model: 1 = highest score, ties by session id",
+            "rank_pass": rank,
             "actors": act, "retried": act["retried"], "seconds": round(time.perf_counter() - t0, 3),
         }
         write_yaml(cfg, tmp / "score_config.yaml")

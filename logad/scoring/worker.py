@@ -1,17 +1,21 @@
 """The work of ``logad score`` as one plain class, run as Ray actors or in this process.
 
 :class:`ScoreWorker` loads every model once and takes work units: a :class:`ScoreUnit` (row
-groups of one ``sequences`` file) is read with the columns the models need, scored, and written
-as one staged part named by its unit (so names never depend on the workers); only a small
-summary per model (rows, flagged, unknowns, a quantile sketch of the scores) goes back. The
-rank pass then takes score buckets (:class:`RankBucket`): count the rows of a bucket, or sort
-them, number them and write the final part. No Ray import here: :class:`logad.ray.workers.Workers`
-runs the same methods on actors or locally, so both give the same folder.
+groups of one ``sequences`` file) is read with the columns the models need, scored, sorted in
+rank order and written as one staged part named by its unit (so names never depend on the
+workers); only a small summary per model (rows, flagged, unknowns, where its rows start in the
+part, and every :func:`~logad.scoring.rank.sample_step`-th key) goes back. The rank pass
+(:mod:`logad.scoring.rank`) then splits each staged part along the cut keys into bucket
+fragments (:class:`SplitJob`), cuts again a bucket that came out too large
+(:meth:`ScoreWorker.refine`), and sorts, numbers and writes each bucket as a final part
+(:class:`RankBucket`). No Ray import here: :class:`logad.ray.workers.Workers` runs the same
+methods on actors or locally, so both give the same folder.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,14 +28,16 @@ import pyarrow.parquet as pq
 from logad.models.trained import TrainedModel
 from logad.scoring.parts import (PARTS_SCHEMA, add_ranks, model_version, score_models_batch,
                                  sort_for_rank, write_part)
+from logad.scoring.rank import (Key, exact_cuts, key_positions, read_staged, sample_keys,
+                                sample_offset, sample_step, write_staged)
 
-__all__ = ["ScoreUnit", "RankBucket", "ScoreWorker", "score_units", "columns_to_read",
-           "summarize", "SKETCH_POINTS"]
+__all__ = ["ScoreUnit", "SplitJob", "RankBucket", "ScoreWorker", "score_units", "columns_to_read",
+           "summarize"]
 
-#: Quantile points each part reports for its scores (to cut the rank buckets).
-SKETCH_POINTS = 33
 #: Columns scoring reads besides the featurizers' own (``refs``: the line a score points at).
 _ALWAYS = ("session_id", "label", "split", "event_ids", "refs")
+#: The columns a cut is found in.
+_KEY = ("score", "session_id")
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,28 @@ class ScoreUnit:
 
 
 @dataclass(frozen=True)
+class SplitJob:
+    """Cut the rows of ``path`` (a staged part or a fragment, in rank order) along cut keys.
+
+    ``pieces`` holds ``(model, first row, rows, cuts, folder prefix)``: that model's rows are
+    rows ``first .. first + rows`` of the file; bucket ``k`` (after cut ``k - 1``, up to cut
+    ``k``) goes to ``<prefix>-<k>/<file stem>.arrow``.
+    """
+
+    path: str
+    pieces: tuple[tuple[str, int, int, tuple[Key, ...], str], ...]
+
+
+@dataclass(frozen=True)
 class RankBucket:
-    """One model's rows with ``lo < score <= hi``; ranks from ``start + 1``; written to ``out``."""
+    """One model's bucket: the rows of ``slices`` (``(file, first row, rows)``) or of every
+    fragment in ``folder``; ranks from ``start + 1``; written to ``out``."""
 
     model: str
-    lo: float
-    hi: float
     start: int = 0
     out: str = ""
+    slices: tuple[tuple[str, int, int], ...] = ()
+    folder: str = ""
 
 
 def score_units(files: Sequence[str], rows_per_unit: int) -> list[ScoreUnit]:
@@ -94,63 +114,100 @@ def columns_to_read(models: Sequence[TrainedModel], available: Sequence[str]) ->
     return [c for c in dict.fromkeys(want) if c in available]
 
 
-def summarize(rows: pa.Table, part: str) -> list[dict[str, Any]]:
-    """One dict per model of a written part: rows, flagged, unknown tokens, score quantiles."""
+def summarize(rows: pa.Table, part: str, step: int) -> list[dict[str, Any]]:
+    """One dict per model of a staged part (rows in rank order): rows, flagged, unknown tokens,
+    ``offset`` (its first row in the part) and ``keys`` (every ``step``-th key, from a start
+    given by the part's name)."""
     out = []
     models = rows.column("model").to_numpy(zero_copy_only=False)
     score = rows.column("score").to_numpy()
+    sid = rows.column("session_id").to_numpy(zero_copy_only=False)
     flag = rows.column("is_anomaly").to_numpy()
     unk = rows.column("n_unknown").to_numpy()
     for name in dict.fromkeys(models.tolist()):
-        m = models == name
-        out.append({"part": part, "model": name, "rows": int(m.sum()), "flagged": int(flag[m].sum()),
-                    "unknown": int(unk[m].sum()),
-                    "quantiles": np.quantile(score[m], np.linspace(0, 1, SKETCH_POINTS)).tolist()})
+        where = np.flatnonzero(models == name)
+        a, b = int(where[0]), int(where[-1]) + 1  # contiguous: the part is sorted by model
+        out.append({"part": part, "model": name, "rows": b - a, "offset": a,
+                    "flagged": int(flag[a:b].sum()), "unknown": int(unk[a:b].sum()),
+                    "keys": sample_keys(score[a:b], sid[a:b], step,
+                                        sample_offset(f"{Path(part).name}\x00{name}", step))})
     return out
 
 
 class ScoreWorker:
-    """Scores units into ``staging`` and ranks buckets of the staged parts."""
+    """Scores units into ``staging`` and ranks buckets of the staged parts (buckets of about
+    ``rows_per_bucket`` rows, sampled for from the first pass on)."""
 
     def __init__(self, model_dirs: Sequence[str], staging: str, split: str | None = None,
-                 columns: Sequence[str] | None = None) -> None:
+                 columns: Sequence[str] | None = None, rows_per_bucket: int = 65536) -> None:
         self.models = [(TrainedModel.load(d), model_version(d)) for d in model_dirs]
         self.staging = Path(staging)
         self.split = split
         self.columns = None if columns is None else list(columns)
+        self.rows_per_bucket = int(rows_per_bucket)
+        self.step = sample_step(rows_per_bucket)
+        self.ready_cpu_s = time.process_time()  # in an actor: its process's start-up, imports, models
+
+    def ready_cpu(self) -> float:
+        """CPU seconds this process had used when the worker was ready."""
+        return self.ready_cpu_s
 
     def score(self, unit: ScoreUnit) -> list[dict[str, Any]]:
-        """Score one unit, write its staged part; the part's per-model summary."""
+        """Score one unit, write its staged part in rank order; the part's per-model summary."""
         batch = pq.ParquetFile(unit.path).read_row_groups(list(unit.row_groups), columns=self.columns,
                                                           use_threads=False)
         if self.split:
             batch = batch.filter(pc.equal(batch.column("split"), self.split).fill_null(False))
         if batch.num_rows == 0:
             return []
-        rows = score_models_batch(self.models, batch)
-        write_part(rows, self.staging / unit.part)
-        return summarize(rows, unit.part)
+        rows = sort_for_rank(score_models_batch(self.models, batch))
+        write_staged(rows, self.staging / unit.part)
+        return summarize(rows, str(self.staging / unit.part), self.step)
 
-    def _bucket_rows(self, bucket: RankBucket) -> Any:
-        import pyarrow.dataset as pads
+    def split_part(self, job: SplitJob) -> list[list[int]]:
+        """Write each piece's bucket fragments; the rows of every bucket, per piece."""
+        table = read_staged(job.path)
+        stem = Path(job.path).stem
+        counts = []
+        for model, first, rows, cuts, prefix in job.pieces:
+            piece = table.slice(first, rows)
+            score = piece.column("score").to_numpy()
+            sid = piece.column("session_id").to_numpy(zero_copy_only=False)
+            bounds = [0, *key_positions(score, sid, cuts).tolist(), rows]
+            for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+                if b > a:
+                    write_staged(piece.slice(a, b - a), Path(f"{prefix}-{k:06d}") / f"{stem}.arrow")
+            counts.append([b - a for a, b in zip(bounds[:-1], bounds[1:])])
+        return counts
 
-        staged = sorted(str(p) for p in self.staging.glob("part-*.parquet"))
-        f = pads.field
-        flt = (f("model") == bucket.model) & (f("score") > bucket.lo) & (f("score") <= bucket.hi)
-        return pads.dataset(staged, format="parquet"), flt
-
-    def count(self, bucket: RankBucket) -> int:
-        """Rows of the staged parts in ``bucket``."""
-        ds, flt = self._bucket_rows(bucket)
-        return ds.count_rows(filter=flt)
+    def refine(self, bucket: RankBucket) -> list[tuple[str, int]]:
+        """Cut an oversized bucket (a fragment folder) from all of its keys (two columns) into
+        buckets of ``rows_per_bucket`` rows; the new buckets' folders and rows, in rank order."""
+        files = sorted(Path(bucket.folder).glob("*.arrow"))
+        keys = [read_staged(f, _KEY) for f in files]
+        allk = pa.concat_tables(keys)
+        cuts = tuple(exact_cuts(allk.column("score").to_numpy(),
+                                allk.column("session_id").to_numpy(zero_copy_only=False),
+                                self.rows_per_bucket))
+        del allk, keys
+        prefix = str(Path(bucket.folder)) + "-r"
+        total = np.zeros(len(cuts) + 1, dtype=np.int64)
+        for f in files:
+            rows = read_staged(f, _KEY).num_rows
+            total += np.asarray(self.split_part(SplitJob(str(f), ((bucket.model, 0, rows, cuts,
+                                                                    prefix),)))[0])
+        return [(f"{prefix}-{k:06d}", int(n)) for k, n in enumerate(total.tolist()) if n]
 
     def rank(self, bucket: RankBucket) -> int:
         """Sort the bucket's rows (score descending, session id), number them from
         ``bucket.start + 1`` and write them to ``bucket.out``; the rows written."""
-        ds, flt = self._bucket_rows(bucket)
-        t = ds.to_table(filter=flt)
-        if t.num_rows == 0:
+        if bucket.folder:
+            pieces = [read_staged(f) for f in sorted(Path(bucket.folder).glob("*.arrow"))]
+        else:
+            pieces = [read_staged(p).slice(a, n) for p, a, n in bucket.slices]
+        if not pieces:
             return 0
+        t = pa.concat_tables(pieces)
         ranked, _ = add_ranks(sort_for_rank(t), {bucket.model: bucket.start})
         write_part(ranked.cast(PARTS_SCHEMA), bucket.out)
         return ranked.num_rows

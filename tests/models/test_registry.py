@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -91,3 +96,22 @@ def test_every_named_model_fits_saves_and_loads_with_config_defaults(model, coun
     scores = back.score_samples(split.X_test)
     np.testing.assert_array_equal(scores, det.score_samples(split.X_test))
     assert roc_auc(split.y_test, scores) > 0.7
+
+
+def test_detector_modules_are_imported_on_lookup_only():
+    """Listing the registry imports no detector module; looking one up imports that one."""
+    probe = ("import json, sys\n"
+             "from logad.models.registry import DETECTORS, MODELS\n"
+             "names = sorted(DETECTORS); assert 'pca' in DETECTORS and len(MODELS) > 10\n"
+             "before = sorted(m for m in sys.modules if m.startswith('logad.models.'))\n"
+             "DETECTORS['pca']\n"
+             "after = sorted(m for m in sys.modules if m.startswith('logad.models.'))\n"
+             "print(json.dumps([names, before, after]))\n")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=root, timeout=300)
+    names, before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert names == sorted(DETECTORS) and "logad.models.registry" in before
+    assert not [m for m in before if m.split(".")[-1] in DETECTORS], before
+    assert "logad.models.pca" in after and "logad.models.xgb" not in after
+    assert DETECTORS["pca"].__name__ == "PCADetector" and get_detector_class("pca") is DETECTORS["pca"]

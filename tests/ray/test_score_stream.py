@@ -29,7 +29,9 @@ def trained(tmp_path_factory):
 def test_two_models_one_pass_independent_of_actors(ray_session, trained, tmp_path):
     seq, dirs = trained
     one = run_score(dirs, seq, tmp_path / "a1", {"workers": 1, "batch_size": 50, "local_below": 0})
-    two = run_score(dirs, seq, tmp_path / "a2", {"workers": 2, "batch_size": 17, "local_below": 0})
+    two = run_score(dirs, seq, tmp_path / "a2", {"workers": 2, "batch_size": 17, "local_below": 0,
+                                                 "rows_per_bucket": 7})  # many small buckets
+    assert two["rank_pass"]["largest_bucket"] <= 7 < two["rank_pass"]["buckets"]
     local = run_score(dirs, seq, tmp_path / "in", {"batch_size": 64})  # below local_below: in-process
     assert local["actors"].get("in_process") and not one["actors"].get("in_process")
     assert [m["model"] for m in one["models"]] == list(MODELS)

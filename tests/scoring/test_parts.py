@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 
-from logad.ray.score import bucket_bounds
 from logad.scoring.parts import PARTS_SCHEMA, add_ranks, sort_for_rank
 
 
@@ -27,15 +25,3 @@ def test_ranks_continue_over_blocks_and_break_ties_by_id():
     second, _ = add_ranks(t.slice(2), start)
     assert whole.column("rank").to_pylist() == [1, 2, 3, 1, 2]
     assert first.column("rank").to_pylist() + second.column("rank").to_pylist() == [1, 2, 3, 1, 2]
-
-
-def test_bucket_bounds_split_rows_evenly_and_cover_everything():
-    rng = np.random.default_rng(0)
-    parts = [rng.normal(size=1000) for _ in range(5)]
-    sketches = [(len(p), np.quantile(p, np.linspace(0, 1, 33)).tolist()) for p in parts]
-    cuts = bucket_bounds(sketches, 4)
-    assert cuts[0] == -np.inf and cuts[-1] == np.inf and cuts == sorted(cuts) and len(cuts) == 5
-    allv = np.concatenate(parts)
-    sizes = [int(((allv > lo) & (allv <= hi)).sum()) for lo, hi in zip(cuts[:-1], cuts[1:])]
-    assert sum(sizes) == 5000 and max(sizes) < 1600
-    assert bucket_bounds(sketches, 1) == [-np.inf, np.inf]
