@@ -11,7 +11,6 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
-from sklearn.exceptions import NotFittedError
 
 from logad.features.rows import LEVELS, as_table, select_split
 from logad.features.vocab import Counts
@@ -19,6 +18,11 @@ from logad.features.vocab import Counts
 __all__ = ["Featurizer", "NotFittedError", "STATE_VERSION"]
 
 STATE_VERSION = 1
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A featurizer used before ``fit`` (the bases of scikit-learn's own ``NotFittedError``,
+    which is not imported: it would bring scikit-learn into every worker that featurizes)."""
 
 
 class Featurizer:
