@@ -189,3 +189,11 @@ def test_stages_that_write_local_folders_only_refuse_s3_in_one_line(tmp_path):
     with pytest.raises(InputError, match="give --out a local or shared path"):
         run_train("sequence_xgb_counts", tmp_path / "no-sessions", "s3://logad-test/model")
     assert not (Path.cwd() / "s3:").exists()
+    from logad.evaluate.evaluation import run_evaluate
+    from logad.ray.score import run_score
+
+    with pytest.raises(InputError, match="give --out a local or shared path"):
+        run_score(tmp_path / "no-model", tmp_path / "no-sessions", "s3://logad-test/scores")
+    with pytest.raises(InputError, match="give --out a local or shared path"):
+        run_evaluate(tmp_path / "no-scores", "s3://logad-test/eval")
+    assert not (Path.cwd() / "s3:").exists()

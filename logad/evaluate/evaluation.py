@@ -17,7 +17,7 @@ from logad import __version__
 from logad.errors import InputError
 from logad.evaluate.metrics import compute_metrics, psi
 from logad.evaluate.plots import write_plots
-from logad.io import ManifestError, finished_manifest, read_manifest, write_json, write_yaml
+from logad.io import ManifestError, finished_manifest, local_only, read_manifest, write_json, write_yaml
 from logad.io.atomic import write_parquet
 from logad.models.folder import read_model_yml
 from logad.models.thresholds import threshold_sweep
@@ -60,6 +60,7 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     settings = _settings(cfg, split, k)
     split, k = settings.split, tuple(settings.k)
     path = Path(scores)
+    local_only(out_dir)  # before the plots create anything
     out = Path(out_dir)
     inputs = [path] if path.is_file() else [*score_parts(path), *(
         [path / "scores.parquet"] if (path / "scores.parquet").is_file() else [])]

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import atomic_dir, finished_manifest, sequences_files, write_manifest, write_yaml
+from logad.io import atomic_dir, finished_manifest, local_only, sequences_files, write_manifest, write_yaml
 from logad.models.trained import TrainedModel
 from logad.ray.workers import Workers
 from logad.scoring.parts import model_version
@@ -182,6 +182,7 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
     dirs = [str(d) for d in ([model_dirs] if isinstance(model_dirs, (str, Path)) else model_dirs)]
     if not dirs:
         raise InputError("score: no model given (pass --model at least once)")
+    local_only(out_dir)  # refused before the work, not when the parts are written
     models = [(TrainedModel.load(d), model_version(d)) for d in dirs]  # fail fast, on the driver
     names = [m.spec.name for m, _ in models]
     if len(set(names)) != len(names):
