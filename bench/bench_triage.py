@@ -162,7 +162,6 @@ def throughput(raw, y, groups, settings, passes, rules, best, copies, repeat) ->
     doc = export_model(pipe, rules, 0.5, raw, work / "model" / "model.json")
     out: dict = {"fit_seconds": round(t_fit, 1), "parity_max_abs_diff": doc["meta"]["parity"]["max_abs_diff"],
                  "parity_lines": len(raw)}
-    scorer = TriageScorer(doc)
     best_s = {"sklearn": float("inf"), "json_scorer": float("inf")}
     for _ in range(repeat):
         t0 = time.perf_counter(); pipe.proba(raw); best_s["sklearn"] = min(best_s["sklearn"], time.perf_counter() - t0)

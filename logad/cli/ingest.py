@@ -40,6 +40,7 @@ def ingest(
     Example:
         logad ingest data/HDFS.log.gz --preset HDFS --labels data/anomaly_label.csv --out runs/hdfs/events --parse-out runs/hdfs/parsed
     """
+    from logad.io import as_folder, join
     from logad.pipeline import run_ingest_parse
     from logad.settings import IngestSettings, ParseSettings
 
@@ -52,14 +53,16 @@ def ingest(
     }, set_)
     # parse's settings resolve as `logad parse` resolves them (configs/parse.yaml), checked now
     parse_settings = stage_settings(ParseSettings, None, {"workers": workers}) if parse_out else None
+    out = as_folder(out)
+    parse_out = as_folder(parse_out) if parse_out else None
     local_ray(num_cpus)
     manifest, pm = run_ingest_parse(sources, out, settings, parse_out, parse_settings)
     t = manifest["totals"]
     echo_outputs(f"ingest → {out}", {
         "files": manifest["n_files"], "lines read": t["lines_read"], "events": t["events"],
         "rejected": t["rejected"], "unmatched format": t["unmatched"], "bad utf-8": t["bad_utf8"],
-        "seconds": manifest["seconds"], "events folder": Path(out) / "events",
-        "manifest": Path(out) / "manifest.json"})
+        "seconds": manifest["seconds"], "events folder": join(out, "events"),
+        "manifest": join(out, "manifest.json")})
     if manifest["errors"]:
         for err in manifest["errors"]:
             typer.echo(f"logad: error: {err}", err=True)
@@ -71,7 +74,7 @@ def ingest(
         echo_outputs(f"parse → {parse_out}", {"lines": c["read"],
                                                "templates used": c["templates_used"],
                                                "distinct masked": c["distinct_masked"],
-                                               "manifest": Path(parse_out) / "manifest.json"})
+                                               "manifest": join(parse_out, "manifest.json")})
 
 
 def presets() -> None:

@@ -47,12 +47,14 @@ def parse(
     Example:
         logad parse runs/hdfs/ingest --out runs/hdfs/parse --drain-state runs/templates.json
     """
+    from logad.io import as_folder, join
     from logad.ray.parse import run_parse
     from logad.settings import ParseSettings
 
     settings = stage_settings(ParseSettings, config, {
         "drain.sim_th": sim_th, "drain.depth": depth, "max_distinct": max_distinct,
         "num_blocks": num_blocks, "workers": workers}, set_)
+    events_dir, out = as_folder(events_dir), as_folder(out)
     local_ray(num_cpus)
     m = run_parse(events_dir, out, cfg=settings, drain_state=drain_state, match_only=match_only,
                   no_mask=no_mask or (),
@@ -66,7 +68,7 @@ def parse(
     if match_only:
         rows["unmatched lines (unknown id)"] = c["unmatched"]
     rows.update({"seconds": m["seconds"], "skipped (already complete)": m.get("skipped", False),
-                 "manifest": Path(out) / "manifest.json"})
+                 "manifest": join(out, "manifest.json")})
     echo_outputs(f"parse → {out}", rows)
     damaged = m.get("damaged_parts") or []
     if damaged:  # as ingest does with failed files: each named, the rest done, exit 1

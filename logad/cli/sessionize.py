@@ -39,6 +39,7 @@ def sessionize(
     Example:
         logad sessionize runs/hdfs/parsed --by block --dedup --train-normal-only --out runs/hdfs/sessions
     """
+    from logad.io import as_folder, join
     from logad.ray.sessionize import run_sessionize
     from logad.settings import SessionizeSettings
 
@@ -48,6 +49,7 @@ def sessionize(
         "train_normal_only": train_normal_only, "labels": str(labels) if labels else None,
         "keep_messages": messages, "workers": workers,
     }, set_)
+    parsed_dir, out = as_folder(parsed_dir), as_folder(out)
     local_ray(num_cpus)
     m = run_sessionize(parsed_dir, out, cfg=settings)
     splits = ", ".join(f"{k} {v['sessions']} ({v['anomalous']} anomalous)" for k, v in m["splits"].items())
@@ -57,7 +59,7 @@ def sessionize(
         "duplicates removed": m["duplicates_removed"], "train anomalies dropped": m["train_anomalous_dropped"],
         "sessions written": m["sessions_written"], "splits": splits, "labels": m["labels_from"],
         "skipped (already complete)": m.get("skipped", False),
-        "sequences": m["outputs"]["sequences"], "manifest": Path(out) / "manifest.json"})
+        "sequences": m["outputs"]["sequences"], "manifest": join(out, "manifest.json")})
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,6 @@ import tarfile
 from dataclasses import dataclass
 from typing import Sequence
 
-import fsspec
 from fsspec.core import url_to_fs
 
 from logad.errors import ConfigError, InputError

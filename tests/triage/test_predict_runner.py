@@ -8,7 +8,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from logad.parsing.masking import compile_passes
 from logad.triage.predict import look_rows, read_summary, summarize
 from logad.triage.scorer import TriageScorer
 
