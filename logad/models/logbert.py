@@ -21,9 +21,11 @@ beyond it, so every beyond-radius session ranks above every within-radius one an
 ``r < 1`` is the paper's "ratio > r or beyond the radius". ``radius`` says whether to use it:
 ``"off"`` (the miss ratio alone), ``"on"``, or ``"auto"`` (default: use it when it raises the
 validation F1). :meth:`LogBERTDetector.tune_on_validation` (``logad train`` calls it on the
-validation split, before it chooses the threshold) picks ``R`` among quantiles of the validation
-normals' distances; the choice is saved in ``model.yml`` and used by score, evaluate and explain.
-A plain ``fit`` leaves the radius off.
+validation split, before it chooses the threshold) picks ``R`` among quantiles of the training
+sessions' distances (the hypersphere training drew; the validation normals of a chronological
+split can sit closer to the centre than later sessions do); the choice is saved in ``model.yml``
+and used by score, evaluate and explain. A plain ``fit`` leaves "auto" off and gives "on" the
+0.99 quantile.
 
 With ``end_token`` (default) every session ends with an END token that is masked and predicted
 like an event, so a session cut short is a miss too (the paper has no such token).
@@ -45,10 +47,10 @@ __all__ = ["LogBERTDetector", "radius_score", "RADIUS_QUANTILES"]
 
 log = logging.getLogger(__name__)
 
-#: Candidate radii: these quantiles of the validation normals' distances (widest first, so a
-#: tie goes to the radius that flags fewer sessions).
-RADIUS_QUANTILES = (1.0, 0.995, 0.99, 0.98, 0.95, 0.9)
-#: ``radius="on"`` without labels of both classes to choose by: this quantile.
+#: Candidate radii: these quantiles of the training sessions' distances (widest first, so a tie
+#: goes to the radius that flags fewer sessions).
+RADIUS_QUANTILES = (1.0, 0.999, 0.995, 0.99, 0.98, 0.95)
+#: ``radius="on"`` after a plain ``fit``, or without labels of both classes to choose by.
 FALLBACK_QUANTILE = 0.99
 
 
@@ -331,12 +333,9 @@ class LogBERTDetector(TorchSequenceDetector):
         ratio, dist = self._session_parts(module, seq)
         return float(radius_score([ratio], [dist], self._radius_in_use())[0])
 
-    def session_parts(self, X: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """``(ratio, dist)`` of each session: the two parts of the score (see :func:`radius_score`)."""
+    def _parts(self, X: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        self._check_fitted()
-        X = self._check_input(X, self.n_features_in_)
         cache: dict[bytes, tuple[float, float]] = {}
         out = np.empty((len(X), 2), dtype=np.float64)
         with torch.inference_mode(), torch_threads():
@@ -347,18 +346,41 @@ class LogBERTDetector(TorchSequenceDetector):
                 out[i] = cache[key]
         return out[:, 0], out[:, 1]
 
+    def session_parts(self, X: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(ratio, dist)`` of each session: the two parts of the score (see :func:`radius_score`)."""
+        self._check_fitted()
+        return self._parts(self._check_input(X, self.n_features_in_))
+
+    def _fit(self, X: list[np.ndarray], y: np.ndarray | None) -> np.ndarray:
+        super()._fit(X, y)
+        # the training sessions are scored once anyway (the threshold's reference): their
+        # distances give the candidate radii, the hypersphere of what training saw
+        ratio, dist = self._parts(X)
+        self.radius_candidates_ = [{"quantile": q, "radius": float(np.quantile(dist, q))}
+                                   for q in RADIUS_QUANTILES]
+        self.radius_ = self._candidate(FALLBACK_QUANTILE) if self.radius in ("on", True) else None
+        self.radius_choice_ = {"rule": "off" if self.radius_ is None else "on", "radius": self.radius_,
+                               "quantile": None if self.radius_ is None else FALLBACK_QUANTILE,
+                               "candidates": []}
+        return radius_score(ratio, dist, self.radius_)
+
+    def _candidate(self, q: float) -> float | None:
+        r = {c["quantile"]: c["radius"] for c in getattr(self, "radius_candidates_", None) or []}.get(q)
+        return r if r is not None and r > 0 else None
+
     # ------------------------------------------------------------------ the radius, on validation
     def tune_on_validation(self, X_val: list[np.ndarray], y_val: Any, method: str = "best_f1",
                            **kw: Any) -> dict[str, Any]:
         """Choose the hypersphere rule and radius on the validation split (never the test split).
 
         The candidates are "off" (unless ``radius="on"``) and a radius at each of
-        :data:`RADIUS_QUANTILES` of the validation normals' distances; each is scored with
-        :func:`radius_score`, its threshold chosen by ``method`` (``**kw``: ``q``, ``alpha``, as
-        :func:`~logad.models.thresholds.choose_threshold`) and the one with the highest
-        validation F1 at that threshold kept (ties: "off", then the widest radius). Without
-        labels of both classes (or with ``method="none"``) "auto" stays off and "on" takes the
-        :data:`FALLBACK_QUANTILE` quantile. The threshold itself is left to the caller.
+        :data:`RADIUS_QUANTILES` of the training sessions' distances (kept by ``fit``); each is
+        scored with :func:`radius_score`, its threshold chosen by ``method`` (``**kw``: ``q``,
+        ``alpha``, as :func:`~logad.models.thresholds.choose_threshold`) and the one with the
+        highest validation F1 at that threshold kept (ties: "off", then the widest radius).
+        Without labels of both classes (or with ``method="none"``) "auto" stays off and "on"
+        keeps the :data:`FALLBACK_QUANTILE` radius ``fit`` set. The threshold is left to the
+        caller.
 
         Returns
         -------
@@ -368,28 +390,19 @@ class LogBERTDetector(TorchSequenceDetector):
         """
         self._check_fitted()
         y = np.asarray(y_val, dtype=np.int64).ravel()
-        self.radius_, self.radius_choice_ = None, {"rule": "off", "radius": None, "quantile": None,
-                                                   "candidates": []}
-        if self.radius in ("off", False) or len(y) == 0:
-            return self.radius_choice_
-        ratio, dist = self.session_parts(X_val)
-        normal = dist[y == 0]
-        if normal.size == 0:
-            log.warning("%s: no normal validation session to set the radius from; radius off", self.name)
-            return self.radius_choice_
-        radii = {q: float(np.quantile(normal, q)) for q in RADIUS_QUANTILES}
-        radii = {q: r for q, r in radii.items() if r > 0}
+        radii = {c["quantile"]: c["radius"] for c in getattr(self, "radius_candidates_", None) or []
+                 if c["radius"] > 0}
         forced = self.radius in ("on", True)
-        if method == "none" or len(np.unique(y)) < 2:
+        if self.radius in ("off", False) or not radii or method == "none" or len(np.unique(y)) < 2:
             q = FALLBACK_QUANTILE if forced and FALLBACK_QUANTILE in radii else None
             candidates: list[dict[str, Any]] = []
         else:
+            ratio, dist = self.session_parts(X_val)
             variants = {} if forced else {"off": ratio}
             variants.update({f"q={q:g}": radius_score(ratio, dist, r) for q, r in radii.items()})
             name, candidates = choose_variant(variants, y, method, **kw)
             q = None if name == "off" else float(name[2:])
-        if q is not None:
-            self.radius_ = radii[q]
+        self.radius_ = None if q is None else radii[q]
         self.radius_choice_ = {"rule": "off" if q is None else "on", "radius": self.radius_,
                                "quantile": q, "candidates": candidates}
         log.info("%s: hypersphere radius %s on validation", self.name,
@@ -398,13 +411,15 @@ class LogBERTDetector(TorchSequenceDetector):
 
     def _get_state(self) -> dict[str, Any]:
         return {**super()._get_state(), "radius": getattr(self, "radius_", None),
-                "radius_choice": getattr(self, "radius_choice_", None)}
+                "radius_choice": getattr(self, "radius_choice_", None),
+                "radius_candidates": getattr(self, "radius_candidates_", None)}
 
     def _set_state(self, state: dict[str, Any]) -> None:
         super()._set_state(state)
         r = state.get("radius")
         self.radius_ = None if r is None else float(r)
         self.radius_choice_ = state.get("radius_choice")
+        self.radius_candidates_ = state.get("radius_candidates") or []
 
     def explain_sequences(self, X: list[np.ndarray], *, n_expected: int = 3) -> list[dict[str, Any]]:
         """What the model missed in each session, and what it expected instead.

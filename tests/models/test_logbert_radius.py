@@ -3,6 +3,8 @@ choice saved with the model."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from logad.models.base import Detector
 from logad.models.logbert import radius_score
 from logad.models.registry import DETECTORS
 from logad.models.thresholds import choose_threshold, choose_variant
-from tests.models.conftest import FAST_PARAMS, SEQ_FEATURE_NAMES, make_sequences
+from tests.models.conftest import _SEQ_WORKFLOWS, FAST_PARAMS, SEQ_FEATURE_NAMES, make_sequences
 
 
 @pytest.fixture(scope="module")
@@ -19,19 +21,21 @@ def fitted():
     X, y = make_sequences(160, 30, seed=11)
     det = DETECTORS["logbert"](**FAST_PARAMS["logbert"])
     det.fit([x for x, label in zip(X, y) if label == 0], feature_names=SEQ_FEATURE_NAMES)
-    X_val, _ = make_sequences(80, 0, seed=12)
-    ratio, dist = det.session_parts(X_val)
     # a constructed validation split where the distance separates and the miss ratio does not:
-    # the sessions farthest from the centre are called anomalous
-    cut = np.unique(dist)[-4]
-    y_val = (dist >= cut).astype(np.int64)
+    # normal sessions run 2-4 workflows; the "anomalies" run one workflow (or a cut one), events
+    # the model predicts well in an order training never showed as a whole session
+    normals, _ = make_sequences(80, 0, seed=12)
+    odd = [np.array(w, dtype=np.int64) for w in _SEQ_WORKFLOWS] + [np.array([1, 2, 3, 3]),
+                                                                     np.array([8, 9, 10, 11])]
+    X_val = normals + odd
+    y_val = np.array([0] * len(normals) + [1] * len(odd), dtype=np.int64)
+    ratio, dist = det.session_parts(X_val)
     return det, X_val, y_val, ratio, dist
 
 
 def _tuned(fitted, **params):
     det, X_val, y_val, _, _ = fitted
-    other = DETECTORS["logbert"](**{**FAST_PARAMS["logbert"], **params})
-    other.__dict__.update({k: v for k, v in det.__dict__.items() if k.endswith("_")})
+    other = copy.deepcopy(det).set_params(**params)
     choice = other.tune_on_validation(X_val, y_val, "best_f1")
     return other, choice
 
@@ -50,6 +54,7 @@ def test_the_rule_changes_the_flags_where_distances_separate(fitted):
     flags_before = before > choose_threshold(before, y_val)[0]
     tuned, choice = _tuned(fitted)
     assert choice["rule"] == "on" and choice["radius"] == tuned.radius_ > 0
+    assert tuned.radius_ in [c["radius"] for c in det.radius_candidates_]  # from training
     assert dist[y_val == 1].min() > tuned.radius_ >= dist[y_val == 0].max()
     after = tuned.score_samples(X_val)
     flags_after = after > choose_threshold(after, y_val)[0]
@@ -69,14 +74,17 @@ def test_off_reproduces_the_miss_ratio(fitted):
     assert _tuned(fitted, radius=False)[1]["rule"] == "off"
 
 
-def test_on_without_both_classes_takes_the_fallback_quantile(fitted):
-    _, X_val, _, _, dist = fitted
-    on = DETECTORS["logbert"](**{**FAST_PARAMS["logbert"], "radius": "on"})
-    on.__dict__.update({k: v for k, v in fitted[0].__dict__.items() if k.endswith("_")})
-    choice = on.tune_on_validation(X_val, np.zeros(len(X_val), dtype=np.int64), "percentile")
-    assert choice["quantile"] == 0.99 and on.radius_ == pytest.approx(np.quantile(dist, 0.99))
-    auto, _ = _tuned(fitted)
-    assert auto.tune_on_validation(X_val, np.zeros(len(X_val), dtype=np.int64))["rule"] == "off"
+def test_on_without_both_classes_keeps_the_fallback_quantile(fitted):
+    det, X_val, _, _, _ = fitted
+    normals = np.zeros(len(X_val), dtype=np.int64)
+    on = copy.deepcopy(det).set_params(radius="on")
+    choice = on.tune_on_validation(X_val, normals, "percentile")
+    assert choice["quantile"] == 0.99 and on.radius_ == det._candidate(0.99) > 0
+    assert _tuned(fitted)[0].tune_on_validation(X_val, normals)["rule"] == "off"
+    # a plain fit: "auto" stays off, "on" takes the 0.99 quantile of the training distances
+    X, y = make_sequences(40, 0, seed=13)
+    refit = on.fit(X, feature_names=SEQ_FEATURE_NAMES)
+    assert refit.radius_ == refit._candidate(0.99) and refit.radius_choice_["rule"] == "on"
 
 
 def test_the_choice_round_trips_through_save_and_load(fitted, tmp_path):
@@ -88,9 +96,9 @@ def test_the_choice_round_trips_through_save_and_load(fitted, tmp_path):
     np.testing.assert_array_equal(back.score_samples(X_val), tuned.score_samples(X_val))
     got = back.explain_sequences(X_val[:3])
     assert all(g["radius"] == tuned.radius_ and "distance" in g for g in got)
-    # a refit forgets the radius
+    # a refit forgets the radius chosen on validation ("auto": off until it is tuned again)
     X, y = make_sequences(40, 0, seed=13)
-    assert not hasattr(back.fit(X, feature_names=SEQ_FEATURE_NAMES), "radius_")
+    assert back.fit(X, feature_names=SEQ_FEATURE_NAMES).radius_ is None
 
 
 def test_bad_radius_and_variants_are_refused(fitted):
