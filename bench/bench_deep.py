@@ -38,7 +38,6 @@ sys.path.insert(0, str(HERE.parent))
 
 import numpy as np  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
 import bench_detectors as bd  # noqa: E402  (the shared data preparation)
 from logad.models.thresholds import choose_threshold  # noqa: E402
@@ -67,7 +66,9 @@ def _load() -> str:
 
 def oracle_f1(scores_path: Path) -> dict[str, Any]:
     """Best F1 over thresholds on the test labels (labelled oracle; never used for a model)."""
-    table = pq.read_table(scores_path)
+    from logad.scoring.parts import read_scores
+
+    table = read_scores(scores_path)
     table = table.filter(pc.equal(table.column("split"), "test"))
     y = table.column("label").to_numpy(zero_copy_only=False).astype(float)
     known = ~np.isnan(y)
@@ -90,7 +91,7 @@ def accuracy(models: list[str], sessions: Path, work: Path, params: dict[str, di
             t = run_train(model, sessions, work / "models" / model,
                           cfg={"threshold": {"method": "best_f1"}, "params": params.get(model, {})})
             sm = run_score(work / "models" / model, sessions, work / "scores" / model, cfg={"split": "test"})
-            m = bd._test_metrics(work / "scores" / model / "scores.parquet")
+            m = bd._test_metrics(work / "scores" / model)
             v = t.get("validation") or {}
             rows[model] = {
                 "p": m["precision"], "r": m["recall"], "f1": m["f1"], "roc_auc": m["roc_auc"],
@@ -99,7 +100,7 @@ def accuracy(models: list[str], sessions: Path, work: Path, params: dict[str, di
                 "val_f1": v.get("f1"), "tuned": t.get("tuned"), "train_rows": t["train_rows"],
                 "fit_s": t["seconds"].get("fit"),
                 "score_s": sm["seconds"], "scored_sessions": sm["sessions"], "params": params.get(model, {}),
-                **oracle_f1(work / "scores" / model / "scores.parquet"),
+                **oracle_f1(work / "scores" / model),
                 "load_before": load0, "load_after": _load(),
             }
         except Exception as exc:  # a broken model is a row, not the end of the benchmark
