@@ -155,8 +155,8 @@ def table(rows: dict[str, Any], dataset: str) -> list[str]:
         rule = (r.get("tuned") or {}).get("rule")
         if rule:
             q = r["tuned"].get("quantile")
-            out.append(f"{model}: hypersphere radius {rule}" + (f" (quantile {q:g} of the validation "
-                       f"normals' distances, R = {r['tuned']['radius']:.4g})" if rule == "on" else ""))
+            out.append(f"{model}: hypersphere radius {rule}" + (f" (quantile {q:g} of the training "
+                       f"sessions' distances, R = {r['tuned']['radius']:.4g})" if rule == "on" else ""))
     for model, goal in TARGETS.get(dataset, {}).items():
         r = rows.get(model) or {}
         if "f1" in r:
