@@ -10,8 +10,22 @@ choice), or an exponential moving average over batches (``centre="ema"``, moment
 ``ema_momentum``). Scoring masks the same share (positions drawn from a generator seeded by
 ``random_state`` and the window's content, so a session's score is deterministic) and counts
 the masked events whose true id is not among the ``top_g`` predictions; events never seen in
-training are always counted as masked misses. A session's score is misses / masked events
-over all its windows: above the cut ``r`` (chosen on validation) it is anomalous.
+training are always counted as masked misses. A session's miss ratio is misses / masked
+events over all its windows: above the cut ``r`` (chosen on validation) it is anomalous.
+
+The paper also flags a session whose DIST embedding lies beyond a radius of the centre. Here a
+session's distance is the largest over its windows of ``||h_DIST - c||`` (averaged over the
+masked passes, the inputs the centre was learned on), and with a radius ``R`` the one score is
+:func:`radius_score`: the miss ratio (in [0, 1]) within the radius, ``1 + distance / R`` (> 2)
+beyond it, so every beyond-radius session ranks above every within-radius one and a threshold
+``r < 1`` is the paper's "ratio > r or beyond the radius". ``radius`` says whether to use it:
+``"off"`` (the miss ratio alone), ``"on"``, or ``"auto"`` (default: use it when it raises the
+validation F1). :meth:`LogBERTDetector.tune_on_validation` (``logad train`` calls it on the
+validation split, before it chooses the threshold) picks ``R`` among quantiles of the training
+sessions' distances (the hypersphere training drew; the validation normals of a chronological
+split can sit closer to the centre than later sessions do); the choice is saved in ``model.yml``
+and used by score, evaluate and explain. A plain ``fit`` leaves "auto" off and gives "on" the
+0.99 quantile.
 
 With ``end_token`` (default) every session ends with an END token that is masked and predicted
 like an event, so a session cut short is a miss too (the paper has no such token).
@@ -21,12 +35,55 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import logging
+
 import numpy as np
 
 from logad.models._checks import check_choice, check_number
-from logad.models._torch import TorchSequenceDetector, special_ids, windows
+from logad.models._torch import TorchSequenceDetector, special_ids, torch_threads, windows
+from logad.models.thresholds import choose_variant
 
-__all__ = ["LogBERTDetector"]
+__all__ = ["LogBERTDetector", "radius_score", "RADIUS_QUANTILES"]
+
+log = logging.getLogger(__name__)
+
+#: Candidate radii: these quantiles of the training sessions' distances (widest first, so a tie
+#: goes to the radius that flags fewer sessions).
+RADIUS_QUANTILES = (1.0, 0.999, 0.995, 0.99, 0.98, 0.95)
+#: ``radius="on"`` after a plain ``fit``, or without labels of both classes to choose by.
+FALLBACK_QUANTILE = 0.99
+
+
+def radius_score(ratio: Any, dist: Any, radius: float | None) -> np.ndarray:
+    """One score from the miss ratio and the hypersphere distance.
+
+    Parameters
+    ----------
+    ratio : array-like of shape (n,)
+        Miss ratios, in [0, 1].
+    dist : array-like of shape (n,)
+        Distances of the sessions' DIST embeddings from the centre.
+    radius : float > 0 or None
+        None: the miss ratio alone.
+
+    Returns
+    -------
+    ndarray of shape (n,), float64
+        ``ratio`` within the radius, ``1 + dist / radius`` (> 2) beyond it; higher = more
+        anomalous.
+
+    Examples
+    --------
+    >>> radius_score([0.1, 0.5], [3.0, 1.0], 2.0).tolist()
+    [2.5, 0.5]
+    >>> radius_score([0.1, 0.5], [3.0, 1.0], None).tolist()
+    [0.1, 0.5]
+    """
+    ratio = np.asarray(ratio, dtype=np.float64)
+    if radius is None:
+        return ratio
+    dist = np.asarray(dist, dtype=np.float64)
+    return np.where(dist > radius, 1.0 + dist / float(radius), ratio)
 
 
 def _module(n_tokens: int, n_out: int, d_model: int, layers: int, heads: int, length: int) -> Any:
@@ -65,6 +122,9 @@ class LogBERTDetector(TorchSequenceDetector):
         Share of a window's events masked, in training and in scoring (at least one).
     top_g : int, default 5
         A masked event is a hit when its true id is among the g most likely.
+    radius : {"auto", "on", "off"}, default "auto"
+        The hypersphere rule (see the module docstring), chosen by :meth:`tune_on_validation`;
+        YAML reads bare on / off as true / false, which mean the same.
     alpha : float, default 0.1
         Weight of the hypersphere term.
     end_token : bool, default True
@@ -81,8 +141,8 @@ class LogBERTDetector(TorchSequenceDetector):
     auto_threshold: ClassVar[str | None] = "any masked miss"
 
     def __init__(self, *, contamination: Any = "auto", window: int = 32, stride: int = 16,
-                 mask_ratio: float = 0.3, top_g: int = 5, alpha: float = 0.1, end_token: bool = True,
-                 centre: str = "epoch",
+                 mask_ratio: float = 0.3, top_g: int = 5, radius: Any = "auto", alpha: float = 0.1,
+                 end_token: bool = True, centre: str = "epoch",
                  ema_momentum: float = 0.1, d_model: int = 64, layers: int = 2, heads: int = 4,
                  epochs: int = 20, batch_size: int = 256, lr: float = 0.002, patience: int | None = 5,
                  val_fraction: float = 0.1, device: str = "auto", random_state: int | None = 0) -> None:
@@ -91,6 +151,7 @@ class LogBERTDetector(TorchSequenceDetector):
         self.stride = stride
         self.mask_ratio = mask_ratio
         self.top_g = top_g
+        self.radius = radius
         self.alpha = alpha
         self.end_token = end_token
         self.centre = centre
@@ -113,6 +174,7 @@ class LogBERTDetector(TorchSequenceDetector):
         check_number(self.name, "alpha", self.alpha, lo=0.0)
         check_number(self.name, "ema_momentum", self.ema_momentum, lo=0.0, hi=1.0, lo_open=True)
         check_choice(self.name, "centre", self.centre, ["epoch", "ema"])
+        check_choice(self.name, "radius", self.radius, ["auto", "on", "off", True, False])
         check_choice(self.name, "end_token", self.end_token, [True, False])
         if self.d_model % self.heads:
             from logad.errors import ConfigError
@@ -221,14 +283,15 @@ class LogBERTDetector(TorchSequenceDetector):
         self.centre_ready_ = True
 
     # ------------------------------------------------------------------ scoring
-    def _masked_predictions(self, module: Any, seq: np.ndarray) -> tuple[Any, Any, Any, Any]:
+    def _masked_predictions(self, module: Any, seq: np.ndarray) -> tuple[Any, Any, Any, Any, Any]:
         """Every event of every window masked once (G passes, pass j masking the positions p with
         p % G == j: about ``mask_ratio`` of a window at a time, the same masks for every run; an
         event never seen in training is masked in every pass and always a miss).
 
         Returns ``events`` (windows x positions), ``counted`` (the masked positions scoring
         counts: each real event once, unseen ones once), ``missed`` (counted and not among the
-        ``top_g``) and ``logits`` of each position from the pass that masked it.
+        ``top_g``), ``logits`` of each position from the pass that masked it, and ``dist``, each
+        window's distance from the centre (the mean over the passes).
         """
         import torch
 
@@ -244,7 +307,7 @@ class LogBERTDetector(TorchSequenceDetector):
         inp = tokens[None].repeat(groups, 1, 1)
         inp[:, :, 1:] = torch.where(masks, torch.full_like(events, sp["MASK"])[None], inp[:, :, 1:])
         flat = inp.reshape(-1, tokens.shape[1])
-        logits, _ = module(flat, flat == sp["PAD"])
+        logits, dist_h = module(flat, flat == sp["PAD"])
         logits = logits.reshape(groups, *events.shape, logits.shape[-1])
         # each position's logits from the pass that masked it: (windows, positions, classes)
         own = logits[pos % groups, :, pos].transpose(0, 1)
@@ -252,13 +315,111 @@ class LogBERTDetector(TorchSequenceDetector):
         hit = (torch.topk(own, g, dim=-1).indices == self._classes(events)[..., None]).any(dim=-1)
         counted = real
         missed = counted & (~hit | unseen)
-        return events, counted, missed, own
+        c = torch.as_tensor(np.asarray(self.centre_, dtype=np.float32), device=dist_h.device)
+        dist = ((dist_h.float() - c) ** 2).sum(dim=-1).sqrt().reshape(groups, -1).mean(dim=0)
+        return events, counted, missed, own, dist
+
+    def _session_parts(self, module: Any, seq: np.ndarray) -> tuple[float, float]:
+        """A session's miss ratio and its distance (the largest of its windows')."""
+        if len(seq) == 0:
+            return 0.0, 0.0
+        _, counted, missed, _, dist = self._masked_predictions(module, seq)
+        return float(missed.sum()) / max(int(counted.sum()), 1), float(dist.max())
+
+    def _radius_in_use(self) -> float | None:
+        return None if self.radius in ("off", False) else getattr(self, "radius_", None)
 
     def _score_session(self, module: Any, seq: np.ndarray) -> float:
-        if len(seq) == 0:
-            return 0.0
-        _, counted, missed, _ = self._masked_predictions(module, seq)
-        return float(missed.sum()) / max(int(counted.sum()), 1)
+        ratio, dist = self._session_parts(module, seq)
+        return float(radius_score([ratio], [dist], self._radius_in_use())[0])
+
+    def _parts(self, X: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        cache: dict[bytes, tuple[float, float]] = {}
+        out = np.empty((len(X), 2), dtype=np.float64)
+        with torch.inference_mode(), torch_threads():
+            for i, seq in enumerate(X):
+                key = seq.tobytes()
+                if key not in cache:
+                    cache[key] = self._session_parts(self.module_, seq)
+                out[i] = cache[key]
+        return out[:, 0], out[:, 1]
+
+    def session_parts(self, X: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(ratio, dist)`` of each session: the two parts of the score (see :func:`radius_score`)."""
+        self._check_fitted()
+        return self._parts(self._check_input(X, self.n_features_in_))
+
+    def _fit(self, X: list[np.ndarray], y: np.ndarray | None) -> np.ndarray:
+        super()._fit(X, y)
+        # the training sessions are scored once anyway (the threshold's reference): their
+        # distances give the candidate radii, the hypersphere of what training saw
+        ratio, dist = self._parts(X)
+        self.radius_candidates_ = [{"quantile": q, "radius": float(np.quantile(dist, q))}
+                                   for q in RADIUS_QUANTILES]
+        self.radius_ = self._candidate(FALLBACK_QUANTILE) if self.radius in ("on", True) else None
+        self.radius_choice_ = {"rule": "off" if self.radius_ is None else "on", "radius": self.radius_,
+                               "quantile": None if self.radius_ is None else FALLBACK_QUANTILE,
+                               "candidates": []}
+        return radius_score(ratio, dist, self.radius_)
+
+    def _candidate(self, q: float) -> float | None:
+        r = {c["quantile"]: c["radius"] for c in getattr(self, "radius_candidates_", None) or []}.get(q)
+        return r if r is not None and r > 0 else None
+
+    # ------------------------------------------------------------------ the radius, on validation
+    def tune_on_validation(self, X_val: list[np.ndarray], y_val: Any, method: str = "best_f1",
+                           **kw: Any) -> dict[str, Any]:
+        """Choose the hypersphere rule and radius on the validation split (never the test split).
+
+        The candidates are "off" (unless ``radius="on"``) and a radius at each of
+        :data:`RADIUS_QUANTILES` of the training sessions' distances (kept by ``fit``); each is
+        scored with :func:`radius_score`, its threshold chosen by ``method`` (``**kw``: ``q``,
+        ``alpha``, as :func:`~logad.models.thresholds.choose_threshold`) and the one with the
+        highest validation F1 at that threshold kept (ties: "off", then the widest radius).
+        Without labels of both classes (or with ``method="none"``) "auto" stays off and "on"
+        keeps the :data:`FALLBACK_QUANTILE` radius ``fit`` set. The threshold is left to the
+        caller.
+
+        Returns
+        -------
+        dict
+            ``{"rule": "on" | "off", "radius", "quantile", "candidates": [...]}``, also kept as
+            ``radius_choice_`` and saved in ``model.yml``.
+        """
+        self._check_fitted()
+        y = np.asarray(y_val, dtype=np.int64).ravel()
+        radii = {c["quantile"]: c["radius"] for c in getattr(self, "radius_candidates_", None) or []
+                 if c["radius"] > 0}
+        forced = self.radius in ("on", True)
+        if self.radius in ("off", False) or not radii or method == "none" or len(np.unique(y)) < 2:
+            q = FALLBACK_QUANTILE if forced and FALLBACK_QUANTILE in radii else None
+            candidates: list[dict[str, Any]] = []
+        else:
+            ratio, dist = self.session_parts(X_val)
+            variants = {} if forced else {"off": ratio}
+            variants.update({f"q={q:g}": radius_score(ratio, dist, r) for q, r in radii.items()})
+            name, candidates = choose_variant(variants, y, method, **kw)
+            q = None if name == "off" else float(name[2:])
+        self.radius_ = None if q is None else radii[q]
+        self.radius_choice_ = {"rule": "off" if q is None else "on", "radius": self.radius_,
+                               "quantile": q, "candidates": candidates}
+        log.info("%s: hypersphere radius %s on validation", self.name,
+                 "off" if q is None else f"{self.radius_:.4g} (quantile {q:g})")
+        return self.radius_choice_
+
+    def _get_state(self) -> dict[str, Any]:
+        return {**super()._get_state(), "radius": getattr(self, "radius_", None),
+                "radius_choice": getattr(self, "radius_choice_", None),
+                "radius_candidates": getattr(self, "radius_candidates_", None)}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        super()._set_state(state)
+        r = state.get("radius")
+        self.radius_ = None if r is None else float(r)
+        self.radius_choice_ = state.get("radius_choice")
+        self.radius_candidates_ = state.get("radius_candidates") or []
 
     def explain_sequences(self, X: list[np.ndarray], *, n_expected: int = 3) -> list[dict[str, Any]]:
         """What the model missed in each session, and what it expected instead.
@@ -268,23 +429,30 @@ class LogBERTDetector(TorchSequenceDetector):
         END token), ``event`` its id (``n_features_in_`` = END), ``rank`` its rank among the
         predictions when masked (an event never seen in training ranks last), ``expected`` the
         ``n_expected`` most likely ids there. A position in several windows is listed once,
-        with its worst rank.
+        with its worst rank. With the hypersphere rule in use (``radius_`` set on validation)
+        each dict also holds the session's ``distance``, the ``radius`` and ``beyond_radius``.
         """
         import torch
 
-        from logad.models._torch import torch_threads, window_starts
+        from logad.models._torch import window_starts
 
         self._check_fitted()
         X = self._check_input(X, self.n_features_in_)
         n_classes = self.n_features_in_ + 1
+        radius = self._radius_in_use()
         out = []
+
+        def sphere(d: float) -> dict[str, Any]:
+            return {} if radius is None else {"distance": d, "radius": radius,
+                                              "beyond_radius": bool(d > radius)}
+
         with torch.inference_mode(), torch_threads():
             for seq in X:
                 seq = np.asarray(seq, dtype=np.int64)
                 if len(seq) == 0:
-                    out.append({"missed": []})
+                    out.append({"missed": [], **sphere(0.0)})
                     continue
-                events, _, missed, own = self._masked_predictions(self.module_, seq)
+                events, _, missed, own, dist = self._masked_predictions(self.module_, seq)
                 classes = self._classes(events)
                 rank = (own > own.gather(-1, classes[..., None])).sum(dim=-1)
                 unseen = torch.as_tensor(~np.isin(events.numpy(), self.seen_ids_))
@@ -300,5 +468,5 @@ class LogBERTDetector(TorchSequenceDetector):
                     if at not in worst or r > worst[at]["rank"]:
                         worst[at] = {"pos": at, "event": int(classes[w, p]), "rank": r,
                                      "expected": [int(e) for e in best[w, p]]}
-                out.append({"missed": [worst[a] for a in sorted(worst)]})
+                out.append({"missed": [worst[a] for a in sorted(worst)], **sphere(float(dist.max()))})
         return out

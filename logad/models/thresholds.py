@@ -15,12 +15,16 @@ A detector flags a row when ``score > threshold`` (scores: higher = more anomalo
 
 Every method also returns the sweep table (threshold, n_flagged, tp, fp, precision, recall,
 f1, fpr) that ``Detector.save`` writes as ``threshold_sweep.csv``.
+
+:func:`choose_variant` picks, on the same validation split, among variants of a detector's score
+(LogBERT: with or without its hypersphere radius) the one whose F1 at its own chosen threshold is
+highest.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,7 +33,7 @@ from logad.errors import ConfigError, InputError
 from logad.models.reference import threshold_at_fpr
 
 __all__ = ["THRESHOLD_METHODS", "contamination_threshold", "threshold_sweep", "choose_threshold",
-           "tune_threshold"]
+           "tune_threshold", "choose_variant"]
 
 log = logging.getLogger(__name__)
 
@@ -218,3 +222,46 @@ def tune_threshold(detector: Any, X_val: Any, y_val: Any, method: str = "best_f1
               "fpr": f":alpha={kw.get('alpha', 0.01)}"}[method]
     detector.set_threshold(thr, method=f"{method}{detail}", sweep=sweep)
     return sweep
+
+
+def choose_variant(variants: Mapping[str, Any], y_val: Any, method: str = "best_f1",
+                   **kw: Any) -> tuple[str, list[dict[str, Any]]]:
+    """The score variant with the best validation F1 at the threshold ``method`` chooses on it.
+
+    Parameters
+    ----------
+    variants : mapping of str to array-like of shape (n,)
+        Validation scores of the same rows under each variant, in order of preference: a tie
+        goes to the earlier one.
+    y_val : array-like of shape (n,)
+        Validation labels with both classes (never the test split's).
+    method : str
+        One of :data:`THRESHOLD_METHODS`; ``**kw`` go to :func:`choose_threshold`.
+
+    Returns
+    -------
+    name : str
+        The chosen variant.
+    table : list of dict
+        ``{"variant", "threshold", "f1"}`` for every variant, in the given order.
+
+    Examples
+    --------
+    >>> choose_variant({"a": [0.1, 0.2, 0.3, 0.4], "b": [0.1, 0.9, 0.2, 0.8]}, [0, 1, 0, 1])[0]
+    'b'
+    """
+    if not variants:
+        raise InputError("choose_variant needs at least one variant")
+    _, y = _check_val(next(iter(variants.values())), y_val)
+    if y is None or y.min() == y.max():
+        raise InputError("choosing a score variant needs validation labels of both classes")
+    table = []
+    for name, scores in variants.items():
+        s, _ = _check_val(scores, y)
+        thr, _ = choose_threshold(s, y, method, max_rows=None, **kw)
+        flagged = s > thr
+        tp = int((flagged & (y == 1)).sum())
+        f1 = 2 * tp / (flagged.sum() + (y == 1).sum())
+        table.append({"variant": name, "threshold": float(thr), "f1": float(f1)})
+    best = max(range(len(table)), key=lambda i: (table[i]["f1"], -i))
+    return table[best]["variant"], table

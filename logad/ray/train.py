@@ -91,6 +91,19 @@ def _labels(index: pa.Table) -> np.ndarray:
     return np.asarray(lab.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _tune_on_validation(detector: Any, X_val: Any, idx_val: pa.Table, method: str,
+                        th_cfg: Any) -> dict | None:
+    """A detector's own choices on the validation split (LogBERT's hypersphere radius), made
+    before the threshold is chosen on the scores they give; rows without a label are left out.
+    The detectors with the hook are session-level (a row is a session)."""
+    tune = getattr(detector, "tune_on_validation", None)
+    if tune is None:
+        return None
+    y = _labels(idx_val)
+    known = y >= 0
+    return tune(select_rows(X_val, known), y[known], method, q=th_cfg.q, alpha=th_cfg.alpha)
+
+
 def _feature_names(featurizers: list) -> list[str]:
     several = len(featurizers) > 1
     return [f"{type(f).__name__}:{n}" if several else n for f in featurizers for n in f.feature_names()]
@@ -233,8 +246,10 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
     th_cfg = settings.threshold
     method = th_cfg.method
     val_metrics: dict[str, Any] = {}
+    tuned = None
     if rows["val"]:
         with timer("threshold"):
+            tuned = _tune_on_validation(detector, X_val, idx_val, method, th_cfg)
             # the threshold is chosen on what scoring reports: one score a session (event-level
             # models: the highest line), so a line-level optimum never decides a session's flag
             s_val, y_val = _session_scores(model, X_val, idx_val, unk_val)
@@ -256,7 +271,8 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
         "threshold": float(detector.threshold_), "threshold_method": detector.threshold_method_,
         "n_features": int(detector.n_features_in_), "train_rows": n_rows(X_tr),
         "train_unknown_tokens": unk_tr, "train_anomalous": int((y_tr == 1).sum()),
-        "validation": val_metrics, "seconds": timer.seconds,
+        "validation": val_metrics, **({"tuned": tuned} if tuned is not None else {}),
+        "seconds": timer.seconds,
         "data": {**data, "rows": rows}, "in_process": local, "workers": n_workers,
         "config": cfg, "train_key": key,
         **({"ray_train": detector.run_info_} if hasattr(detector, "run_info_") else {}),

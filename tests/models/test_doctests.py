@@ -12,7 +12,7 @@ import importlib
 import pytest
 
 MODULES = ["_checks", "_vocab", "thresholds", "reference", "registry", "baseline", "pca", "iforest",
-           "oov", "lr", "dt"]
+           "oov", "lr", "dt", "logbert"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -92,3 +92,15 @@ def test_logad_train_dispatch_init_from_and_replay(ray_session, tmp_path):
     assert s2["train_rows"] > 120  # the second corpus's normal train sessions plus the replayed ones
     emb1 = m1.detector.module_.embed.weight.detach()
     assert m2.detector.module_.embed.weight.shape[0] == emb1.shape[0] + 1
+
+
+def test_logad_train_chooses_logbert_radius_on_validation(ray_session, tmp_path):
+    params = {**FAST_PARAMS["logbert"], "epochs": 3}
+    folder = write_sequences(make_table(200, seed=5), tmp_path / "a")
+    summary = run_train("sequence_logbert", folder, tmp_path / "m", {"params": params})
+    tuned = summary["tuned"]
+    assert tuned["rule"] in ("on", "off") and tuned["candidates"][0]["variant"] == "off"
+    assert len(tuned["candidates"]) > 1  # validation has both classes: every radius was tried
+    model = TrainedModel.load(tmp_path / "m")
+    assert model.detector.radius_choice_ == tuned and model.detector.radius_ == tuned["radius"]
+    assert summary["threshold_method"] == "best_f1 on validation"
