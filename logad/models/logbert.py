@@ -42,6 +42,7 @@ import numpy as np
 from logad.models._checks import check_choice, check_number
 from logad.models._torch import TorchSequenceDetector, special_ids, torch_threads, windows
 from logad.models.thresholds import choose_variant
+from logad.models.reference import psi_reference
 
 __all__ = ["LogBERTDetector", "radius_score", "RADIUS_QUANTILES"]
 
@@ -356,6 +357,7 @@ class LogBERTDetector(TorchSequenceDetector):
         # the training sessions are scored once anyway (the threshold's reference): their
         # distances give the candidate radii, the hypersphere of what training saw
         ratio, dist = self._parts(X)
+        self._train_parts = (ratio, dist)  # not saved: the drift reference follows the radius
         self.radius_candidates_ = [{"quantile": q, "radius": float(np.quantile(dist, q))}
                                    for q in RADIUS_QUANTILES]
         self.radius_ = self._candidate(FALLBACK_QUANTILE) if self.radius in ("on", True) else None
@@ -405,6 +407,9 @@ class LogBERTDetector(TorchSequenceDetector):
         self.radius_ = None if q is None else radii[q]
         self.radius_choice_ = {"rule": "off" if q is None else "on", "radius": self.radius_,
                                "quantile": q, "candidates": candidates}
+        parts = getattr(self, "_train_parts", None)
+        if parts is not None:  # the training scores as this rule gives them, or drift is misread
+            self.score_reference_ = psi_reference(radius_score(*parts, self.radius_))
         log.info("%s: hypersphere radius %s on validation", self.name,
                  "off" if q is None else f"{self.radius_:.4g} (quantile {q:g})")
         return self.radius_choice_

@@ -107,3 +107,21 @@ def test_bad_radius_and_variants_are_refused(fitted):
             make_sequences(20, 0, seed=1)[0], feature_names=SEQ_FEATURE_NAMES)
     with pytest.raises(InputError, match="both classes"):
         choose_variant({"a": [0.1, 0.2]}, [0, 0])
+
+
+def test_the_drift_reference_follows_the_chosen_radius(fitted):
+    from logad.models.reference import psi_reference
+
+    det = fitted[0]
+    ratio, dist = det.session_parts([x for x, label in zip(*make_sequences(160, 30, seed=11)) if label == 0])
+    off = _tuned(fitted, radius="off")[0]
+    assert off.score_reference_ == det.score_reference_ == psi_reference(ratio)
+    _, X_val, y_val = fitted[:3]
+    fallback = copy.deepcopy(det).set_params(radius="on")
+    fallback.tune_on_validation(X_val, np.zeros_like(y_val))  # one class: the fallback quantile
+    for tuned in (_tuned(fitted)[0], fallback):
+        assert tuned.radius_choice_["rule"] == "on"
+        # the training sessions scored as the chosen rule scores them: drift compares like with like
+        assert tuned.score_reference_ == psi_reference(radius_score(ratio, dist, tuned.radius_))
+    assert (dist > tuned.radius_).any()  # some training sessions lie beyond the fallback radius
+    assert tuned.score_reference_ != det.score_reference_
