@@ -86,28 +86,16 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
     shard = out / "events" / f"{name}.parquet"
     shard.parent.mkdir(parents=True, exist_ok=True)
     tmp = shard.with_name(f".{name}.parquet.tmp")
-    writer = None
-    try:
-        for table in unit_events(unit, preset, result, source=preset.name,
-                                 file_columns=file_columns, labels=labels,
-                                 max_line_bytes=cfg["max_line_bytes"], batch_lines=cfg["batch_lines"],
-                                 read_timeout_s=cfg.get("read_timeout_s")):
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, **parquet.writer_options(table.schema))
-            writer.write_table(table)
-    except InputError as exc:  # e.g. labels that need a column this preset does not make
-        result.error = f"{unit.file.display}: {exc}"
-    finally:
-        if writer is not None:
-            writer.close()
-            os.replace(tmp, shard)
-        elif shard.exists():
-            shard.unlink()
+    has_events = _write_events(unit, preset, labels, file_columns, cfg, parquet, result, tmp)
+    if has_events:
+        os.replace(tmp, shard)
+    elif shard.exists():
+        shard.unlink()
     if result.rejects is not None and result.rejects.num_rows:
         write_parquet(result.rejects, out / "rejected" / f"{name}.parquet")
     row = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "rejects"}
     row["fingerprint"] = fingerprint
-    row["has_events"] = writer is not None
+    row["has_events"] = has_events
     # a stalled read is no finished unit, and a file that failed before its read (listing,
     # newline count) costs nothing to look at again: the re-run tries both again
     if not (result.stalled or unit.file.error):
