@@ -10,20 +10,15 @@ import pytest
 
 from logad.evaluate.evaluation import run_evaluate
 from logad.ray.score import run_score
-from logad.ray.train import run_train
 from logad.scoring.parts import read_scores, score_parts
-from tests.scoring.factory import make_sequences, write_sequences
+from tests.scoring.factory import make_sequences, trained_models
 
 MODELS = ("sequence_xgb_counts", "sequence_if_counts", "event_lr_words")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stream")
-    seq = write_sequences(make_sequences(240, seed=4), root / "seq", parts=4)
-    for m in MODELS:
-        run_train(m, seq, root / m)
-    return seq, [str(root / m) for m in MODELS]
+    return trained_models(tmp_path_factory.mktemp("stream"), MODELS, n=240, seed=4, parts=4)
 
 
 def test_two_models_one_pass_independent_of_actors(ray_session, trained, tmp_path):

@@ -12,7 +12,7 @@ from logad.io import part_entries, write_json
 
 from logad.sessions.schema import SEQUENCES_SCHEMA
 
-__all__ = ["make_sequences", "write_sequences"]
+__all__ = ["make_sequences", "write_sequences", "trained_models"]
 
 NORMAL = ["open", "auth", "read", "write", "close"]
 
@@ -59,3 +59,15 @@ def write_sequences(table: pa.Table, folder: Path, parts: int = 3) -> Path:
                 "parts": part_entries(folder, sorted((folder / "sequences").glob("*.parquet")))},
                folder / "manifest.json")
     return folder
+
+
+def trained_models(root: Path, models: tuple[str, ...], *, n: int, seed: int, parts: int
+                   ) -> tuple[Path, list[str]]:
+    """A sequences folder of ``n`` sessions in ``parts`` parts and each of ``models`` trained on
+    it (under ``root``): ``(sequences, model folders)``."""
+    from logad.ray.train import run_train
+
+    seq = write_sequences(make_sequences(n, seed=seed), root / "seq", parts=parts)
+    for m in models:
+        run_train(m, seq, root / m)
+    return seq, [str(root / m) for m in models]

@@ -8,12 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from logad.ray.score import run_score
-from logad.ray.train import run_train
 from logad.scoring.parts import PARTS_SCHEMA, read_scores, sort_for_rank
 from logad.scoring.rank import (cut_every, cut_keys, exact_cuts, key_positions, read_staged,
                                 sample_keys, sample_offset, sample_step, write_staged)
 from logad.scoring.worker import RankBucket, ScoreWorker
-from tests.scoring.factory import make_sequences, write_sequences
+from tests.scoring.factory import trained_models
 
 MODELS = ("sequence_xgb_counts", "event_lr_words")
 
@@ -101,11 +100,7 @@ def test_refine_cuts_an_oversized_bucket_into_exact_ones(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rank")
-    seq = write_sequences(make_sequences(200, seed=6), root / "seq", parts=3)
-    for m in MODELS:
-        run_train(m, seq, root / m)
-    return seq, [str(root / m) for m in MODELS]
+    return trained_models(tmp_path_factory.mktemp("rank"), MODELS, n=200, seed=6, parts=3)
 
 
 @pytest.mark.parametrize("rows_per_bucket,batch_size", [(1, 64), (5, 7), (33, 16), (65536, 64)])
