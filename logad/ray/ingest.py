@@ -93,9 +93,7 @@ def _process_unit(unit: WorkUnit, preset: Preset, labels: LabelSpec | None, file
         shard.unlink()
     if result.rejects is not None and result.rejects.num_rows:
         write_parquet(result.rejects, out / "rejected" / f"{name}.parquet")
-    row = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "rejects"}
-    row["fingerprint"] = fingerprint
-    row["has_events"] = has_events
+    row = _unit_row(result, fingerprint, has_events)
     # a stalled read is no finished unit, and a file that failed before its read (listing,
     # newline count) costs nothing to look at again: the re-run tries both again
     if not (result.stalled or unit.file.error):
@@ -139,6 +137,11 @@ def _process_unit_to_store(unit: WorkUnit, preset: Preset, labels: LabelSpec | N
         os.unlink(tmp)
     if result.rejects is not None and result.rejects.num_rows:
         store.write_parquet(result.rejects, f"{run}/rejected/{name}.parquet")
+    return _unit_row(result, fingerprint, has_events)
+
+
+def _unit_row(result: UnitResult, fingerprint: str, has_events: bool) -> dict:
+    """A unit's manifest row: its counts (the rejected rows themselves went to their part)."""
     row = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "rejects"}
     return {**row, "fingerprint": fingerprint, "has_events": has_events}
 
