@@ -132,6 +132,11 @@ class ModelSpec:
             raise ConfigError(f"model {self.name}: unknown detector {self.detector!r}")
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
 
+    def __reduce__(self) -> tuple:
+        # picklable (a read-only mapping is not): the score runner sends loaded models to its actors
+        return (type(self), (self.name, self.level, self.features, self.detector, dict(self.params),
+                             self.description))
+
     @property
     def feature_kinds(self) -> tuple[str, ...]:
         """The feature kinds, e.g. ``("counts", "numeric")``."""

@@ -129,7 +129,10 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
     rows_per_bucket = int(cfg["rows_per_bucket"])
     rank: dict = {}
     t0 = time.perf_counter()
-    with Workers(ScoreWorker, (dirs, str(staging), cfg.get("split"), columns, rows_per_bucket),
+    # the driver's loaded models travel to the actors, torch ones excepted: those load from
+    # their folders on the actor, where the device is chosen
+    given = [d if uses_torch(m) else (m, model_version(d)) for d, m in zip(dirs, models)]
+    with Workers(ScoreWorker, (given, str(staging), cfg.get("split"), columns, rows_per_bucket),
                  n=n, local=local, options=options) as workers:
         for rows in workers.map("score", units, progress="score"):  # each actor starts on its own
             summary += rows

@@ -138,9 +138,14 @@ class ScoreWorker:
     """Scores units into ``staging`` and ranks buckets of the staged parts (buckets of about
     ``rows_per_bucket`` rows, sampled for from the first pass on)."""
 
-    def __init__(self, model_dirs: Sequence[str], staging: str, split: str | None = None,
-                 columns: Sequence[str] | None = None, rows_per_bucket: int = 65536) -> None:
-        self.models = [(TrainedModel.load(d), model_version(d)) for d in model_dirs]
+    def __init__(self, models: Sequence[str | tuple[TrainedModel, str]], staging: str,
+                 split: str | None = None, columns: Sequence[str] | None = None,
+                 rows_per_bucket: int = 65536) -> None:
+        # A model comes as its folder, or as the (model, version) pair the driver loaded: a
+        # worker process then imports only what its estimator's classes need, not skops, whose
+        # import walks every scikit-learn module (torch included): ~2 CPU s an actor.
+        self.models = [m if isinstance(m, tuple) else (TrainedModel.load(m), model_version(m))
+                       for m in models]
         self.staging = Path(staging)
         self.split = split
         self.columns = None if columns is None else list(columns)
