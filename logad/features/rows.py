@@ -6,7 +6,7 @@ session order) and inherits the session's ``label`` and ``split``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -15,13 +15,16 @@ import scipy.sparse as sp
 
 from logad.schema import require_columns
 
+if TYPE_CHECKING:
+    import pandas
+
 __all__ = ["LEVELS", "as_table", "select_split", "event_table", "row_index", "row_labels",
            "csr_to_rows", "rows_to_csr"]
 
 LEVELS = ("sequence", "event")
 
 
-def as_table(data: pa.Table | "pandas.DataFrame") -> pa.Table:  # noqa: F821
+def as_table(data: pa.Table | pandas.DataFrame) -> pa.Table:
     """A ``pyarrow.Table`` from a table or a pandas DataFrame."""
     if isinstance(data, pa.Table):
         return data
