@@ -112,3 +112,22 @@ def test_guided_groups_cover_the_input_in_order_and_shrink_to_single_units(n_uni
 def test_pool_doctests():
     result = doctest.testmod(pool)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_local_newline_counts_are_the_files_and_an_unreadable_range_is_a_message(tmp_path, monkeypatch):
+    import sys
+
+    from logad.sources.files import SourceFile
+
+    path = tmp_path / "a.log"
+    path.write_bytes(b"one\ntwo\n\nthree\nfour\n" * 50)
+    sf = SourceFile(str(path), path.stat().st_size)
+    tasks = [(sf, 0, 37), (sf, 37, 500), (sf, 500, sf.size)]
+    data = path.read_bytes()
+    expected = [data[s:e].count(b"\n") for _, s, e in tasks]
+    gone = SourceFile(str(tmp_path / "gone.log"), 100)
+    # counted in this process: no Ray task (a remote one would need the session fixture)
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert pool.count_newlines_parallel(tasks) == expected
+    (msg,) = pool.count_newlines_parallel([(gone, 0, 50)])
+    assert msg.startswith("lines not counted (bytes from 0): FileNotFoundError"), msg
