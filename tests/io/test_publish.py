@@ -1,0 +1,68 @@
+"""Whole folders on object storage (logad.io.publish): a local folder published under a run
+prefix with its manifest as the commit point, and fetched back to a local cache, on a real
+S3-protocol server (moto's)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from logad.errors import InputError
+from logad.io import Store, committed, fetch_dir, publish_dir, read_published
+
+
+@pytest.fixture
+def url(s3_server):
+    return f"s3://logad-test/publish-{uuid.uuid4().hex[:8]}/model"
+
+
+def _folder(root, text="a"):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "model.yml").write_text(f"detector: {text}\n")
+    (root / "plots").mkdir(exist_ok=True)
+    (root / "plots" / "roc.png").write_bytes(b"\x89PNG" + text.encode())
+    return root
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_publish_commits_files_under_a_run_prefix_and_fetch_gives_the_folder_back(url, tmp_path):
+    local = _folder(tmp_path / "m")
+    doc = publish_dir(local, url, {"stage": "train", "status": "complete", "run_key": "k1"})
+    store = Store.at(url)
+    assert doc["run"].startswith("_runs/") and store.runs() == [doc["run"]]
+    assert sorted(f["file"] for f in doc["files"]) == [f"{doc['run']}/model.yml",
+                                                       f"{doc['run']}/plots/roc.png"]
+    assert sorted(p.rsplit("/", 1)[-1] for p in store.fs.ls(store.root)) == ["_runs", "manifest.json"]
+    assert committed(url)["run_key"] == "k1"
+    assert read_published(url, "model.yml") == b"detector: a\n"
+    got = fetch_dir(url, tmp_path / "cache")
+    assert _tree(got) == _tree(local)
+    # a second fetch of the same commit downloads nothing: the cached folder, untouched
+    stamp = (got / "model.yml").stat().st_mtime_ns
+    assert fetch_dir(url, tmp_path / "cache") == got and (got / "model.yml").stat().st_mtime_ns == stamp
+
+
+def test_a_new_commit_replaces_the_old_one_and_a_reader_trusts_only_named_files(url, tmp_path):
+    first = publish_dir(_folder(tmp_path / "a", "a"), url, {"stage": "train", "run_key": "k1"})
+    store = Store.at(url)
+    killed = f"_runs/00000000T000000Z-{uuid.uuid4().hex[:12]}"  # a run killed before its commit
+    store.write_bytes(f"{killed}/model.yml", b"half")
+    store.write_bytes(f"{first['run']}/stray.txt", b"not named")  # in the run, not in the manifest
+    assert "stray.txt" not in _tree(fetch_dir(url, tmp_path / "cache"))
+    second = publish_dir(_folder(tmp_path / "b", "b"), url, {"stage": "train", "run_key": "k2"})
+    assert store.runs() == [second["run"]]  # the previous and the killed prefixes are gone
+    got = fetch_dir(url, tmp_path / "cache")
+    assert (got / "model.yml").read_text() == "detector: b\n"
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # keyed by the commit
+
+
+def test_a_folder_never_published_is_refused_in_one_line(url, tmp_path):
+    for call in (lambda: fetch_dir(url, tmp_path), lambda: read_published(url, "model.yml")):
+        with pytest.raises(InputError, match=r"^s3://logad-test/publish-.*: no published folder") as exc:
+            call()
+        assert "\n" not in str(exc.value)
+    assert committed(url) is None
