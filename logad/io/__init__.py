@@ -6,9 +6,11 @@
 * :mod:`logad.io.stage`: stage folders on :mod:`pyarrow.dataset` (a finished stage's parts,
   columns with a filter, row counts, row groups as work units);
 * :mod:`logad.io.store`: stage folders on object storage (``s3://``...), committed by their
-  manifest.
+  manifest;
+* :mod:`logad.io.publish`: whole local folders (models, evaluations) published to object
+  storage through that same commit, and fetched back to a local cache.
 
-Every name of the four is importable from here (``from logad.io import atomic_dir``).
+Every name of the five is importable from here (``from logad.io import atomic_dir``).
 """
 
 from __future__ import annotations
