@@ -113,6 +113,10 @@ _PIPELINE = textwrap.dedent("""
     from logad.ray.ingest import run_ingest
     from logad.ray.parse import run_parse
     from logad.ray.sessionize import run_sessionize
+    from logad.ray.train import run_train
+    from logad.ray.score import run_score
+    from logad.evaluate.evaluation import run_evaluate
+    from logad.scoring.parts import read_scores
     ensure_ray(num_cpus=2, object_store_memory=200 << 20)
     src, out = sys.argv[1], {}
     ingest_cfg = {"preset": "OpenStack", "labels": src + "/anomaly_labels.txt", "chunk_bytes": 32 << 10}
@@ -121,13 +125,21 @@ _PIPELINE = textwrap.dedent("""
         for _ in range(2):  # the second run of each stage skips
             runs.append([run_ingest([src + "/*.log"], base + "/events", ingest_cfg),
                          run_parse(base + "/events", base + "/parsed"),
-                         run_sessionize(base + "/parsed", base + "/sessions", cfg={"by": "instance"})])
+                         run_sessionize(base + "/parsed", base + "/sessions", cfg={"by": "instance"}),
+                         run_train("sequence_xgb_counts", base + "/sessions", base + "/model"),
+                         # on the Ray actors: each fetches the model from object storage
+                         run_score(base + "/model", base + "/sessions", base + "/scores", {"local_below": 0}),
+                         run_evaluate(base + "/scores", base + "/eval", split="all")])
         tpl = open_stage(base + "/parsed", "parse")
         lines = tpl.read(["path", "line_no", "template_id"]).sort_by([("path", "ascending"), ("line_no", "ascending")])
         seqs = sequences_folder(base + "/sessions").read(["session_id", "label", "event_ids", "split"])
         seqs = seqs.sort_by("session_id")
+        scores = read_scores(base + "/scores", columns=["session_id", "score", "rank", "is_anomaly", "label"])
         out[name] = {
-            "counts": [m["counts"] for m in runs[0]], "runs": [m.get("run") for m in runs[0]],
+            "counts": [m["counts"] for m in runs[0][:3]], "runs": [m.get("run") for m in runs[0][:3]],
+            "train": {k: runs[0][3][k] for k in ("threshold", "threshold_method", "n_features", "train_rows", "validation")},
+            "scores": scores.to_pylist(), "metrics": runs[0][5]["metrics"],
+            "skipped_metrics": runs[1][5]["metrics"],
             # a local ingest re-run skips unit by unit, one on object storage as a whole
             "skipped": [bool(m.get("skipped")) or m.get("units_skipped", -1) == m.get("units") for m in runs[1]],
             "line_templates": [[p.rsplit("/", 1)[-1], n, t] for p, n, t in zip(*(lines.column(c).to_pylist() for c in lines.column_names))],
@@ -159,19 +171,27 @@ def test_ingest_parse_sessionize_on_s3_match_local_folders(s3, tmp_path):
     assert remote["counts"] == local["counts"]
     for c in remote["counts"]:
         assert c["read"] == c["processed"] + c["rejected"] > 0
-    assert remote["skipped"] == local["skipped"] == [True, True, True]
+    # train, score and evaluate on s3: the same model, scores and metrics as on local folders
+    assert remote["train"] == local["train"]
+    assert remote["scores"] == local["scores"] and len(remote["scores"]) == len(remote["sequences"])
+    assert remote["metrics"] == local["metrics"] == remote["skipped_metrics"] == local["skipped_metrics"]
+    assert remote["skipped"] == local["skipped"] == [True] * 6
     assert all(r.startswith("_runs/") for r in remote["runs"]) and local["runs"] == [None] * 3
     fs = s3["fs"]
-    for stage, run in zip(("events", "parsed", "sessions"), remote["runs"]):
+    for stage in ("events", "parsed", "sessions", "model", "scores", "eval"):
         folder = f"logad-test/pipeline/{stage}"
-        # the committed run's prefix only, and every part the manifest names under it
-        assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(folder)) == ["_runs", "manifest.json"]
-        assert Store.at(f"{s3_base}/{stage}").runs() == [run]
+        # the committed run's prefix only, and every file the manifest names under it
+        assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(folder)) == ["_runs", "manifest.json"], stage
+        manifest = json.loads(fs.cat_file(f"{folder}/manifest.json"))
+        assert Store.at(f"{s3_base}/{stage}").runs() == [manifest["run"]]
+        named = [p["file"] if isinstance(p, dict) else p for p in manifest.get("parts") or manifest["files"]]
+        assert named and all(f.startswith(manifest["run"] + "/") for f in named)
+    for stage, run in zip(("events", "parsed", "sessions"), remote["runs"]):
         found = open_stage(f"{s3_base}/{stage}")
         assert all(str(f).startswith(f"{s3_base}/{stage}/{run}/") for f in found.files)
 
 
-def test_stages_that_write_local_folders_only_refuse_s3_in_one_line(tmp_path):
+def test_local_folder_writers_refuse_s3_in_one_line(tmp_path):
     from logad.errors import InputError
     from logad.io import atomic_dir, run_lock
 
@@ -183,16 +203,4 @@ def test_stages_that_write_local_folders_only_refuse_s3_in_one_line(tmp_path):
         with pytest.raises(InputError, match="--out"):
             with atomic_dir(out):
                 pass
-    from logad.ray.train import run_train  # refused before its input is even read
-
-    with pytest.raises(InputError, match="give --out a local or shared path"):
-        run_train("sequence_xgb_counts", tmp_path / "no-sessions", "s3://logad-test/model")
-    assert not (Path.cwd() / "s3:").exists()
-    from logad.evaluate.evaluation import run_evaluate
-    from logad.ray.score import run_score
-
-    with pytest.raises(InputError, match="give --out a local or shared path"):
-        run_score(tmp_path / "no-model", tmp_path / "no-sessions", "s3://logad-test/scores")
-    with pytest.raises(InputError, match="give --out a local or shared path"):
-        run_evaluate(tmp_path / "no-scores", "s3://logad-test/eval")
     assert not (Path.cwd() / "s3:").exists()

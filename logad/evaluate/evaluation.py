@@ -7,6 +7,9 @@ PSI compares the scored distribution with the training scores the model kept
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +20,8 @@ from logad import __version__
 from logad.errors import InputError
 from logad.evaluate.metrics import compute_metrics, psi
 from logad.evaluate.plots import write_plots
-from logad.io import ManifestError, finished_manifest, local_only, read_manifest, write_json, write_yaml
+from logad.io import (ManifestError, as_folder, finished_manifest, local_dir, looks_remote, new_run,
+                      publish_dir, read_manifest, read_published, write_json, write_yaml)
 from logad.io.atomic import write_parquet
 from logad.models.folder import read_model_yml
 from logad.models.thresholds import threshold_sweep
@@ -59,18 +63,68 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     t0 = time.perf_counter()
     settings = _settings(cfg, split, k)
     split, k = settings.split, tuple(settings.k)
-    path = Path(scores)
-    local_only(out_dir)  # before the plots create anything
-    out = Path(out_dir)
-    inputs = [path] if path.is_file() else [*score_parts(path), *(
-        [path / "scores.parquet"] if (path / "scores.parquet").is_file() else [])]
-    key = stage_key(inputs, settings, model, str(model_dir) if model_dir else None,
-                    *([Path(model_dir) / "model.yml"] if model_dir and Path(model_dir).is_dir() else []))
+    scores_arg = str(as_folder(scores)) if looks_remote(scores) else str(scores)
+    if model_dir is not None and looks_remote(model_dir):
+        model_dir = str(as_folder(model_dir))
+    if looks_remote(out_dir):
+        return _on_object_storage(scores_arg, str(as_folder(out_dir)), settings, model, model_dir, t0)
+    return _evaluate(scores_arg, Path(out_dir), settings, model, model_dir, t0)
+
+
+def _key_inputs(scores: str, model_dir: str | Path | None) -> list:
+    """The files that stand for the scores and the model in the skip key: the parts and
+    ``model.yml``, or on object storage the folders' committed ``manifest.json``."""
+    if looks_remote(scores):
+        inputs: list = [f"{scores}/manifest.json"]
+    else:
+        path = Path(scores)
+        inputs = [path] if path.is_file() else [*score_parts(path), *(
+            [path / "scores.parquet"] if (path / "scores.parquet").is_file() else [])]
+    if model_dir is not None and looks_remote(model_dir):
+        inputs.append(f"{model_dir}/manifest.json")
+    elif model_dir and Path(model_dir).is_dir():
+        inputs.append(Path(model_dir) / "model.yml")
+    return inputs
+
+
+def _key(scores: str, settings: EvaluateSettings, model: str | None,
+         model_dir: str | Path | None) -> str:
+    return stage_key(_key_inputs(scores, model_dir), settings, model,
+                     str(model_dir) if model_dir else None)
+
+
+def _on_object_storage(scores: str, url: str, settings: EvaluateSettings, model: str | None,
+                       model_dir: str | Path | None, t0: float) -> dict:
+    """Evaluate into a local folder, then publish it to ``url`` (:func:`logad.io.publish_dir`);
+    a re-run whose key the committed manifest holds reads its ``metrics.json`` instead."""
+    key = _key(scores, settings, model, model_dir)
+    if finished_manifest(url, key) is not None:
+        return {**json.loads(read_published(url, "metrics.json", "evaluation")), "skipped": True}
+    run = new_run()
+    scratch = Path(tempfile.mkdtemp(prefix="logad-evaluate-"))
+    try:
+        result = _evaluate(scores, scratch / "eval", settings, model, model_dir, t0,
+                           name_in_out=lambda rel: f"{url}/{run}/{rel}")
+        manifest = json.loads((scratch / "eval" / "manifest.json").read_text(encoding="utf-8"))
+        publish_dir(scratch / "eval", url, manifest, run=run)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return result
+
+
+def _evaluate(scores: str, out: Path, settings: EvaluateSettings, model: str | None,
+              model_dir: str | Path | None, t0: float, name_in_out=None) -> dict:
+    """The evaluation into the local folder ``out``; ``name_in_out`` names its files in the
+    results (default: their paths in ``out``)."""
+    split, k = settings.split, tuple(settings.k)
+    key = _key(scores, settings, model, model_dir)
     done = finished_manifest(out, key) if (out / "metrics.json").is_file() else None
     if done is not None:
         return {**read_metrics(out), "skipped": True}
-    if model is None and model_dir is not None and Path(model_dir).is_dir():
-        model = (read_model_yml(model_dir).get("extra") or {}).get("model")
+    path = local_dir(scores, "scores folder")
+    local_model = local_dir(model_dir, "model folder") if model_dir is not None else None
+    if model is None and local_model is not None and local_model.is_dir():
+        model = (read_model_yml(local_model).get("extra") or {}).get("model")
     table = read_scores(path, model=model)
     if path.is_file():
         path = path.parent
@@ -93,9 +147,10 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
             raise InputError(f"{exc} (give --model DIR, or re-run `logad score`)") from None
         dirs = {m.model: m.model_dir for m in done.models or []}
         model_dir = dirs.get(model) if model else done.model_dir
+        local_model = local_dir(model_dir, "model folder") if model_dir else None
     model_name = None
-    if model_dir is not None and Path(model_dir).is_dir():
-        meta = read_model_yml(model_dir)
+    if local_model is not None and local_model.is_dir():
+        meta = read_model_yml(local_model)
         reference = meta.get("score_reference")
         model_name = (meta.get("extra") or {}).get("model")
     y = labels[known].astype(int) if known.any() else None
@@ -111,10 +166,11 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
         sweep.to_csv(out / "threshold_sweep.csv", index=False)
         outputs["threshold_sweep"] = "threshold_sweep.csv"
         metrics["oracle"] = oracle(sweep)
-    result = {"stage": "evaluate", "logad_version": __version__, "scores": str(path),
+    named = name_in_out or (lambda rel: str(out / rel))
+    result = {"stage": "evaluate", "logad_version": __version__, "scores": scores,
               "model": model_name, "split": split or "all", "sessions": int(table.num_rows),
               "unlabelled": int((~known).sum()), "metrics": metrics,
-              "plots": {k: str(v) for k, v in plots.items()},
+              "plots": {k: named(Path(v).relative_to(out).as_posix()) for k, v in plots.items()},
               "seconds": round(time.perf_counter() - t0, 3)}
     write_json(result, out / "metrics.json")
     write_yaml(settings.dump(), out / "evaluate_config.yaml")

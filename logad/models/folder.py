@@ -31,7 +31,7 @@ import yaml
 
 import logad
 from logad.errors import ModelError
-from logad.io import atomic_dir
+from logad.io import atomic_dir, local_dir
 
 __all__ = ["MODEL_FILE", "SWEEP_FILE", "FORMAT_VERSION", "save_detector", "load_detector",
            "read_model_yml", "git_commit"]
@@ -123,8 +123,9 @@ def save_detector(det: Any, path: str | os.PathLike, *, extra: dict[str, Any] | 
 
 
 def read_model_yml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check the ``model.yml`` of a model folder (no weights are touched)."""
-    folder = Path(path)
+    """Read and check the ``model.yml`` of a model folder (no weights are touched); one on
+    object storage is fetched to the local cache first."""
+    folder = local_dir(path, "model folder")
     meta_path = folder / MODEL_FILE
     if not meta_path.is_file():
         raise ModelError(f"{folder}: not a model folder (no {MODEL_FILE}); train a model first "
@@ -162,7 +163,7 @@ def load_detector(path: str | os.PathLike, detectors: Mapping[str, type]) -> Any
         Unknown detector or class, an unexpected or missing file, or weights that fail the
         safety checks.
     """
-    folder = Path(path)
+    folder = local_dir(path, "model folder")
     meta = read_model_yml(folder)
     name = meta["detector"]
     cls = detectors.get(name)

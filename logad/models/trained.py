@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,7 +18,7 @@ import scipy.sparse as sp
 
 from logad.errors import ModelError
 from logad.features import Featurizer, featurizer_from_dict, row_labels
-from logad.io import atomic_dir
+from logad.io import atomic_dir, local_dir
 from logad.models.base import Detector
 from logad.models.folder import read_model_yml, save_detector
 from logad.models.registry import ModelSpec, get_model, load_detector
@@ -88,8 +87,10 @@ class TrainedModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TrainedModel":
-        """Load a folder written by :meth:`save`; refuses folders that hold anything else."""
-        folder = Path(path)
+        """Load a folder written by :meth:`save`; refuses folders that hold anything else. A
+        folder on object storage (``s3://...``, published by ``logad train``) is fetched to the
+        local cache first (:func:`logad.io.fetch_dir`)."""
+        folder = local_dir(path, "model folder")
         meta = read_model_yml(folder)
         name = (meta.get("extra") or {}).get("model")
         if not name:

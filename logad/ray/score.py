@@ -12,7 +12,10 @@ fragments (cutting again, from all its keys, a bucket that came out too large), 
 bucket, number it from the rows of the buckets above and write the final part. The driver holds
 the sampled keys and counts per bucket only, and no worker sorts more than ``rows_per_bucket``
 rows, so neither's memory grows with the input. ``manifest.json`` is written last; the whole
-folder is renamed into place when it is complete (the commit point).
+folder is renamed into place when it is complete (the commit point). A scores folder on object
+storage (``--out s3://...``) is built the same way in a local folder, then published under a
+run prefix, its manifest committed last (:func:`logad.io.publish_dir`); model folders there
+are fetched to a local cache by each worker (:func:`logad.io.fetch_dir`).
 
 The workers are Ray actors (:class:`logad.ray.workers.Workers`, one CPU each; a GPU each for
 torch models on a GPU cluster), or, below ``local_below`` sessions, one worker in this
@@ -23,17 +26,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import atomic_dir, finished_manifest, local_only, sequences_files, write_manifest, write_yaml
+from logad.io import (as_folder, atomic_dir, finished_manifest, looks_remote, open_parquet,
+                      publish_dir, sequences_files, write_manifest, write_yaml)
 from logad.models.trained import TrainedModel
 from logad.ray.workers import Workers
 from logad.scoring.parts import model_version
@@ -114,7 +119,7 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
            cfg: dict, local: bool, torch_models: bool) -> tuple[list[dict], dict, dict]:
     """Score every unit on the workers (or in this process), then rank; the parts' summaries,
     the pool and what the rank pass did."""
-    columns = columns_to_read(models, pq.read_schema(files[0]).names)
+    columns = columns_to_read(models, open_parquet(files[0]).schema_arrow.names)
     units = score_units(files, int(cfg["batch_size"]))
     if local:
         n, options = 1, {}
@@ -150,7 +155,35 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
 
 
 def _n_sessions(files: list[str]) -> int:
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return sum(open_parquet(f).metadata.num_rows for f in files)
+
+
+def _model_file(model_dir: str) -> str | Path:
+    """What stands for a model folder in the skip key: its ``model.yml``, or on object storage
+    its committed ``manifest.json`` (a new commit changes its ETag)."""
+    if looks_remote(model_dir):
+        return f"{as_folder(model_dir)}/manifest.json"
+    return Path(model_dir) / "model.yml"
+
+
+def _scratch(local: bool) -> Path:
+    """A local folder to build a scores folder bound for object storage in. The workers
+    stage parts in it, so on a cluster of several nodes it must be shared:
+    ``$LOGAD_STAGING``, else refused (one line) unless scoring runs in this process."""
+    shared = os.environ.get("LOGAD_STAGING")
+    if not local and not shared:
+        import ray
+
+        from logad.ray.runtime import ensure_ray
+
+        ensure_ray()
+        if sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
+            raise InputError("score --out on object storage: the workers stage their parts on "
+                             "local disk; on a cluster of several nodes set LOGAD_STAGING to a "
+                             "folder every node shares, or give --out a shared path")
+    if shared:
+        Path(shared).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="logad-score-", dir=shared or None))
 
 
 def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Path,
@@ -182,18 +215,19 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
     settings = coerce(ScoreSettings, cfg)
     cfg = settings.dump()
     t0 = time.perf_counter()
-    dirs = [str(d) for d in ([model_dirs] if isinstance(model_dirs, (str, Path)) else model_dirs)]
+    dirs = [str(as_folder(d)) if looks_remote(d) else str(d)
+            for d in ([model_dirs] if isinstance(model_dirs, (str, Path)) else model_dirs)]
     if not dirs:
         raise InputError("score: no model given (pass --model at least once)")
-    local_only(out_dir)  # refused before the work, not when the parts are written
+    remote = looks_remote(out_dir)
+    out: str | Path = as_folder(out_dir) if remote else Path(out_dir)
     models = [(TrainedModel.load(d), model_version(d)) for d in dirs]  # fail fast, on the driver
     names = [m.spec.name for m, _ in models]
     if len(set(names)) != len(names):
         raise InputError(f"score: the same model twice ({', '.join(names)}); each --model must be "
                          "a different named model")
-    files = sequences_files(sequences)
-    out = Path(out_dir)
-    key = stage_key([*files, *(Path(d) / "model.yml" for d in dirs)], settings)
+    files = sequences_files(as_folder(sequences))
+    key = stage_key([*files, *(_model_file(d) for d in dirs)], settings)
     done = finished_manifest(out, key)
     if done is not None:
         log.info("%s: already scored with these models and settings; skipping", out)
@@ -201,34 +235,51 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
     torch_models = any(uses_torch(m) for m, _ in models)
     n_in = _n_sessions(files)
     local = n_in < settings.local_below
-    with atomic_dir(out) as tmp:
-        staging = tmp / ".staging"
-        staging.mkdir()
-        summary, act, rank = _score(files, dirs, [m for m, _ in models], staging, tmp, cfg, local,
-                              torch_models)
-        shutil.rmtree(staging, ignore_errors=True)
-        per_model = []
-        for (m, version), d in zip(models, dirs):
-            rows = [r for r in summary if r["model"] == m.spec.name]
-            per_model.append({"model": m.spec.name, "model_dir": d, "version": version,
-                              "threshold": float(m.detector.threshold_),
-                              "sessions": sum(r["rows"] for r in rows),
-                              "flagged": sum(r["flagged"] for r in rows),
-                              "unknown_tokens": sum(r["unknown"] for r in rows)})
-        parts = sorted(p.name for p in tmp.glob("part-*.parquet"))
-        first = per_model[0]
-        manifest = {
-            "stage": "score", "logad_version": __version__, "run_key": key, "status": "complete",
-            "inputs": files, "sessions_in": n_in, "models": per_model, "parts": parts,
-            "settings_file": "score_config.yaml",
-            # single-model fields kept for readers of the earlier layout
-            "model_dir": first["model_dir"], "model": first["model"], "sessions": first["sessions"],
-            "flagged": first["flagged"], "threshold": first["threshold"],
-            "unknown_tokens": first["unknown_tokens"],
-            "rank": "ordinal within each model: 1 = highest score, ties by session id",
-            "rank_pass": rank,
-            "actors": act, "retried": act["retried"], "seconds": round(time.perf_counter() - t0, 3),
-        }
-        write_yaml(cfg, tmp / "score_config.yaml")
-        write_manifest(manifest, tmp / "manifest.json")
+    if not remote:
+        with atomic_dir(out) as tmp:
+            manifest = _write(tmp, files, dirs, models, cfg, key, n_in, local, torch_models, t0)
+        return manifest
+    scratch = _scratch(local)  # object storage: built locally, then published
+    try:
+        (scratch / "scores").mkdir()
+        manifest = _write(scratch / "scores", files, dirs, models, cfg, key, n_in, local,
+                          torch_models, t0)
+        return publish_dir(scratch / "scores", str(out), manifest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write(tmp: Path, files: list[str], dirs: list[str], models: list, cfg: dict, key: str,
+           n_in: int, local: bool, torch_models: bool, t0: float) -> dict:
+    """Score into the folder ``tmp``: its parts, ``score_config.yaml`` and ``manifest.json``
+    (the manifest, returned)."""
+    staging = tmp / ".staging"
+    staging.mkdir()
+    summary, act, rank = _score(files, dirs, [m for m, _ in models], staging, tmp, cfg, local,
+                                torch_models)
+    shutil.rmtree(staging, ignore_errors=True)
+    per_model = []
+    for (m, version), d in zip(models, dirs):
+        rows = [r for r in summary if r["model"] == m.spec.name]
+        per_model.append({"model": m.spec.name, "model_dir": d, "version": version,
+                          "threshold": float(m.detector.threshold_),
+                          "sessions": sum(r["rows"] for r in rows),
+                          "flagged": sum(r["flagged"] for r in rows),
+                          "unknown_tokens": sum(r["unknown"] for r in rows)})
+    parts = sorted(p.name for p in tmp.glob("part-*.parquet"))
+    first = per_model[0]
+    manifest = {
+        "stage": "score", "logad_version": __version__, "run_key": key, "status": "complete",
+        "inputs": files, "sessions_in": n_in, "models": per_model, "parts": parts,
+        "settings_file": "score_config.yaml",
+        # single-model fields kept for readers of the earlier layout
+        "model_dir": first["model_dir"], "model": first["model"], "sessions": first["sessions"],
+        "flagged": first["flagged"], "threshold": first["threshold"],
+        "unknown_tokens": first["unknown_tokens"],
+        "rank": "ordinal within each model: 1 = highest score, ties by session id",
+        "rank_pass": rank,
+        "actors": act, "retried": act["retried"], "seconds": round(time.perf_counter() - t0, 3),
+    }
+    write_yaml(cfg, tmp / "score_config.yaml")
+    write_manifest(manifest, tmp / "manifest.json")
     return manifest

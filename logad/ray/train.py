@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ from logad.settings import TrainSettings, coerce, stage_key
 from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
-from logad.io import Part, Timer, local_only, sequences_files, sequences_parts
+from logad import __version__
+from logad.io import (Part, Store, Timer, as_folder, finished_manifest, looks_remote, publish_dir,
+                      read_published, sequences_files, sequences_parts)
 from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model
@@ -55,20 +59,48 @@ def read_split(files: list[str], split: str | None, columns: list[str] | None = 
     return pa.concat_tables(tables).sort_by("session_id")
 
 
+def _size(path: str | Path) -> int:
+    if looks_remote(path):
+        parent, _, name = str(path).rpartition("/")
+        return Store.at(parent).stat(name)[0]
+    return Path(path).stat().st_size
+
+
 def _fingerprint(parts: list[Part]) -> dict[str, Any]:
     h = hashlib.blake2b(digest_size=16)
     for p in parts:
-        h.update(f"{p.path.name}:{p.rows}:{p.path.stat().st_size}".encode())
+        h.update(f"{str(p.path).rsplit('/', 1)[-1]}:{p.rows}:{_size(p.path)}".encode())
     return {"paths": [str(p.path) for p in parts], "hash": h.hexdigest()}
 
 
 def _finished(out_dir: str | Path, key: str) -> dict | None:
-    """The summary of a model folder trained with the same key, else None (re-train)."""
+    """The summary of a model folder trained with the same key, else None (re-train). On
+    object storage: of the folder's committed manifest (:mod:`logad.io.publish`)."""
+    if looks_remote(out_dir):
+        if finished_manifest(out_dir, key) is None:
+            return None
+        import yaml
+
+        extra = yaml.safe_load(read_published(str(out_dir), "model.yml", "model folder")).get("extra") or {}
+        return extra if extra.get("train_key") == key else None
     try:
         extra = read_model_yml(out_dir).get("extra") or {}
     except ModelError:
         return None
     return extra if extra.get("train_key") == key else None
+
+
+def _save(model: TrainedModel, out_dir: str | Path, summary: dict, scratch: Path | None) -> None:
+    """Write the model folder; on object storage the folder is written in ``scratch`` and
+    published (its manifest, committed last, carries the training key for the skip check)."""
+    if scratch is None:
+        model.save(out_dir, extra=summary)
+        return
+    model.save(scratch / "model", extra=summary)
+    publish_dir(scratch / "model", str(out_dir), {
+        "stage": "train", "status": "complete", "logad_version": __version__,
+        "run_key": summary["train_key"], "inputs": summary["data"]["paths"],
+        "model": summary["model"], "seconds": sum(summary["seconds"].values())})
 
 
 def _session_scores(model: TrainedModel, X: Any, index: pa.Table, unknown: np.ndarray
@@ -173,7 +205,9 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
     was chosen, validation metrics and timings; the same summary goes into ``model.yml`` under
     ``extra``.
     """
-    local_only(out_dir)  # a model folder is written locally only: refused before the work
+    remote = looks_remote(out_dir)
+    if remote:  # a model folder on object storage: trained here, then published
+        out_dir = as_folder(out_dir)
     settings = coerce(TrainSettings, cfg)
     cfg = settings.dump()
     spec = get_model(model_name)
@@ -190,6 +224,20 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
     if done is not None:
         log.info("%s: %s already trained on these sessions with this config; skipping", out_dir, spec.name)
         return {**done, "skipped": True}
+    scratch = Path(tempfile.mkdtemp(prefix="logad-train-")) if remote else None
+    try:
+        return _train(spec, settings, cfg, sequences, parts, files, out_dir, key, data, timer, scratch)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(spec: Any, settings: TrainSettings, cfg: dict, sequences: str | Path, parts: list[Part],
+           files: list[str], out_dir: str | Path, key: str, data: dict, timer: Timer,
+           scratch: Path | None) -> dict:
+    """Fit, choose the threshold, save (the body of :func:`run_train` after its skip check)."""
+    models_cfg = settings.models_config()
+    features_cfg = settings.features_config()
     n_sessions = sum(p.rows for p in parts)
     local = in_process(n_sessions, settings.ray.in_process_below)
     detector = build_detector(spec, models_cfg, settings.params)
@@ -240,7 +288,8 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
             from logad.ray.train_torch import fit_distributed
 
             fit_distributed(detector, X_tr, y_tr if detector.supervised else None, feature_names=names,
-                            run_dir=Path(f"{out_dir}.train") / spec.name, cfg=deep["options"])
+                            run_dir=(scratch / "train" if scratch else Path(f"{out_dir}.train")) / spec.name,
+                            cfg=deep["options"])
         else:
             detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
     th_cfg = settings.threshold
@@ -277,5 +326,5 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
         "config": cfg, "train_key": key,
         **({"ray_train": detector.run_info_} if hasattr(detector, "run_info_") else {}),
     }
-    model.save(out_dir, extra=summary)
+    _save(model, out_dir, summary, scratch)
     return summary

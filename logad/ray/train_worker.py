@@ -16,10 +16,10 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from logad.features import Featurizer, row_index
+from logad.io import read_table
 from logad.models.trained import featurize
 from logad.ray.features import partial_counts_table
 from logad.sessions.schema import SEQUENCES_SCHEMA
@@ -49,7 +49,7 @@ def _read(files: Sequence[str], columns: list[str] | None) -> pa.Table:
     for f in files:
         # event ids as dictionary codes: the few distinct ids are decoded (and counted, and
         # looked up in the vocabulary) once, not once per line
-        t = pq.read_table(f, columns=columns, use_threads=False, read_dictionary=[_EVENT_IDS_LEAF])
+        t = read_table(f, columns=columns, use_threads=False, read_dictionary=[_EVENT_IDS_LEAF])
         t = t.filter(pc.is_in(t.column("split"), value_set=pa.array(TRAIN_SPLITS)).fill_null(False))
         parts.append(t.cast(pa.schema([SEQUENCES_SCHEMA.field(c) if c in SEQUENCES_SCHEMA.names
                                        and c != "event_ids" else t.schema.field(c) for c in t.column_names])))

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logad.errors import InputError
+from logad.io import local_dir
 from logad.models.folder import read_model_yml
 from logad.models.trained import TrainedModel
 from logad.scoring.scores import aggregate_to_sessions, score_batch
@@ -56,10 +57,11 @@ def model_version(model_dir: str | Path) -> str:
     The training key (``extra.train_key``) hashes the training data and every setting, so two
     folders holding the same training have the same version.
     """
-    meta = read_model_yml(model_dir)
+    folder = local_dir(model_dir, "model folder")
+    meta = read_model_yml(folder)
     key = (meta.get("extra") or {}).get("train_key")
     if not key:
-        key = hashlib.blake2b((Path(model_dir) / "model.yml").read_bytes(), digest_size=8).hexdigest()
+        key = hashlib.blake2b((folder / "model.yml").read_bytes(), digest_size=8).hexdigest()
     return str(key)[:12]
 
 
@@ -134,19 +136,21 @@ def add_ranks(sorted_block: pa.Table, start: dict[str, int]) -> tuple[pa.Table, 
 
 
 def score_parts(folder: str | Path) -> list[Path]:
-    """The ``part-*.parquet`` files of a scores folder, in name order."""
-    return sorted(Path(folder).glob("part-*.parquet"))
+    """The ``part-*.parquet`` files of a scores folder, in name order (one on object storage:
+    of its local copy, :func:`logad.io.fetch_dir`)."""
+    return sorted(local_dir(folder, "scores folder").glob("part-*.parquet"))
 
 
 def read_scores(path: str | Path, *, model: str | None = None,
                 columns: Sequence[str] | None = None, where=None) -> pa.Table:
     """One model's scores from a scores folder (parts) or a single Parquet file, by session id.
 
-    ``model`` may be omitted when the folder holds one model only. Folders written before the
+    ``model`` may be omitted when the folder holds one model only. A folder on object storage
+    (``s3://...``) is fetched to the local cache first. Folders written before the
     parts layout (one ``scores.parquet``) are read too. ``where`` is a
     :mod:`pyarrow.dataset` expression pushed down to the read (e.g. ``field("rank") <= 100``).
     """
-    p = Path(path)
+    p = local_dir(path, "scores folder")
     files = [p] if p.is_file() else score_parts(p) or ([p / "scores.parquet"]
                                                         if (p / "scores.parquet").is_file() else [])
     if not files:

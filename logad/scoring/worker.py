@@ -23,8 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from logad.io import open_parquet
 from logad.models.trained import TrainedModel
 from logad.scoring.parts import (PARTS_SCHEMA, add_ranks, model_version, score_models_batch,
                                  sort_for_rank, write_part)
@@ -82,7 +82,7 @@ def score_units(files: Sequence[str], rows_per_unit: int) -> list[ScoreUnit]:
     """
     units = []
     for path in files:
-        md = pq.ParquetFile(path).metadata
+        md = open_parquet(path).metadata
         group: list[int] = []
         rows = 0
         for rg in range(md.num_row_groups):
@@ -159,7 +159,7 @@ class ScoreWorker:
 
     def score(self, unit: ScoreUnit) -> list[dict[str, Any]]:
         """Score one unit, write its staged part in rank order; the part's per-model summary."""
-        batch = pq.ParquetFile(unit.path).read_row_groups(list(unit.row_groups), columns=self.columns,
+        batch = open_parquet(unit.path).read_row_groups(list(unit.row_groups), columns=self.columns,
                                                           use_threads=False)
         if self.split:
             batch = batch.filter(pc.equal(batch.column("split"), self.split).fill_null(False))
