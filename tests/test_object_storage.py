@@ -116,8 +116,16 @@ _PIPELINE = textwrap.dedent("""
     from logad.ray.train import run_train
     from logad.ray.score import run_score
     from logad.evaluate.evaluation import run_evaluate
+    from logad.ray.explain import run_explain
+    from logad.report import run_report
     from logad.scoring.parts import read_scores
     ensure_ray(num_cpus=2, object_store_memory=200 << 20)
+
+    def _read(where):  # a file the report names: a local path, or a URL in its run's prefix
+        import fsspec
+        with fsspec.open(where, "rb") as fh:
+            return fh.read()
+
     src, out = sys.argv[1], {}
     ingest_cfg = {"preset": "OpenStack", "labels": src + "/anomaly_labels.txt", "chunk_bytes": 32 << 10}
     for name, base in (("s3", sys.argv[2]), ("local", sys.argv[3])):
@@ -129,7 +137,12 @@ _PIPELINE = textwrap.dedent("""
                          run_train("sequence_xgb_counts", base + "/sessions", base + "/model"),
                          # on the Ray actors: each fetches the model from object storage
                          run_score(base + "/model", base + "/sessions", base + "/scores", {"local_below": 0}),
-                         run_evaluate(base + "/scores", base + "/eval", split="all")])
+                         run_evaluate(base + "/scores", base + "/eval", split="all"),
+                         run_explain(base + "/model", base + "/sessions", base + "/scores", base + "/explain",
+                                     {"shap_sample": 20, "shap_background": 40, "nn_normal_sample": 200}),
+                         run_report(base + "/report", sequences=base + "/sessions", scores=base + "/scores",
+                                    model_dirs=[base + "/model"], explain_dirs={"sequence_xgb_counts": base + "/explain"},
+                                    split=None, title="s3")])
         tpl = open_stage(base + "/parsed", "parse")
         lines = tpl.read(["path", "line_no", "template_id"]).sort_by([("path", "ascending"), ("line_no", "ascending")])
         seqs = sequences_folder(base + "/sessions").read(["session_id", "label", "event_ids", "split"])
@@ -140,8 +153,11 @@ _PIPELINE = textwrap.dedent("""
             "train": {k: runs[0][3][k] for k in ("threshold", "threshold_method", "n_features", "train_rows", "validation")},
             "scores": scores.to_pylist(), "metrics": runs[0][5]["metrics"],
             "skipped_metrics": runs[1][5]["metrics"],
+            "explain": {k: runs[0][6][k] for k in ("explainer", "explained", "sessions", "top_anomalies", "cases")},
+            "report": json.loads(_read(runs[1][7]["html"].rsplit("/", 1)[0] + "/report.json"))["data"]["models"],
+            "report_plots": runs[1][7]["plots"],
             # a local ingest re-run skips unit by unit, one on object storage as a whole
-            "skipped": [bool(m.get("skipped")) or m.get("units_skipped", -1) == m.get("units") for m in runs[1]],
+            "skipped": [bool(m.get("skipped")) or m.get("units_skipped", -1) == m.get("units") for m in runs[1][:7]],
             "line_templates": [[p.rsplit("/", 1)[-1], n, t] for p, n, t in zip(*(lines.column(c).to_pylist() for c in lines.column_names))],
             "sequences": seqs.to_pylist()}
     print("RESULT " + json.dumps(out, default=str))
@@ -175,16 +191,23 @@ def test_ingest_parse_sessionize_on_s3_match_local_folders(s3, tmp_path):
     assert remote["train"] == local["train"]
     assert remote["scores"] == local["scores"] and len(remote["scores"]) == len(remote["sequences"])
     assert remote["metrics"] == local["metrics"] == remote["skipped_metrics"] == local["skipped_metrics"]
-    assert remote["skipped"] == local["skipped"] == [True] * 6
+    assert remote["explain"] == local["explain"] and remote["explain"]["explained"] > 0
+    assert remote["report"] == local["report"] and remote["report_plots"] == local["report_plots"]
+    assert "shap_bar" in " ".join(remote["report_plots"])  # the explanation's plots, fetched
+    # every stage but the report (which has no skip key, on local folders either) skips
+    assert remote["skipped"] == local["skipped"] == [True] * 7
     assert all(r.startswith("_runs/") for r in remote["runs"]) and local["runs"] == [None] * 3
     fs = s3["fs"]
-    for stage in ("events", "parsed", "sessions", "model", "scores", "eval"):
+    for stage in ("events", "parsed", "sessions", "model", "scores", "eval", "explain", "report"):
         folder = f"logad-test/pipeline/{stage}"
         # the committed run's prefix only, and every file the manifest names under it
         assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(folder)) == ["_runs", "manifest.json"], stage
         manifest = json.loads(fs.cat_file(f"{folder}/manifest.json"))
         assert Store.at(f"{s3_base}/{stage}").runs() == [manifest["run"]]
         named = [p["file"] if isinstance(p, dict) else p for p in manifest.get("parts") or manifest["files"]]
+        assert stage in ("events", "parsed", "sessions", "scores") or \
+            sorted(f["file"] for f in manifest["files"]) == \
+            sorted(p[len(folder) + 1:] for p in fs.find(f"{folder}/{manifest['run']}")), stage
         assert named and all(f.startswith(manifest["run"] + "/") for f in named)
     for stage, run in zip(("events", "parsed", "sessions"), remote["runs"]):
         found = open_stage(f"{s3_base}/{stage}")

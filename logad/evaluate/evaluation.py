@@ -8,8 +8,6 @@ PSI compares the scored distribution with the training scores the model kept
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,8 +18,8 @@ from logad import __version__
 from logad.errors import InputError
 from logad.evaluate.metrics import compute_metrics, psi
 from logad.evaluate.plots import write_plots
-from logad.io import (ManifestError, as_folder, finished_manifest, local_dir, looks_remote, new_run,
-                      publish_dir, read_manifest, read_published, write_json, write_yaml)
+from logad.io import (ManifestError, as_folder, finished_manifest, key_file, local_dir, looks_remote,
+                      output_dir, read_manifest, read_published, write_json, write_yaml)
 from logad.io.atomic import write_parquet
 from logad.models.folder import read_model_yml
 from logad.models.thresholds import threshold_sweep
@@ -71,44 +69,34 @@ def run_evaluate(scores: str | Path, out_dir: str | Path, *, model_dir: str | Pa
     return _evaluate(scores_arg, Path(out_dir), settings, model, model_dir, t0)
 
 
-def _key_inputs(scores: str, model_dir: str | Path | None) -> list:
-    """The files that stand for the scores and the model in the skip key: the parts and
-    ``model.yml``, or on object storage the folders' committed ``manifest.json``."""
+def _key(scores: str, settings: EvaluateSettings, model: str | None,
+         model_dir: str | Path | None) -> str:
+    """The skip key: the scores' parts (on object storage: the folder's committed manifest),
+    the settings and the model asked for (a model folder on object storage: its committed
+    manifest too, so a new commit there re-evaluates)."""
     if looks_remote(scores):
-        inputs: list = [f"{scores}/manifest.json"]
+        inputs: list = [key_file(scores, "")]
     else:
         path = Path(scores)
         inputs = [path] if path.is_file() else [*score_parts(path), *(
             [path / "scores.parquet"] if (path / "scores.parquet").is_file() else [])]
+    identity: list = []
     if model_dir is not None and looks_remote(model_dir):
-        inputs.append(f"{model_dir}/manifest.json")
+        inputs.append(key_file(model_dir, "model.yml"))
     elif model_dir and Path(model_dir).is_dir():
-        inputs.append(Path(model_dir) / "model.yml")
-    return inputs
-
-
-def _key(scores: str, settings: EvaluateSettings, model: str | None,
-         model_dir: str | Path | None) -> str:
-    return stage_key(_key_inputs(scores, model_dir), settings, model,
-                     str(model_dir) if model_dir else None)
+        identity.append(Path(model_dir) / "model.yml")
+    return stage_key(inputs, settings, model, str(model_dir) if model_dir else None, *identity)
 
 
 def _on_object_storage(scores: str, url: str, settings: EvaluateSettings, model: str | None,
                        model_dir: str | Path | None, t0: float) -> dict:
-    """Evaluate into a local folder, then publish it to ``url`` (:func:`logad.io.publish_dir`);
+    """Evaluate into a local folder, then publish it to ``url`` (:func:`logad.io.output_dir`);
     a re-run whose key the committed manifest holds reads its ``metrics.json`` instead."""
     key = _key(scores, settings, model, model_dir)
     if finished_manifest(url, key) is not None:
         return {**json.loads(read_published(url, "metrics.json", "evaluation")), "skipped": True}
-    run = new_run()
-    scratch = Path(tempfile.mkdtemp(prefix="logad-evaluate-"))
-    try:
-        result = _evaluate(scores, scratch / "eval", settings, model, model_dir, t0,
-                           name_in_out=lambda rel: f"{url}/{run}/{rel}")
-        manifest = json.loads((scratch / "eval" / "manifest.json").read_text(encoding="utf-8"))
-        publish_dir(scratch / "eval", url, manifest, run=run)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with output_dir(url) as built:
+        result = _evaluate(scores, built.path, settings, model, model_dir, t0, name_in_out=built.name)
     return result
 
 

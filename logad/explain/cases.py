@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logad.io.stage import open_stage
+from logad.io.stage import dataset_of, open_stage
+from logad.io.store import is_remote
 
 __all__ = ["events_files", "read_lines", "error_cases", "session_refs"]
 
@@ -24,7 +25,7 @@ def events_files(folder: str | Path | None) -> list[str]:
     ``events/``. Only parts its manifest lists are read (a run still going, or killed, is an
     :class:`~logad.errors.InputError` naming the folder); no folder given or none there: ``[]``.
     """
-    if folder is None or not Path(folder).is_dir():
+    if folder is None or (not is_remote(folder) and not Path(folder).is_dir()):
         return []
     return [str(f) for f in open_stage(folder, ("parse", "ingest")).files]
 
@@ -42,7 +43,7 @@ def read_lines(files: Sequence[str], wanted: Iterable[tuple[str, int]], context:
         return out
     import pyarrow.dataset as pads
 
-    ds = pads.dataset(list(files), format="parquet")
+    ds = dataset_of(files)
     cols = [c for c in ("path", "line_no", "raw", "content") if c in ds.schema.names]
     by_path: dict[str, list[int]] = {}
     for p, n in wanted:

@@ -8,6 +8,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pyarrow.parquet as pq
 
+from logad.io.stage import open_stage
+from logad.io.store import is_remote, read_table
+
 __all__ = ["read_templates", "readable_names", "top_features"]
 
 
@@ -15,6 +18,12 @@ def read_templates(parsed_dir: str | Path | None) -> dict[str, str]:
     """``{template_id: template}`` from a parse folder's ``templates.parquet`` ({} if absent)."""
     if parsed_dir is None:
         return {}
+    if is_remote(parsed_dir):  # on object storage: the file of the run the manifest commits
+        found = open_stage(parsed_dir, "parse")
+        if not found.has_side("templates.parquet"):
+            return {}
+        t = read_table(found.side("templates.parquet"), columns=["template_id", "template"])
+        return dict(zip(t.column("template_id").to_pylist(), t.column("template").to_pylist()))
     path = Path(parsed_dir) / "templates.parquet"
     if not path.is_file():
         return {}

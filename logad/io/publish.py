@@ -19,14 +19,17 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from logad.io.atomic import atomic_dir
 from logad.io.manifest import commit
 from logad.io.store import Store, as_folder, looks_remote, new_run
 
 __all__ = ["publish_dir", "fetch_dir", "read_published", "committed", "local_dir", "cache_root",
-           "FILES"]
+           "key_file", "output_dir", "Building", "FILES"]
 
 #: The manifest field of a published folder naming its files: ``[{"file", "bytes"}]``, each
 #: relative to the folder (``_runs/<id>/model.yml``).
@@ -182,3 +185,52 @@ def local_dir(folder: str | os.PathLike, what: str = "folder") -> Path:
         return fetch_dir(str(as_folder(folder)), what=what)
     return Path(folder)
 
+
+
+def key_file(folder: str | os.PathLike, name: str) -> str | Path:
+    """The file that stands for ``folder`` in a skip key: its file ``name`` (``model.yml``),
+    or on object storage its committed ``manifest.json`` (a new commit changes its ETag)."""
+    if looks_remote(folder):
+        return f"{as_folder(folder)}/manifest.json"
+    return Path(folder) / name
+
+
+@dataclass
+class Building:
+    """A stage's output folder being built (:func:`output_dir`): ``path``, the local folder to
+    write in; :meth:`name` gives where a file of it ends up; ``committed``, once published to
+    object storage, the manifest committed."""
+
+    path: Path
+    final: str | Path
+    run: str | None = None
+    committed: dict[str, Any] | None = field(default=None)
+
+    def name(self, rel: str) -> str:
+        """Where the file ``rel`` of the folder is once the folder is in place."""
+        if self.run is None:
+            return str(Path(self.final) / rel)
+        return f"{self.final}/{self.run}/{rel}"
+
+
+@contextmanager
+def output_dir(out_dir: str | os.PathLike) -> Iterator[Building]:
+    """Build a stage's output folder in a local folder and put it in place when the block
+    succeeds: a local ``out_dir`` through :func:`~logad.io.atomic.atomic_dir` (rename), one
+    on object storage through :func:`publish_dir`, committing the ``manifest.json`` the block
+    wrote in the folder (the folder's copy of it is published too, so a fetched copy is the
+    folder as built)."""
+    if not looks_remote(out_dir):
+        with atomic_dir(out_dir) as tmp:
+            yield Building(tmp, Path(out_dir))
+        return
+    url = str(as_folder(out_dir))
+    scratch = Path(tempfile.mkdtemp(prefix="logad-out-"))
+    try:
+        built = Building(scratch / "out", url, run=new_run())
+        built.path.mkdir()
+        yield built
+        doc = json.loads((built.path / "manifest.json").read_text(encoding="utf-8"))
+        built.committed = publish_dir(built.path, url, doc, run=built.run)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

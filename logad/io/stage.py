@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # imported when used: pyarrow.dataset brings pandas, which wo
 
 __all__ = ["Part", "StageFolder", "open_stage", "finished_input", "finished_input_parts", "finished_parts",
            "finished_manifest", "part_entries", "mark_running", "sequences_folder",
-           "sequences_files", "sequences_parts", "read_part", "SEQUENCES_STAGES"]
+           "sequences_files", "sequences_parts", "read_part", "SEQUENCES_STAGES", "dataset_of"]
 
 #: The stages whose output is a ``sequences`` folder.
 SEQUENCES_STAGES = ("sessionize", "ingest-sessions")
@@ -308,6 +308,23 @@ def sequences_folder(path: str | os.PathLike) -> StageFolder:
     ingest-sessions``, whose manifest names its parts). An unfinished or damaged folder is
     refused with a message saying how to finish it."""
     return open_stage(path, SEQUENCES_STAGES)
+
+
+def dataset_of(files: Sequence[str | os.PathLike]) -> "pads.Dataset":
+    """The Parquet ``files`` (local paths, or URLs of one object store, as a stage folder's
+    :attr:`StageFolder.files` gives them) as one :class:`pyarrow.dataset.Dataset`, read
+    through fsspec on object storage (the same storage options as every other access)."""
+    import pyarrow.dataset as pads
+
+    names = [os.fspath(f) for f in files]
+    if not names or not is_remote(names[0]):
+        return pads.dataset(names, format="parquet")
+    from fsspec.core import url_to_fs
+
+    fs, _ = url_to_fs(names[0])
+    store = Store(names[0], fs, "")
+    return pads.dataset([url_to_fs(n)[1] for n in names], format="parquet",
+                        filesystem=store.arrow_fs())
 
 
 def read_part(path: str | os.PathLike) -> Part:

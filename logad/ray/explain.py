@@ -27,8 +27,9 @@ from logad.explain import (ShapExplainer, error_cases, events_files, explainer_k
                            sequence_hook, session_refs, top_features)
 from logad.explain.plots import shap_bar_png, shap_beeswarm_png
 from logad.explain.shap_values import UNSUPPORTED, output_label
-from logad.io import (ManifestError, atomic_dir, finished_manifest, read_manifest,
-                      sequences_files, write_json, write_parquet)
+from logad.io import (ManifestError, as_folder, dataset_of, finished_manifest, key_file,
+                      looks_remote, open_stage, output_dir, read_manifest, sequences_files,
+                      write_json, write_parquet)
 from logad.models.trained import TrainedModel
 from logad.scoring.parts import read_scores, score_parts
 from logad.settings import ExplainSettings, coerce, stage_key
@@ -60,7 +61,7 @@ def _explain_rows(model: TrainedModel, explainer: ShapExplainer, batch: pa.Table
 
 def _read_sessions(files: Sequence[str], ids: Sequence[str] | None = None, where=None) -> pa.Table:
     """Rows of a sequences folder: those whose id is in ``ids`` and/or that match ``where``."""
-    ds = pads.dataset(list(files), format="parquet")
+    ds = dataset_of(files)
     flt = where
     if ids is not None:
         e = pads.field("session_id").isin(pa.array(sorted(set(ids)), pa.string()))
@@ -70,7 +71,7 @@ def _read_sessions(files: Sequence[str], ids: Sequence[str] | None = None, where
 
 
 def _session_ids(files: Sequence[str], where) -> list[str]:
-    return pads.dataset(list(files), format="parquet").to_table(
+    return dataset_of(files).to_table(
         columns=["session_id"], filter=where).column("session_id").to_pylist()
 
 
@@ -111,9 +112,13 @@ def _shap_on_pool(model_dir: str, background: np.ndarray, rows: pa.Table, cfg: d
     return t.take(pc.sort_indices(t, sort_keys=[("session_id", "ascending")]))
 
 
-def _parsed_dir(sequences: Path, cfg: dict) -> Path | None:
+def _parsed_dir(sequences: str | Path, cfg: dict) -> str | Path | None:
     if cfg.get("parsed"):
-        return Path(cfg["parsed"])
+        return as_folder(cfg["parsed"])
+    if looks_remote(sequences):
+        src = open_stage(sequences).info.input  # sessionize's: the parsed folder it read
+        return as_folder(src) if src else None
+    sequences = Path(sequences)
     for m in (sequences / "manifest.json", sequences.parent / "manifest.json"):
         if m.is_file():
             try:
@@ -248,13 +253,14 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
     settings = coerce(ExplainSettings, cfg)
     cfg = settings.dump()
     t0 = time.perf_counter()
-    model_dir, scores_dir, seq_dir = str(model_dir), Path(scores), Path(sequences)
+    model_dir = str(as_folder(model_dir))
+    scores_dir, seq_dir = as_folder(scores), as_folder(sequences)
     model = TrainedModel.load(model_dir)
     name = model.spec.name
     files = sequences_files(seq_dir)
-    out = Path(out_dir)
-    parts = score_parts(scores_dir)
-    key = stage_key([*files, *parts, Path(model_dir) / "model.yml"], settings)
+    out = as_folder(out_dir)
+    parts = [key_file(scores_dir, "")] if looks_remote(scores_dir) else score_parts(scores_dir)
+    key = stage_key([*files, *parts, key_file(model_dir, "model.yml")], settings)
     done = finished_manifest(out, key)
     if done is not None:
         log.info("%s: already explained with these inputs and settings; skipping", out)
@@ -274,7 +280,8 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
                               "model_dir": model_dir, "explainer": kind, "explained": 0}
     values = X = None
     shap_rows: dict[str, str] = {}  # session -> raw name of its top positive feature
-    with atomic_dir(out) as tmp:
+    with output_dir(out) as built:
+        tmp = built.path
         if kind == "sequence":
             hooked = _sequence_explanations(model, rows, templates)
             result["note"] = UNSUPPORTED if hooked is None else "events the model missed"
@@ -308,7 +315,7 @@ def run_explain(model_dir: str | Path, sequences: str | Path, scores: str | Path
             result.update({"explained": shap_t.num_rows, "background": len(bg_ids), "features": n_feat,
                            "output": output_label(model.detector),
                            "feature_names": readable, "sessions": sessions,
-                           "plots": {k: str(out / "plots" / Path(v).name) for k, v in plots.items()}})
+                           "plots": {k: built.name(f"plots/{Path(v).name}") for k, v in plots.items()}})
         flagged = top.filter(pc.equal(top.column("is_anomaly"), 1)).slice(0, int(cfg["nn_top_k"]))
         flagged_rows = _read_sessions(files, flagged.column("session_id").to_pylist())
         result["nearest_normal"] = _neighbours(str(cfg.get("nn_source") or model_dir), files, flagged_rows,

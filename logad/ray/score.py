@@ -37,7 +37,7 @@ import numpy as np
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import (as_folder, atomic_dir, finished_manifest, looks_remote, open_parquet,
+from logad.io import (as_folder, atomic_dir, finished_manifest, key_file, looks_remote, open_parquet,
                       publish_dir, sequences_files, write_manifest, write_yaml)
 from logad.models.trained import TrainedModel
 from logad.ray.workers import Workers
@@ -158,14 +158,6 @@ def _n_sessions(files: list[str]) -> int:
     return sum(open_parquet(f).metadata.num_rows for f in files)
 
 
-def _model_file(model_dir: str) -> str | Path:
-    """What stands for a model folder in the skip key: its ``model.yml``, or on object storage
-    its committed ``manifest.json`` (a new commit changes its ETag)."""
-    if looks_remote(model_dir):
-        return f"{as_folder(model_dir)}/manifest.json"
-    return Path(model_dir) / "model.yml"
-
-
 def _scratch(local: bool) -> Path:
     """A local folder to build a scores folder bound for object storage in. The workers
     stage parts in it, so on a cluster of several nodes it must be shared:
@@ -227,7 +219,7 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
         raise InputError(f"score: the same model twice ({', '.join(names)}); each --model must be "
                          "a different named model")
     files = sequences_files(as_folder(sequences))
-    key = stage_key([*files, *(_model_file(d) for d in dirs)], settings)
+    key = stage_key([*files, *(key_file(d, "model.yml") for d in dirs)], settings)
     done = finished_manifest(out, key)
     if done is not None:
         log.info("%s: already scored with these models and settings; skipping", out)

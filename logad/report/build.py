@@ -17,13 +17,13 @@ from typing import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.evaluate.metrics import compute_metrics, psi
 from logad.explain import events_files, read_templates
-from logad.io import atomic_path, read_json, write_json
+from logad.io import (as_folder, atomic_path, dataset_of, join, local_dir, looks_remote, open_parquet,
+                      open_stage, output_dir, read_json, read_table, write_json)
 from logad.models.folder import read_model_yml
 from logad.report import figures as F
 from logad.report.render import to_html, to_markdown
@@ -45,7 +45,7 @@ def _missed_rows(explanations: list[dict], most: int = 30) -> list[list[str]]:
     return rows[:most]
 
 
-def _model_section(scores: Path, model_dir: Path, split: str | None) -> tuple[dict, tuple, bytes]:
+def _model_section(scores: str | Path, model_dir: str | Path, split: str | None) -> tuple[dict, tuple, bytes]:
     meta = read_model_yml(model_dir)
     name = (meta.get("extra") or {}).get("model")
     t = read_scores(scores, model=name, columns=["session_id", "score", "is_anomaly", "threshold", "label", "split"])
@@ -66,11 +66,11 @@ def _model_section(scores: Path, model_dir: Path, split: str | None) -> tuple[di
             F.score_hist_png(name, y, s[known] if y is not None else s, thr))
 
 
-def _temporal(sequences: Path, scores: Path, primary: str) -> dict:
+def _temporal(sequences: str | Path, scores: str | Path, primary: str) -> dict:
     from logad.io import sequences_files
 
     files = sequences_files(sequences)
-    st = pads.dataset(files, format="parquet").to_table(columns=["session_id", "start_time"])
+    st = dataset_of(files).to_table(columns=["session_id", "start_time"])
     st = st.take(pc.sort_indices(st, sort_keys=[("session_id", "ascending")]))
     flags = read_scores(scores, model=primary, columns=["session_id", "is_anomaly"])
     flag = dict(zip(flags.column("session_id").to_pylist(), flags.column("is_anomaly").to_pylist()))
@@ -78,15 +78,15 @@ def _temporal(sequences: Path, scores: Path, primary: str) -> dict:
     return hour_weekday_counts(st.column("start_time"), f)
 
 
-def _events_columns(parsed: Path | None, max_lines: int) -> pa.Table | None:
-    files = events_files(parsed / "events") if parsed else []
+def _events_columns(parsed: str | Path | None, max_lines: int) -> pa.Table | None:
+    files = events_files(join(parsed, "events")) if parsed else []
     if not files:
         return None
     out, n = [], 0
     for f in files:
-        if "template_id" not in pq.read_schema(f).names:
+        if "template_id" not in open_parquet(f).schema_arrow.names:
             return None
-        t = pq.read_table(f, columns=["timestamp", "template_id"])
+        t = read_table(f, columns=["timestamp", "template_id"])
         out.append(t)
         n += t.num_rows
         if n >= max_lines:
@@ -96,8 +96,29 @@ def _events_columns(parsed: Path | None, max_lines: int) -> pa.Table | None:
 
 def _explain_of(explain_dirs: Mapping[str, str | Path], name: str) -> dict:
     d = explain_dirs.get(name)
-    p = Path(d) / "explain.json" if d else None
+    p = local_dir(d, "explain folder") / "explain.json" if d else None
     return read_json(p) if p and p.is_file() else {}
+
+
+def _explain_plot(explain_dir: str | Path | None, path: str) -> Path | None:
+    """The local file of a plot ``explain.json`` names: an explanation on object storage names
+    it in its run's prefix; its fetched copy holds it under ``plots/``."""
+    if looks_remote(path):
+        return local_dir(explain_dir, "explain folder") / "plots" / path.rsplit("/", 1)[-1]             if explain_dir else None
+    return Path(path)
+
+
+def _templates_table(parsed: str | Path | None) -> pa.Table | None:
+    """The parse folder's ``templates.parquet`` (id, template, count), None when absent."""
+    cols = ["template_id", "template", "count"]
+    if parsed is None:
+        return None
+    if looks_remote(parsed):
+        found = open_stage(parsed, "parse")
+        return read_table(found.side("templates.parquet"), columns=cols) \
+            if found.has_side("templates.parquet") else None
+    path = Path(parsed) / "templates.parquet"
+    return pq.read_table(path, columns=cols) if path.is_file() else None
 
 
 def _write_bytes(data: bytes, path: Path) -> None:
@@ -131,13 +152,13 @@ def run_report(out_dir: str | Path, *, sequences: str | Path, scores: str | Path
         A ``logad triage predict`` folder: the report gains a "lines to look at" section.
     """
     t0 = time.perf_counter()
-    out, scores, sequences = Path(out_dir), Path(scores), Path(sequences)
+    out, scores, sequences = as_folder(out_dir), as_folder(scores), as_folder(sequences)
     explain_dirs = dict(explain_dirs or {})
     plots: dict[str, bytes] = {}
     titles: dict[str, str] = {}
     models, curves = [], {}
     for d in model_dirs:
-        sec, curve, hist = _model_section(scores, Path(d), split)
+        sec, curve, hist = _model_section(scores, as_folder(d), split)
         models.append(sec)
         curves[sec["model"]] = curve
         plots[f"scores_{sec['model']}"] = hist
@@ -146,16 +167,16 @@ def run_report(out_dir: str | Path, *, sequences: str | Path, scores: str | Path
     plots["pr"], plots["roc"] = F.curves_png(curves, "pr"), F.curves_png(curves, "roc")
     titles = {"pr": "precision-recall curves (test)", "roc": "ROC curves (test)", **titles}
     ex = _explain_of(explain_dirs, primary)
-    parsed = Path(parsed) if parsed else (Path(ex["parsed"]) if ex.get("parsed") else None)
+    parsed = as_folder(parsed) if parsed else (as_folder(ex["parsed"]) if ex.get("parsed") else None)
     for name in [m["model"] for m in models]:
         e = _explain_of(explain_dirs, name)
         for key, path in (e.get("plots") or {}).items():
-            if Path(path).is_file():
-                plots[f"{key}_{name}"] = Path(path).read_bytes()
+            local = _explain_plot(explain_dirs.get(name), str(path))
+            if local is not None and local.is_file():
+                plots[f"{key}_{name}"] = local.read_bytes()
                 titles[f"{key}_{name}"] = f"{key.replace('_', ' ')}: {name} ({e.get('output')})"
     templates = read_templates(parsed)
-    tt = pq.read_table(parsed / "templates.parquet", columns=["template_id", "template", "count"]) \
-        if parsed and (parsed / "templates.parquet").is_file() else None
+    tt = _templates_table(parsed)
     dominant = []
     if tt is not None:
         tt = tt.take(pc.sort_indices(tt, sort_keys=[("count", "descending"), ("template_id", "ascending")]))
@@ -185,6 +206,20 @@ def run_report(out_dir: str | Path, *, sequences: str | Path, scores: str | Path
             "temporal": temporal, "template_series": {k: series[k] for k in ("new", "spikes")} if series else None,
             "compare": dict(compare) if compare else None,
             "triage": triage_section(triage, top=2 * top) if triage else None}
+    if not looks_remote(out):
+        return _write(Path(out), data, plots, models, t0, lambda rel: str(Path(out) / rel))
+    with output_dir(out) as built:  # object storage: built here, then published
+        result = _write(built.path, data, plots, models, t0, built.name)
+        write_json({"stage": "report", "status": "complete", "logad_version": __version__,
+                    "outputs": {"html": "report.html", "md": "report.md", "json": "report.json"}},
+                   built.path / "manifest.json")
+    return result
+
+
+def _write(out: Path, data: dict, plots: dict[str, bytes], models: list[dict], t0: float,
+           named) -> dict:
+    """Write the report's files into the local folder ``out``; ``named`` says where a file of
+    it ends up (the result names those places)."""
     files = {}
     for name, blob in plots.items():
         _write_bytes(blob, out / "plots" / f"{name}.png")
@@ -193,8 +228,8 @@ def run_report(out_dir: str | Path, *, sequences: str | Path, scores: str | Path
         tmp.write_text(to_markdown(data, files), encoding="utf-8")
     with atomic_path(out / "report.html") as tmp:
         tmp.write_text(to_html(data, plots), encoding="utf-8")
-    result = {"stage": "report", "logad_version": __version__, "html": str(out / "report.html"),
-              "md": str(out / "report.md"), "plots": sorted(files), "models": [m["model"] for m in models],
+    result = {"stage": "report", "logad_version": __version__, "html": named("report.html"),
+              "md": named("report.md"), "plots": sorted(files), "models": [m["model"] for m in models],
               "seconds": round(time.perf_counter() - t0, 3)}
     write_json({**result, "data": {k: v for k, v in data.items() if k != "plot_titles"}}, out / "report.json")
     return result
