@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from logad.config import deep_merge
-from logad.errors import ConfigError
+from logad.errors import ConfigError, InputError
+from logad.io.store import join
 from logad.settings import PipelineSettings, resolve
 
 __all__ = ["run_pipeline", "run_ingest_parse", "load_pipeline_config", "STAGES"]
@@ -50,39 +51,76 @@ def _synth(out: Path, cfg: dict, state: dict) -> dict:
         inp = cfg["inputs"]
         state["sources"], state["ingest_cfg"] = list(inp["paths"]), {k: v for k, v in inp.items() if k != "paths"}
         return {"inputs": state["sources"]}
-    from logad.synth import run_synth
-
     syn = dict(cfg["synth"])
     kind = syn.pop("kind", "openstack")
     if kind != "openstack":
         raise ConfigError(f"pipeline synth.kind: only openstack is wired into the pipeline, got {kind!r}")
-    corpus = out / "corpus" / kind
+    corpus = join(out, "corpus", kind)
     want = {"seed": cfg["seed"], kind: syn}
-    marker = corpus / ".synth_done.json"
     key = hashlib.blake2b(json.dumps(want, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
-    done = json.loads(marker.read_text()) if marker.is_file() else {}
+    done = _synth_marker(corpus)
     if done.get("key") == key:
         summary = {**done["summary"], "skipped": True}
     else:
+        summary = _make_corpus(kind, corpus, want, key)
+    state["sources"] = [str(join(corpus, "*.log"))]
+    state["ingest_cfg"] = {"preset": "OpenStack", "labels": str(join(corpus, "anomaly_labels.txt"))}
+    return summary
+
+
+_MARKER = ".synth_done.json"
+
+
+def _synth_marker(corpus: str | Path) -> dict:
+    """The marker a finished synth left in ``corpus`` (its key and summary), {} when none."""
+    from logad.io import Store, looks_remote
+
+    try:
+        if looks_remote(corpus):
+            return Store.at(str(corpus)).read_json(_MARKER)
+        return json.loads((Path(corpus) / _MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _make_corpus(kind: str, corpus: str | Path, want: dict, key: str) -> dict:
+    """Generate the corpus into ``corpus``; on object storage it is generated locally and
+    uploaded, the marker written last (a killed upload is redone)."""
+    import shutil
+    import tempfile
+
+    from logad.io import Store, looks_remote
+    from logad.synth import run_synth
+
+    if not looks_remote(corpus):
         s = run_synth(kind, corpus, want)
         summary = {"corpus": str(corpus), "lines": s.get("lines")}
-        marker.write_text(json.dumps({"key": key, "summary": summary}))
-    state["sources"] = [str(corpus / "*.log")]
-    state["ingest_cfg"] = {"preset": "OpenStack", "labels": str(corpus / "anomaly_labels.txt")}
+        (Path(corpus) / _MARKER).write_text(json.dumps({"key": key, "summary": summary}))
+        return summary
+    local = Path(tempfile.mkdtemp(prefix="logad-synth-"))
+    try:
+        s = run_synth(kind, local, want)
+        store = Store.at(str(corpus))
+        for f in sorted(p for p in local.rglob("*") if p.is_file()):
+            store.fs.put_file(str(f), store.path(f.relative_to(local).as_posix()))
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+    summary = {"corpus": str(corpus), "lines": s.get("lines")}
+    store.write_json(_MARKER, {"key": key, "summary": summary})
     return summary
 
 
 def _ingest(out: Path, cfg: dict, state: dict) -> dict:
     from logad.ray.ingest import run_ingest
 
-    m = run_ingest(state["sources"], out / "events", deep_merge(state["ingest_cfg"], cfg["ingest"]))
+    m = run_ingest(state["sources"], join(out, "events"), deep_merge(state["ingest_cfg"], cfg["ingest"]))
     return {"events": m["totals"]["events"], "files": m["n_files"], "errors": len(m["errors"])}
 
 
 def _parse(out: Path, cfg: dict, state: dict) -> dict:
     from logad.ray.parse import run_parse
 
-    m = run_parse(out / "events", out / "parsed", cfg=cfg["parse"] or None)
+    m = run_parse(join(out, "events"), join(out, "parsed"), cfg=cfg["parse"] or None)
     return {"lines": m["counts"]["read"], "templates": m["counts"]["templates"],
             "distinct masked": m["counts"]["distinct_masked"]}
 
@@ -90,7 +128,7 @@ def _parse(out: Path, cfg: dict, state: dict) -> dict:
 def _sessionize(out: Path, cfg: dict, state: dict) -> dict:
     from logad.ray.sessionize import run_sessionize
 
-    m = run_sessionize(out / "parsed", out / "sessions", cfg=cfg["sessionize"])
+    m = run_sessionize(join(out, "parsed"), join(out, "sessions"), cfg=cfg["sessionize"])
     return {"sessions": m["sessions_written"],
             **{f"{k} (anomalous)": f"{v['sessions']} ({v['anomalous']})" for k, v in m["splits"].items()}}
 
@@ -98,7 +136,7 @@ def _sessionize(out: Path, cfg: dict, state: dict) -> dict:
 def _train(out: Path, cfg: dict, state: dict) -> dict:
     from logad.ray.train import run_train
 
-    state["trained"] = {name: run_train(name, out / "sessions", out / "models" / name, cfg["train"] or None)
+    state["trained"] = {name: run_train(name, join(out, "sessions"), join(out, "models", name), cfg["train"] or None)
                         for name in cfg["models"]}
     return {"models": list(state["trained"]),
             "skipped": [n for n, t in state["trained"].items() if t.get("skipped")]}
@@ -107,7 +145,7 @@ def _train(out: Path, cfg: dict, state: dict) -> dict:
 def _score(out: Path, cfg: dict, state: dict) -> dict:
     from logad.ray.score import run_score
 
-    m = run_score([out / "models" / n for n in cfg["models"]], out / "sessions", out / "scores", cfg["score"])
+    m = run_score([join(out, "models", n) for n in cfg["models"]], join(out, "sessions"), join(out, "scores"), cfg["score"])
     return {"sessions": m["sessions_in"], "parts": len(m["parts"]), "seconds": m["seconds"],
             **{f"flagged ({r['model']})": r["flagged"] for r in m["models"]}, "skipped": bool(m.get("skipped"))}
 
@@ -117,11 +155,11 @@ def _evaluate(out: Path, cfg: dict, state: dict) -> dict:
 
     table = []
     for name, t in state["trained"].items():
-        m = run_evaluate(out / "scores", out / "evaluation" / name, model=name)["metrics"]
+        m = run_evaluate(join(out, "scores"), join(out, "evaluation", name), model=name)["metrics"]
         table.append({"model": name, "threshold": t["threshold_method"].replace(" on validation", "@val"),
                       **{k: m.get(k) for k in ("precision", "recall", "f1", "roc_auc", "pr_auc")}})
     state["table"] = table
-    return {"table": table, "metrics": str(out / "evaluation" / "<model>" / "metrics.json")}
+    return {"table": table, "metrics": str(join(out, "evaluation", "<model>", "metrics.json"))}
 
 
 def _explain(out: Path, cfg: dict, state: dict) -> dict:
@@ -131,9 +169,9 @@ def _explain(out: Path, cfg: dict, state: dict) -> dict:
     state["explained"] = {}
     summary = {}
     for name in names:
-        r = run_explain(out / "models" / name, out / "sessions", out / "scores", out / "explain" / name,
-                        {"parsed": str(out / "parsed"), **cfg["explain"]})
-        state["explained"][name] = str(out / "explain" / name)
+        r = run_explain(join(out, "models", name), join(out, "sessions"), join(out, "scores"), join(out, "explain", name),
+                        {"parsed": str(join(out, "parsed")), **cfg["explain"]})
+        state["explained"][name] = str(join(out, "explain", name))
         summary[name] = f"{r['explainer']}: {r.get('explained', 0)} sessions" + (" (skipped)" if r.get("skipped") else "")
     return summary
 
@@ -146,12 +184,12 @@ def _report(out: Path, cfg: dict, state: dict) -> dict:
     if rep.get("baseline"):  # a baseline corpus's parse folder: compare template distributions
         from logad.report.compare import run_compare
 
-        cmp = run_compare(out / "parsed", rep["baseline"], out / "compare")
+        cmp = run_compare(join(out, "parsed"), rep["baseline"], join(out, "compare"))
     first = [n for n in state.get("explained", {})][:1]
     order = first + [n for n in cfg["models"] if n not in first]
-    r = run_report(out / "report", sequences=out / "sessions", scores=out / "scores",
-                   model_dirs=[out / "models" / n for n in order], explain_dirs=state.get("explained"),
-                   parsed=out / "parsed", split=rep.get("split", "test"),
+    r = run_report(join(out, "report"), sequences=join(out, "sessions"), scores=join(out, "scores"),
+                   model_dirs=[join(out, "models", n) for n in order], explain_dirs=state.get("explained"),
+                   parsed=join(out, "parsed"), split=rep.get("split", "test"),
                    title=rep.get("title") or str(out), compare=cmp)
     state["report"] = r["html"]
     return {"report.html": r["html"], "report.md": r["md"], "plots": len(r["plots"])}
@@ -184,11 +222,16 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
         ``out``, ``stages`` ({stage: summary}), ``report`` (path of report.html), ``seconds``
         (per stage and total).
     """
+    from logad.io import as_folder, looks_remote
     from logad.ray.runtime import ensure_ray
 
     cfg = load_pipeline_config(config, overrides, sets)
-    out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
+    out = as_folder(cfg["out"])
+    if not looks_remote(out):
+        out.mkdir(parents=True, exist_ok=True)
+    elif cfg["report"].get("baseline"):
+        raise InputError(f"{out}: the report's baseline comparison (report.baseline) writes local "
+                         "folders only; give out a local or shared path, or drop report.baseline")
     ensure_ray(cfg.get("num_cpus"))  # one Ray session for every stage
     state: dict = {}
     stages, seconds = {}, {}
@@ -205,7 +248,7 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
     from logad.io import write_json
 
     result = {"out": str(out), "stages": stages, "report": state.get("report"), "seconds": seconds}
-    write_json({**result, "config": cfg}, out / "pipeline.json")
+    write_json({**result, "config": cfg}, join(out, "pipeline.json"))  # one object on object storage
     return result
 
 

@@ -160,6 +160,14 @@ _PIPELINE = textwrap.dedent("""
             "skipped": [bool(m.get("skipped")) or m.get("units_skipped", -1) == m.get("units") for m in runs[1][:7]],
             "line_templates": [[p.rsplit("/", 1)[-1], n, t] for p, n, t in zip(*(lines.column(c).to_pylist() for c in lines.column_names))],
             "sequences": seqs.to_pylist()}
+    # `logad run` with out on s3: the synthetic corpus uploaded, every stage under it, then skipped
+    from logad.pipeline import run_pipeline
+    cfg = {"synth": {"kind": "openstack", "lines": 1500}, "seed": 1, "models": ["sequence_xgb_counts"],
+           "explain_models": ["sequence_xgb_counts"],
+           "explain": {"shap_sample": 10, "shap_background": 20, "nn_normal_sample": 100},
+           "score": {"local_below": 0}}
+    first, again = (run_pipeline(cfg, out=sys.argv[2] + "/run") for _ in range(2))
+    out["pipeline"] = {"first": first["stages"], "again": again["stages"], "report": again["report"]}
     print("RESULT " + json.dumps(out, default=str))
 """)
 
@@ -209,6 +217,18 @@ def test_ingest_parse_sessionize_on_s3_match_local_folders(s3, tmp_path):
             sorted(f["file"] for f in manifest["files"]) == \
             sorted(p[len(folder) + 1:] for p in fs.find(f"{folder}/{manifest['run']}")), stage
         assert named and all(f.startswith(manifest["run"] + "/") for f in named)
+    run = out["pipeline"]
+    assert run["first"]["evaluate"]["table"][0]["f1"] is not None
+    assert run["again"]["synth"]["skipped"] and run["again"]["score"]["skipped"]
+    assert run["again"]["train"]["skipped"] == ["sequence_xgb_counts"]
+    assert run["again"]["explain"]["sequence_xgb_counts"].endswith("(skipped)")
+    assert run["report"].startswith(f"{s3_base}/run/report/_runs/")
+    assert fs.isfile("logad-test/pipeline/run/pipeline.json")
+    for stage in ("events", "parsed", "sessions", "models/sequence_xgb_counts", "scores",
+                  "evaluation/sequence_xgb_counts", "explain/sequence_xgb_counts", "report"):
+        folder = f"logad-test/pipeline/run/{stage}"
+        assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(folder)) == ["_runs", "manifest.json"], stage
+    assert not (Path.cwd() / "s3:").exists()
     for stage, run in zip(("events", "parsed", "sessions"), remote["runs"]):
         found = open_stage(f"{s3_base}/{stage}")
         assert all(str(f).startswith(f"{s3_base}/{stage}/{run}/") for f in found.files)

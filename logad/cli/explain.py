@@ -38,6 +38,7 @@ def explain(
     Example:
         logad explain --model runs/hdfs/models/xgb --input runs/hdfs/sessions --scores runs/hdfs/scores --out runs/hdfs/explain/xgb
     """
+    from logad.io import as_folder, join
     from logad.ray.explain import run_explain
     from logad.settings import ExplainSettings
 
@@ -54,7 +55,7 @@ def explain(
         "background rows": r.get("background"), "nearest normal": len(r.get("nearest_normal") or []),
         "false positives": (r.get("cases") or {}).get("counts", {}).get("false_positives"),
         "false negatives": (r.get("cases") or {}).get("counts", {}).get("false_negatives"),
-        "note": r.get("note", ""), "explain.json": Path(out) / "explain.json", "skipped": bool(r.get("skipped"))})
+        "note": r.get("note", ""), "explain.json": join(as_folder(out), "explain.json"), "skipped": bool(r.get("skipped"))})
 
 
 def register(app: typer.Typer) -> None:

@@ -90,6 +90,7 @@ def score(
     Example:
         logad score --model runs/hdfs/models/xgb --model runs/hdfs/models/if --input runs/hdfs/sessions --out runs/hdfs/scores
     """
+    from logad.io import as_folder
     from logad.ray.score import run_score
     from logad.settings import ScoreSettings
 
@@ -99,7 +100,7 @@ def score(
     m = run_score(model, input, out, settings)
     echo_table(f"score → {out}", [{k: r[k] for k in ("model", "version", "sessions", "flagged", "unknown_tokens")}
                                   for r in m["models"]])
-    echo_outputs("score", {"seconds": m["seconds"], "parts": f"{Path(out)}/part-*.parquet ({len(m['parts'])})",
+    echo_outputs("score", {"seconds": m["seconds"], "parts": f"{as_folder(out)}/part-*.parquet ({len(m['parts'])})",
                            "skipped": bool(m.get("skipped"))})
 
 
@@ -121,8 +122,10 @@ def evaluate(
     from logad.settings import EvaluateSettings
 
     settings = stage_settings(EvaluateSettings, config, {"split": split}, set_)
-    is_dir = model is not None and Path(model).is_dir()
-    r = run_evaluate(scores, out, model_dir=model if is_dir else None,
+    from logad.io import as_folder, join, looks_remote
+
+    is_dir = model is not None and (looks_remote(model) or Path(model).is_dir())
+    r = run_evaluate(scores, out, model_dir=as_folder(model) if is_dir else None,
                      model=None if is_dir else model, cfg=settings)
     m = r["metrics"]
     echo_outputs(f"evaluate ({r['split'] or 'all'}) → {out}", {
@@ -130,8 +133,8 @@ def evaluate(
         for k in ("n", "n_anomalous", "precision", "recall", "f1", "roc_auc", "pr_auc", "fpr", "psi")}
         | ({"f1 (oracle: best cut on these labels)": f"{m['oracle']['f1']:.4f}"}
            if m.get("oracle") else {})
-        | {"metrics": Path(out) / "metrics.json", "predictions": Path(out) / "predictions.parquet",
-           "plots": Path(out) / "plots"})
+        | {"metrics": join(as_folder(out), "metrics.json"),
+           "predictions": join(as_folder(out), "predictions.parquet"), "plots": join(as_folder(out), "plots")})
 
 
 def register(app: typer.Typer) -> None:

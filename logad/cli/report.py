@@ -33,12 +33,12 @@ def report(
     Example:
         logad report -i runs/hdfs/sessions -s runs/hdfs/scores -m runs/hdfs/models/xgb -e runs/hdfs/explain/xgb -o runs/hdfs/report
     """
-    from logad.io import read_json
+    from logad.io import as_folder, local_dir, read_json
     from logad.report import run_report
 
     ex = {}
     for d in explain or []:
-        ex[read_json(Path(d) / "explain.json")["model"]] = str(d)
+        ex[read_json(local_dir(d, "explain folder") / "explain.json")["model"]] = str(as_folder(d))
     r = run_report(out, sequences=input, scores=scores, model_dirs=model, explain_dirs=ex, parsed=parsed,
                    split=None if split == "all" else split, title=title,
                    compare=read_json(compare_json) if compare_json else None, triage=triage)

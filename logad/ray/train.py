@@ -213,7 +213,7 @@ def run_train(model_name: str, sequences: str | Path, out_dir: str | Path,
     spec = get_model(model_name)
     models_cfg = settings.models_config()
     timer = Timer()
-    parts = sequences_parts(sequences)  # every footer read once, here
+    parts = sequences_parts(as_folder(sequences))  # every footer read once, here
     files = [str(p.path) for p in parts]
     features_cfg = settings.features_config()
     params = build_detector(spec, models_cfg, settings.params).get_params()
