@@ -3,11 +3,13 @@ tests/conftest.py) read and written through fsspec.
 
 Inputs: `logad data fetch s3://...`, `logad lo2 extract --archives s3://...` and `logad ingest
 s3://...` (plain files and tar members read by byte range) give the same results as from local
-files. Outputs: ingest -> parse -> sessionize with every folder on s3:// give the same templates
-and sequences as on local folders; each run is committed by its manifest (parts under the
-run's prefix), a re-run skips, and a new commit deletes the previous run's prefix. Stages that do
-not write to object storage yet (features, train, score...) refuse an s3:// --out in one line.
-The layer itself is tested in tests/io/test_store.py.
+files. Outputs: ingest -> parse -> sessionize -> train -> score -> evaluate -> explain -> report,
+and `logad run`, with every folder on s3:// give the same templates, sequences, scores, metrics
+and explanations as on local folders; each run is committed by its manifest (files under the
+run's prefix), a re-run skips, and a new commit deletes the previous run's prefix. Commands that
+do not write to object storage yet (synth, compare, triage, ingest-sessions) refuse an s3://
+--out in one line, before any work.
+The layer itself is tested in tests/io/test_store.py and tests/io/test_publish.py.
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ _PIPELINE = textwrap.dedent("""
 
 
 @pytest.mark.timeout(400)
-def test_ingest_parse_sessionize_on_s3_match_local_folders(s3, tmp_path):
+def test_whole_pipeline_on_s3_matches_local_folders_and_reruns_skip(s3, tmp_path):
     from logad.io import Store, open_stage
 
     src = tmp_path / "corpus"
@@ -246,4 +248,29 @@ def test_local_folder_writers_refuse_s3_in_one_line(tmp_path):
         with pytest.raises(InputError, match="--out"):
             with atomic_dir(out):
                 pass
+    assert not (Path.cwd() / "s3:").exists()
+
+
+def test_commands_that_still_write_local_folders_only_refuse_s3_before_the_work(tmp_path):
+    from logad.errors import InputError
+    from logad.pipeline import run_pipeline
+    from logad.ray.triage import run_triage
+    from logad.report.compare import run_compare
+    from logad.sources.session_files import run_ingest_sessions
+    from logad.synth import run_synth
+    from logad.triage.runs import run_label
+
+    calls = {"synth": lambda out: run_synth("openstack", out, {"lines": 100}),
+             "compare": lambda out: run_compare(tmp_path / "no-parsed", tmp_path / "no-base", out),
+             "triage predict": lambda out: run_triage([str(tmp_path / "no.log")], tmp_path / "no-model", out),
+             "triage label": lambda out: run_label([str(tmp_path / "no.log")], out, {}),
+             "ingest-sessions": lambda out: run_ingest_sessions([str(tmp_path / "no.csv")], out)}
+    for name, call in calls.items():
+        for out in ("s3://logad-test/x", Path("s3://logad-test/x")):
+            with pytest.raises(InputError, match=r"^s3://logad-test/x: this stage cannot write to object "
+                                                 r"storage yet; give --out a local or shared path") as exc:
+                call(out)
+            assert "\n" not in str(exc.value), name
+    with pytest.raises(InputError, match=r"^s3://logad-test/run: the report's baseline comparison"):
+        run_pipeline({"synth": {"lines": 100}, "report": {"baseline": str(tmp_path)}}, out="s3://logad-test/run")
     assert not (Path.cwd() / "s3:").exists()

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import ConfigError
-from logad.io import read_json, write_json, write_parquet, write_yaml
+from logad.io import local_only, read_json, write_json, write_parquet, write_yaml
 from logad.ray.pool import count_newlines_parallel
 from logad.ray.workers import map_unit_groups
 from logad.ray.runtime import ensure_ray
@@ -89,6 +89,7 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     keys is validated over ``configs/triage.yaml`` at once). The manifest has per-file lines read, scored,
     rejected (blank, over-long) and LOOK, with ``read = scored + rejected`` for every file.
     """
+    local_only(out_dir)  # object storage: not written by this command yet; refused before the work
     t0 = time.perf_counter()
     settings = predict_settings(cfg)
     cfg = settings.model_dump(mode="json")

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from logad.errors import InputError
 from logad.explain import events_files
-from logad.io import write_json
+from logad.io import local_only, write_json
 
 __all__ = ["template_counts", "distribution_distance", "run_compare"]
 
@@ -63,6 +63,8 @@ def _samples(parsed: Path, ids: list[str], n: int) -> dict[str, list[str]]:
 def run_compare(target: str | Path, baseline: str | Path, out_dir: str | Path | None = None, *,
                 samples: int = 3, top: int = 20) -> dict:
     """Compare two parse folders; writes ``compare.json`` into ``out_dir`` when given."""
+    if out_dir is not None:
+        local_only(out_dir)  # object storage: not written by this command yet
     tgt, base = template_counts(target), template_counts(baseline)
     r = distribution_distance({k: v[1] for k, v in tgt.items() if v[1]},
                               {k: v[1] for k, v in base.items() if v[1]})

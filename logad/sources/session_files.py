@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import part_entries, write_manifest, write_parquet
+from logad.io import local_only, part_entries, write_manifest, write_parquet
 from logad.sources.files import SourceFile, expand_sources
 
 __all__ = ["run_ingest_sessions"]
@@ -47,6 +47,7 @@ def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: 
     InputError
         No session could be read from any file (the message names the layouts read).
     """
+    local_only(out_dir)  # object storage: not written by this command yet; refused before the work
     import fsspec
     import pyarrow as pa
 

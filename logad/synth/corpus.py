@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from logad.errors import ConfigError
-from logad.io import write_yaml
+from logad.io import local_only, write_yaml
 from logad.synth.kernel import generate_kernel
 from logad.synth.lo2 import generate_lo2
 from logad.synth.openstack import generate_openstack
@@ -72,6 +72,7 @@ def run_synth(kind: str, out_dir: str | Path, cfg: Mapping[str, Any]) -> dict[st
         ``stale_files``: files already in ``out_dir`` that this run did not write (left alone, and
         logged as a warning, since a loader would read them too).
     """
+    local_only(out_dir)  # object storage: not written by this command yet; refused before the work
     if kind not in GENERATORS:
         raise ConfigError(f"unknown synth kind {kind!r}; choose from {', '.join(GENERATORS)}")
     seed = cfg.get("seed")

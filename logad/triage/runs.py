@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import atomic_path, write_json, write_parquet, write_yaml
+from logad.io import atomic_path, local_only, write_json, write_parquet, write_yaml
 from logad.parsing.masking import compile_passes, rules_from_config
 from logad.triage import labels as L
 
@@ -66,6 +66,7 @@ def run_label(inputs: Sequence[str], out_dir: str | Path, cfg: Mapping[str, Any]
     ``client`` is a :class:`logad.triage.llm.BatchClient` (by default one from the environment,
     made only when ``use_llm``).
     """
+    local_only(out_dir)  # object storage: not written by this command yet; refused before the work
     t0 = time.perf_counter()
     cfg = resolve(cfg)
     out = Path(out_dir)
@@ -130,6 +131,7 @@ def run_train(labels_path: str | Path, out_dir: str | Path, cfg: Mapping[str, An
     (the grid table), ``oof.parquet`` (out-of-fold probabilities of the chosen setting),
     ``triage_config.yaml`` and ``train_manifest.json``.
     """
+    local_only(out_dir)  # object storage: not written by this command yet; refused before the work
     import pyarrow as pa
 
     from logad.triage.export import export_model
