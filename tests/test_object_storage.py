@@ -183,7 +183,8 @@ def test_whole_pipeline_on_s3_matches_local_folders_and_reruns_skip(s3, tmp_path
     s3_base = "s3://logad-test/pipeline"
     env = {k: v for k, v in s3["env"].items() if k != "RAY_ADDRESS"}
     ray_tmp = tempfile.mkdtemp(prefix="lgs", dir="/tmp")
-    env.update(LOGAD_PROGRESS="0", RAY_AUTH_MODE="disabled", RAY_TMPDIR=ray_tmp)
+    # fetched model and scores folders: a cache of the test's own
+    env.update(LOGAD_PROGRESS="0", RAY_AUTH_MODE="disabled", RAY_TMPDIR=ray_tmp, LOGAD_CACHE=str(tmp_path / "cache"))
     try:
         res = subprocess.run([sys.executable, "-c", _PIPELINE, str(src), s3_base, str(tmp_path / "local")],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=380)
@@ -274,3 +275,46 @@ def test_commands_that_still_write_local_folders_only_refuse_s3_before_the_work(
     with pytest.raises(InputError, match=r"^s3://logad-test/run: the report's baseline comparison"):
         run_pipeline({"synth": {"lines": 100}, "report": {"baseline": str(tmp_path)}}, out="s3://logad-test/run")
     assert not (Path.cwd() / "s3:").exists()
+
+
+_TORCH = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from logad.models.trained import TrainedModel
+    from logad.ray.runtime import ensure_ray
+    from logad.ray.train import run_train
+    from tests.models.conftest import FAST_PARAMS
+    from tests.scoring.factory import make_sequences, write_sequences
+    from pathlib import Path
+    ensure_ray(num_cpus=2, object_store_memory=200 << 20)
+    seqs = write_sequences(make_sequences(200, seed=5), Path(sys.argv[2]) / "seqs")
+    cfg = {"params": {**FAST_PARAMS["deeplog"], "epochs": 2}, "workers": 2}
+    runs = [run_train("sequence_deeplog", seqs, sys.argv[1] + "/model", cfg) for _ in range(2)]
+    table = make_sequences(60, seed=7)
+    scores = TrainedModel.load(sys.argv[1] + "/model").score(table)[0]
+    print("RESULT " + json.dumps({"ray_train": runs[0]["ray_train"], "skipped": bool(runs[1].get("skipped")),
+                                  "scores": np.asarray(scores).tolist()}))
+""")
+
+
+@pytest.mark.timeout(300)
+def test_torch_model_trains_through_ray_train_with_its_run_and_model_on_s3(s3, tmp_path):
+    url = "s3://logad-test/torch"
+    env = {k: v for k, v in s3["env"].items() if k != "RAY_ADDRESS"}
+    ray_tmp = tempfile.mkdtemp(prefix="lgs", dir="/tmp")
+    env.update(LOGAD_PROGRESS="0", RAY_AUTH_MODE="disabled", RAY_TMPDIR=ray_tmp, LOGAD_CACHE=str(tmp_path / "cache"))
+    try:
+        res = subprocess.run([sys.executable, "-c", _TORCH, url, str(tmp_path)], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=280)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert res.returncode == 0, res.stderr[-4000:]
+    out = json.loads(next(l for l in res.stdout.splitlines() if l.startswith("RESULT "))[7:])
+    assert out["ray_train"]["workers"] == 2 and out["ray_train"]["run"] == f"{url}/model.train/sequence_deeplog"
+    assert out["skipped"] and len(out["scores"]) > 0
+    fs = s3["fs"]
+    # Ray Train's run and its checkpoints on s3, beside the model folder (published: _runs + manifest)
+    assert any("checkpoint_" in p for p in fs.find("logad-test/torch/model.train/sequence_deeplog"))
+    assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls("logad-test/torch/model")) == ["_runs", "manifest.json"]
+    manifest = json.loads(fs.cat_file("logad-test/torch/model/manifest.json"))
+    assert any(f["file"].endswith("model.safetensors") for f in manifest["files"])

@@ -90,6 +90,14 @@ def _finished(out_dir: str | Path, key: str) -> dict | None:
     return extra if extra.get("train_key") == key else None
 
 
+def _train_run_dir(out_dir: str | Path, name: str) -> str | Path:
+    """Ray Train's run folder: beside the model folder, ``<out>.train/<model>``, on object
+    storage too (its checkpoints there, so a ``--resume`` works from any machine)."""
+    if looks_remote(out_dir):
+        return f"{as_folder(out_dir)}.train/{name}"
+    return Path(f"{out_dir}.train") / name
+
+
 def _save(model: TrainedModel, out_dir: str | Path, summary: dict, scratch: Path | None) -> None:
     """Write the model folder; on object storage the folder is written in ``scratch`` and
     published (its manifest, committed last, carries the training key for the skip check)."""
@@ -288,8 +296,7 @@ def _train(spec: Any, settings: TrainSettings, cfg: dict, sequences: str | Path,
             from logad.ray.train_torch import fit_distributed
 
             fit_distributed(detector, X_tr, y_tr if detector.supervised else None, feature_names=names,
-                            run_dir=(scratch / "train" if scratch else Path(f"{out_dir}.train")) / spec.name,
-                            cfg=deep["options"])
+                            run_dir=_train_run_dir(out_dir, spec.name), cfg=deep["options"])
         else:
             detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
     th_cfg = settings.threshold

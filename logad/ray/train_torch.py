@@ -209,13 +209,27 @@ def _dataset(examples: dict[str, np.ndarray]) -> Any:
     return ray.data.from_arrow(pa.table(cols))
 
 
-def _run_paths(run_dir: Path, name: str | None, resume: bool) -> tuple[str, str]:
+def _run_paths(run_dir: str | os.PathLike, name: str | None, resume: bool
+               ) -> tuple[str, str, Any]:
+    """Ray Train's ``(storage_path, name, storage_filesystem)`` of ``run_dir``: a local folder,
+    or an object-storage URL (``s3://.../model.train/deeplog``) reached through fsspec, so its
+    endpoint and credentials are those of every other access (None: Ray's own local one)."""
+    from logad.io import Store, as_folder, looks_remote
+
+    if looks_remote(run_dir):
+        url = str(as_folder(run_dir))
+        parent, _, base = url.rpartition("/")
+        if not resume:
+            Store.at(url).remove("")  # a fresh run: no checkpoint of an earlier one is restored
+        store = Store.at(parent)
+        return store.root, name or base, store.arrow_fs()
+    run_dir = Path(run_dir)
     storage = run_dir.parent.resolve()
     name = name or run_dir.name
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh run: no checkpoint of an earlier one is restored
     storage.mkdir(parents=True, exist_ok=True)
-    return str(storage), name
+    return str(storage), name, None
 
 
 def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarray | None, *,
@@ -230,8 +244,9 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
         Unfitted; its parameters (epochs, batch_size, patience, ...) drive the loop.
     X, y, feature_names
         As for ``det.fit``.
-    run_dir : path
-        The Ray Train run folder (``storage_path / name``); kept for ``resume``.
+    run_dir : path or URL
+        The Ray Train run folder (``storage_path / name``); kept for ``resume``. An
+        object-storage URL (``s3://...``) puts the run and its checkpoints there.
     cfg : dict, optional
         :data:`TORCH_DEFAULTS` keys: ``workers``, ``resume``, ``max_failures``, ``use_gpu``.
     fail_once_at : (epoch, marker path, rank), optional
@@ -246,7 +261,7 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
     if workers < 1:
         raise ConfigError(f"torch.workers must be >= 1, got {workers}")
     use_gpu = cluster_gpus() > 0 if cfg["use_gpu"] == "auto" else bool(cfg["use_gpu"])
-    storage, name = _run_paths(Path(run_dir), cfg.get("name"), bool(cfg["resume"]))
+    storage, name, storage_fs = _run_paths(run_dir, cfg.get("name"), bool(cfg["resume"]))
 
     def train_fn(d: TorchSequenceDetector, train_ex: dict, val_ex: dict) -> tuple[Any, list]:
         datasets = {"train": _dataset(train_ex)}
@@ -256,7 +271,7 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
             _worker_loop,
             train_loop_config={"detector": d, "fail_once_at": fail_once_at},
             scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
-            run_config=RunConfig(name=name, storage_path=storage,
+            run_config=RunConfig(name=name, storage_path=storage, storage_filesystem=storage_fs,
                                  failure_config=FailureConfig(max_failures=int(cfg["max_failures"])),
                                  checkpoint_config=CheckpointConfig(num_to_keep=2)),
             datasets=datasets)
@@ -278,7 +293,9 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
         extra = {k[6:]: v for k, v in best.items() if k.startswith("extra.")}
         if extra:
             d._set_extra_state(extra)
-        d.run_info_ = {"workers": workers, "use_gpu": use_gpu, "run": str(Path(storage) / name),
+        where = f"{str(run_dir).rstrip('/').rpartition('/')[0]}/{name}" if storage_fs is not None \
+            else str(Path(storage) / name)
+        d.run_info_ = {"workers": workers, "use_gpu": use_gpu, "run": where,
                        "epochs_run": meta["epoch"], "best_val_loss": meta["best_val"],
                        "resumed_at": meta.get("resumed_at", []), "stopped_early": meta["stopped"]}
         return module, meta["history"]
