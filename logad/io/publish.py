@@ -105,11 +105,17 @@ def committed(url: str) -> dict[str, Any] | None:
     return doc
 
 
+#: The command that writes each kind of published folder, for the hint of a missing one.
+_WRITER = {"model folder": "train", "scores folder": "score", "evaluation": "evaluate",
+           "explain folder": "explain"}
+
+
 def _missing(url: str, what: str) -> Exception:
     from logad.errors import InputError
 
+    how = f"`logad {_WRITER[what]} --out {url}`" if what in _WRITER else "the stage that writes it"
     return InputError(f"{url}: no published {what} (no committed manifest.json naming its files); "
-                      f"write it first (logad train / score / evaluate --out {url})")
+                      f"write it first with {how}")
 
 
 def read_published(url: str, name: str, what: str = "folder") -> bytes:

@@ -66,3 +66,5 @@ def test_a_folder_never_published_is_refused_in_one_line(url, tmp_path):
             call()
         assert "\n" not in str(exc.value)
     assert committed(url) is None
+    with pytest.raises(InputError, match=r": no published model folder .* with `logad train --out s3://"):
+        fetch_dir(url, tmp_path, what="model folder")
