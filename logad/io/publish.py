@@ -22,7 +22,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from logad.io.atomic import atomic_dir
 from logad.io.manifest import commit
@@ -55,7 +55,7 @@ def _prefixed(entry: Any, run: str) -> Any:
 
 
 def publish_dir(local_dir: str | os.PathLike, url: str, doc: dict[str, Any],
-                run: str | None = None) -> dict[str, Any]:
+                run: str | None = None, written: Sequence[str] = ()) -> dict[str, Any]:
     """Upload the finished folder ``local_dir`` to the object-storage folder ``url`` and commit it.
 
     Parameters
@@ -70,7 +70,11 @@ def publish_dir(local_dir: str | os.PathLike, url: str, doc: dict[str, Any],
         ``local_dir``, are made relative to ``url``.
     run : str, optional
         The run prefix to write under (:func:`~logad.io.store.new_run`), when the caller needs
-        to know it before publishing (to name the files in its outputs).
+        to know it before publishing (to name the files in its outputs, or to have its workers
+        write there).
+    written : sequence of str, optional
+        Files already under ``<url>/<run>/`` (written there by the workers), relative to it:
+        named in the manifest with the local folder's files.
 
     Returns
     -------
@@ -84,6 +88,9 @@ def publish_dir(local_dir: str | os.PathLike, url: str, doc: dict[str, Any],
     for rel in _local_files(local):
         store.fs.put_file(str(local / rel), store.path(f"{run}/{rel}"))
         files.append({"file": f"{run}/{rel}", "bytes": (local / rel).stat().st_size})
+    for rel in written:
+        files.append({"file": f"{run}/{rel}", "bytes": int(store.fs.info(store.path(f"{run}/{rel}"))["size"])})
+    files.sort(key=lambda f: f["file"])
     doc = {"status": "complete", **doc, FILES: files}
     if doc.get("parts") is not None:
         doc["parts"] = [_prefixed(p, run) for p in doc["parts"]]

@@ -12,10 +12,11 @@ fragments (cutting again, from all its keys, a bucket that came out too large), 
 bucket, number it from the rows of the buckets above and write the final part. The driver holds
 the sampled keys and counts per bucket only, and no worker sorts more than ``rows_per_bucket``
 rows, so neither's memory grows with the input. ``manifest.json`` is written last; the whole
-folder is renamed into place when it is complete (the commit point). A scores folder on object
-storage (``--out s3://...``) is built the same way in a local folder, then published under a
-run prefix, its manifest committed last (:func:`logad.io.publish_dir`); model folders there
-are fetched to a local cache by each worker (:func:`logad.io.fetch_dir`).
+folder is renamed into place when it is complete (the commit point). For a scores folder on
+object storage (``--out s3://...``) the workers write the final parts straight under a new run
+prefix; the staged parts stay on local (or ``$LOGAD_STAGING``) disk, and the manifest, naming
+the parts, is committed last (:func:`logad.io.publish_dir`). Model folders there are fetched
+to a local cache by each worker (:func:`logad.io.fetch_dir`).
 
 The workers are Ray actors (:class:`logad.ray.workers.Workers`, one CPU each; a GPU each for
 torch models on a GPU cluster), or, below ``local_below`` sessions, one worker in this
@@ -37,8 +38,9 @@ import numpy as np
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import (as_folder, atomic_dir, finished_manifest, key_file, looks_remote, open_parquet,
-                      publish_dir, sequences_files, write_manifest, write_yaml)
+from logad.io import (as_folder, atomic_dir, finished_manifest, join, key_file, looks_remote,
+                      new_run, open_parquet, publish_dir, sequences_files, write_manifest,
+                      write_yaml)
 from logad.models.trained import TrainedModel
 from logad.ray.workers import Workers
 from logad.scoring.parts import model_version
@@ -65,10 +67,12 @@ def _actor_options(torch_models: bool, gpus_per_actor: Any) -> dict:
     return {}
 
 
-def _rank_buckets(workers: Workers, summary: list[dict], staging: Path, out: Path,
-                  rows_per_bucket: int) -> dict:
+def _rank_buckets(workers: Workers, summary: list[dict], staging: Path, out: str | Path,
+                  rows_per_bucket: int) -> tuple[dict, list[str]]:
     """Rank every model's rows in buckets of at most ``rows_per_bucket`` rows, highest first,
-    each written as a final part; what the pass did (buckets, refined, the largest bucket)."""
+    each written as a final part into ``out`` (a local folder, or the run prefix of a scores
+    folder on object storage: the workers write the parts there straight); what the pass did
+    (buckets, refined, the largest bucket) and the parts written."""
     rank_dir = staging / "rank"
     every = cut_every(rows_per_bucket)
     buckets: list[tuple[str, int, RankBucket]] = []  # (model, rows, bucket) in rank order
@@ -106,19 +110,19 @@ def _rank_buckets(workers: Workers, summary: list[dict], staging: Path, out: Pat
     for model, n, b in buckets:
         for folder, rows in refined.get(b.folder, [(b.folder, n)]):
             ranked.append(dataclasses.replace(b, folder=folder, start=start.get(model, 0),
-                                              out=str(out / f"part-{len(ranked):05d}.parquet")))
+                                              out=str(join(out, f"part-{len(ranked):05d}.parquet"))))
             start[model] = start.get(model, 0) + rows
             largest = max(largest, rows)
-    for _ in workers.map("rank", ranked, progress="score: rank"):
-        pass
+    written = [b.out for b, n in zip(ranked, workers.map("rank", ranked, progress="score: rank")) if n]
     return {"rows_per_bucket": rows_per_bucket, "buckets": len(ranked), "refined": len(big),
-            "largest_bucket": largest}
+            "largest_bucket": largest}, written
 
 
-def _score(files: list[str], dirs: list[str], models: list[TrainedModel], staging: Path, out: Path,
-           cfg: dict, local: bool, torch_models: bool) -> tuple[list[dict], dict, dict]:
+def _score(files: list[str], dirs: list[str], models: list[TrainedModel], staging: Path,
+           out: str | Path, cfg: dict, local: bool, torch_models: bool
+           ) -> tuple[list[dict], dict, dict, list[str]]:
     """Score every unit on the workers (or in this process), then rank; the parts' summaries,
-    the pool and what the rank pass did."""
+    the pool, what the rank pass did and the final parts written."""
     columns = columns_to_read(models, open_parquet(files[0]).schema_arrow.names)
     units = score_units(files, int(cfg["batch_size"]))
     if local:
@@ -133,6 +137,7 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
     summary: list[dict] = []
     rows_per_bucket = int(cfg["rows_per_bucket"])
     rank: dict = {}
+    written: list[str] = []
     t0 = time.perf_counter()
     # the driver's loaded models travel to the actors, torch ones excepted: those load from
     # their folders on the actor, where the device is chosen
@@ -143,7 +148,7 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
             summary += rows
         t1 = time.perf_counter()
         if summary:
-            rank = _rank_buckets(workers, summary, staging, out, rows_per_bucket)
+            rank, written = _rank_buckets(workers, summary, staging, out, rows_per_bucket)
         rank["seconds"] = {"start_and_score": round(t1 - t0, 3),
                            "rank": round(time.perf_counter() - t1, 3)}
         ready = [] if local else [round(s, 2) for s in workers.each("ready_cpu")]
@@ -151,7 +156,7 @@ def _score(files: list[str], dirs: list[str], models: list[TrainedModel], stagin
     act["retried"] = workers.retried  # units redone after their worker was lost
     if ready:  # CPU seconds each actor's process had used when it was ready (imports, models)
         act["startup_cpu_s"] = ready
-    return summary, act, rank
+    return summary, act, rank, written
 
 
 def _n_sessions(files: list[str]) -> int:
@@ -229,26 +234,29 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
     local = n_in < settings.local_below
     if not remote:
         with atomic_dir(out) as tmp:
-            manifest = _write(tmp, files, dirs, models, cfg, key, n_in, local, torch_models, t0)
+            manifest = _write(tmp, tmp, files, dirs, models, cfg, key, n_in, local, torch_models, t0)
         return manifest
-    scratch = _scratch(local)  # object storage: built locally, then published
+    # object storage: the workers write the final parts under a new run prefix; the staged
+    # parts, the settings and the folder's manifest are made locally, then published
+    scratch, run = _scratch(local), new_run()
     try:
         (scratch / "scores").mkdir()
-        manifest = _write(scratch / "scores", files, dirs, models, cfg, key, n_in, local,
-                          torch_models, t0)
-        return publish_dir(scratch / "scores", str(out), manifest)
+        manifest = _write(scratch / "scores", f"{out}/{run}", files, dirs, models, cfg, key, n_in,
+                          local, torch_models, t0)
+        return publish_dir(scratch / "scores", str(out), manifest, run=run, written=manifest["parts"])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _write(tmp: Path, files: list[str], dirs: list[str], models: list, cfg: dict, key: str,
-           n_in: int, local: bool, torch_models: bool, t0: float) -> dict:
-    """Score into the folder ``tmp``: its parts, ``score_config.yaml`` and ``manifest.json``
-    (the manifest, returned)."""
+def _write(tmp: Path, dest: str | Path, files: list[str], dirs: list[str], models: list, cfg: dict,
+           key: str, n_in: int, local: bool, torch_models: bool, t0: float) -> dict:
+    """Score into the folder ``tmp`` (its final parts into ``dest``: ``tmp`` itself, or a run
+    prefix on object storage), with ``score_config.yaml`` and ``manifest.json`` in ``tmp`` (the
+    manifest, returned)."""
     staging = tmp / ".staging"
     staging.mkdir()
-    summary, act, rank = _score(files, dirs, [m for m, _ in models], staging, tmp, cfg, local,
-                                torch_models)
+    summary, act, rank, written = _score(files, dirs, [m for m, _ in models], staging, dest, cfg,
+                                         local, torch_models)
     shutil.rmtree(staging, ignore_errors=True)
     per_model = []
     for (m, version), d in zip(models, dirs):
@@ -258,7 +266,7 @@ def _write(tmp: Path, files: list[str], dirs: list[str], models: list, cfg: dict
                           "sessions": sum(r["rows"] for r in rows),
                           "flagged": sum(r["flagged"] for r in rows),
                           "unknown_tokens": sum(r["unknown"] for r in rows)})
-    parts = sorted(p.name for p in tmp.glob("part-*.parquet"))
+    parts = sorted(str(p).rsplit("/", 1)[-1] for p in written)
     first = per_model[0]
     manifest = {
         "stage": "score", "logad_version": __version__, "run_key": key, "status": "complete",
