@@ -162,6 +162,18 @@ _PIPELINE = textwrap.dedent("""
             "skipped": [bool(m.get("skipped")) or m.get("units_skipped", -1) == m.get("units") for m in runs[1][:7]],
             "line_templates": [[p.rsplit("/", 1)[-1], n, t] for p, n, t in zip(*(lines.column(c).to_pylist() for c in lines.column_names))],
             "sequences": seqs.to_pylist()}
+    # the CLI, whose path options collapse `s3://` to `s3:/`: train, score, evaluate on s3 again
+    from typer.testing import CliRunner
+    from logad.cli import app
+    from logad.io import read_published
+    b, cli = sys.argv[2], {}
+    for args in (["train", "--model", "sequence_xgb_counts", "--input", b + "/sessions", "--out", b + "/cli/model"],
+                 ["score", "--model", b + "/cli/model", "--input", b + "/sessions", "--out", b + "/cli/scores"],
+                 ["evaluate", "--scores", b + "/cli/scores", "--out", b + "/cli/eval", "--split", "all"]):
+        r = CliRunner().invoke(app, args)
+        cli[args[0]] = [r.exit_code, r.output[-800:]]
+    out["cli"] = cli
+    out["cli_metrics"] = json.loads(read_published(b + "/cli/eval", "metrics.json"))["metrics"]
     # `logad run` with out on s3: the synthetic corpus uploaded, every stage under it, then skipped
     from logad.pipeline import run_pipeline
     cfg = {"synth": {"kind": "openstack", "lines": 1500}, "seed": 1, "models": ["sequence_xgb_counts"],
@@ -220,6 +232,8 @@ def test_whole_pipeline_on_s3_matches_local_folders_and_reruns_skip(s3, tmp_path
             sorted(f["file"] for f in manifest["files"]) == \
             sorted(p[len(folder) + 1:] for p in fs.find(f"{folder}/{manifest['run']}")), stage
         assert named and all(f.startswith(manifest["run"] + "/") for f in named)
+    assert all(code == 0 for code, _ in out["cli"].values()), out["cli"]
+    assert out["cli_metrics"] == remote["metrics"]
     run = out["pipeline"]
     assert run["first"]["evaluate"]["table"][0]["f1"] is not None
     assert run["again"]["synth"]["skipped"] and run["again"]["score"]["skipped"]
