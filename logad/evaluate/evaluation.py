@@ -116,12 +116,13 @@ def _evaluate(scores: str, out: Path, settings: EvaluateSettings, model: str | N
     table = read_scores(path, model=model)
     if path.is_file():
         path = path.parent
-    require_columns(table, ["session_id", "score", "threshold", "label", "split"], str(path))
+    named_as = scores if looks_remote(scores) else str(path)  # messages name the URL, not the cache
+    require_columns(table, ["session_id", "score", "threshold", "label", "split"], named_as)
     split = None if split in (None, "", "all") else split
     if split:
         table = table.filter(pc.equal(table.column("split"), split))
         if table.num_rows == 0:
-            raise InputError(f"{path}: no sessions in split {split!r}")
+            raise InputError(f"{named_as}: no sessions in split {split!r}")
     labels = table.column("label").to_numpy(zero_copy_only=False)
     known = ~np.isnan(labels.astype(float))
     s = table.column("score").to_numpy()
@@ -155,7 +156,8 @@ def _evaluate(scores: str, out: Path, settings: EvaluateSettings, model: str | N
         outputs["threshold_sweep"] = "threshold_sweep.csv"
         metrics["oracle"] = oracle(sweep)
     named = name_in_out or (lambda rel: str(out / rel))
-    result = {"stage": "evaluate", "logad_version": __version__, "scores": scores,
+    result = {"stage": "evaluate", "logad_version": __version__,
+              "scores": named_as,
               "model": model_name, "split": split or "all", "sessions": int(table.num_rows),
               "unlabelled": int((~known).sum()), "metrics": metrics,
               "plots": {k: named(Path(v).relative_to(out).as_posix()) for k, v in plots.items()},
