@@ -4,6 +4,7 @@ S3-protocol server (moto's)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -68,3 +69,37 @@ def test_a_folder_never_published_is_refused_in_one_line(url, tmp_path):
     assert committed(url) is None
     with pytest.raises(InputError, match=r": no published model folder .* with `logad train --out s3://"):
         fetch_dir(url, tmp_path, what="model folder")
+
+
+def test_output_dir_commits_on_success_only_and_names_files_the_workers_wrote(url, tmp_path):
+    from logad.io import output_dir
+
+    def build(text, fail=False):
+        with output_dir(url) as built:
+            _folder(built.path, text)
+            Store.at(url).write_bytes(f"{built.run}/part-00000.parquet", text.encode())  # a worker's
+            (built.path / "manifest.json").write_text(json.dumps({"stage": "score", "run_key": text}))
+            if fail:
+                raise RuntimeError("killed")
+        return built
+
+    first = build("a")
+    assert first.name("plots/roc.png") == f"{url}/{first.run}/plots/roc.png"
+    # a run that dies before its commit: the old result stays, its prefix is never trusted
+    with pytest.raises(RuntimeError):
+        build("b", fail=True)
+    assert committed(url)["run_key"] == "a" and read_published(url, "model.yml") == b"detector: a\n"
+    assert len(Store.at(url).runs()) == 2  # the dead run's worker part, uncommitted
+    doc = publish_dir(_folder(tmp_path / "c", "c"), url, {"stage": "score", "run_key": "c"},
+                      run=None, written=())
+    assert Store.at(url).runs() == [doc["run"]]
+    # files the workers wrote under the run prefix are named by the commit with the local ones
+    fourth = build("d")
+    names = [f["file"] for f in fourth.committed["files"]]
+    assert f"{fourth.run}/part-00000.parquet" not in names  # not passed as written: not trusted
+    run = "_runs/20990101T000000Z-000000000000"
+    Store.at(url).write_bytes(f"{run}/part-00000.parquet", b"rows")
+    doc = publish_dir(_folder(tmp_path / "e", "e"), url, {"stage": "score"}, run=run,
+                      written=["part-00000.parquet"])
+    assert f"{run}/part-00000.parquet" in [f["file"] for f in doc["files"]]
+    assert (fetch_dir(url, tmp_path / "cache") / "part-00000.parquet").read_bytes() == b"rows"
