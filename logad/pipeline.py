@@ -189,10 +189,15 @@ def _report(out: Path, cfg: dict, state: dict) -> dict:
     order = first + [n for n in cfg["models"] if n not in first]
     r = run_report(join(out, "report"), sequences=join(out, "sessions"), scores=join(out, "scores"),
                    model_dirs=[join(out, "models", n) for n in order], explain_dirs=state.get("explained"),
-                   parsed=join(out, "parsed"), split=rep.get("split", "test"),
+                   parsed=join(out, "parsed"), split=_report_split(rep.get("split", "test")),
                    title=rep.get("title") or str(out), compare=cmp)
     state["report"] = r["html"]
     return {"report.html": r["html"], "report.md": r["md"], "plots": len(r["plots"])}
+
+
+def _report_split(split: str | None) -> str | None:
+    """The report's split as ``run_report`` takes it: ``all`` (every session) is None there."""
+    return None if split == "all" else split
 
 
 _FUNCS: dict[str, Callable[[Path, dict, dict], dict]] = {

@@ -27,6 +27,11 @@ def test_pipeline_runs_every_stage_then_skips(ray_session, tmp_path):
     assert again["stages"]["synth"].get("skipped") and again["stages"]["score"]["skipped"]
     assert again["stages"]["train"]["skipped"] == CFG["models"]
     assert "(skipped)" in again["stages"]["explain"]["sequence_xgb_counts"]
+    # report.split: all is every session (the CLI's --split all), not a split named "all"
+    whole = run_pipeline(CFG, out=str(tmp_path), sets=["report.split=all"])
+    assert whole["stages"]["score"]["skipped"]
+    n = json.loads((tmp_path / "sessions" / "manifest.json").read_text())["sessions_written"]
+    assert f"metrics on the whole split ({n} sessions)" in (tmp_path / "report" / "report.md").read_text()
 
 
 def test_pipeline_config_is_checked():
