@@ -25,8 +25,8 @@ from logad.errors import InputError, ModelError
 from logad.evaluate.metrics import compute_metrics
 from logad.features import make_featurizer_from_config
 from logad import __version__
-from logad.io import (Part, Store, Timer, as_folder, finished_manifest, looks_remote, publish_dir,
-                      read_published, sequences_files, sequences_parts)
+from logad.io import (Part, Store, Timer, as_folder, finished_manifest, join, looks_remote,
+                      publish_dir, read_published, sequences_files, sequences_parts)
 from logad.models._checks import n_rows, select_rows
 from logad.models.folder import git_commit, read_model_yml
 from logad.models.registry import build_detector, get_model
@@ -90,9 +90,12 @@ def _finished(out_dir: str | Path, key: str) -> dict | None:
     return extra if extra.get("train_key") == key else None
 
 
-def _train_run_dir(out_dir: str | Path, name: str) -> str | Path:
-    """Ray Train's run folder: beside the model folder, ``<out>.train/<model>``, on object
+def _train_run_dir(out_dir: str | Path, name: str, storage_path: str | None = None) -> str | Path:
+    """Ray Train's run folder: ``<storage_path>/<model>`` when the ``torch.storage_path``
+    setting gives one, else beside the model folder, ``<out>.train/<model>``; on object
     storage too (its checkpoints there, so a ``--resume`` works from any machine)."""
+    if storage_path:
+        return join(as_folder(storage_path), name)
     if looks_remote(out_dir):
         return f"{as_folder(out_dir)}.train/{name}"
     return Path(f"{out_dir}.train") / name
@@ -296,7 +299,8 @@ def _train(spec: Any, settings: TrainSettings, cfg: dict, sequences: str | Path,
             from logad.ray.train_torch import fit_distributed
 
             fit_distributed(detector, X_tr, y_tr if detector.supervised else None, feature_names=names,
-                            run_dir=_train_run_dir(out_dir, spec.name), cfg=deep["options"])
+                            run_dir=_train_run_dir(out_dir, spec.name, deep["options"].get("storage_path")),
+                            cfg=deep["options"])
         else:
             detector.fit(X_tr, y_tr if detector.supervised else None, feature_names=names)
     th_cfg = settings.threshold

@@ -79,8 +79,13 @@ def test_logad_train_dispatch_init_from_and_replay(ray_session, tmp_path):
     params = {**FAST_PARAMS["deeplog"], "epochs": 2}
     first = write_sequences(make_table(200, seed=5), tmp_path / "a")
     second = write_sequences(make_table(200, seed=6, unseen="reboot"), tmp_path / "b")
-    s1 = run_train("sequence_deeplog", first, tmp_path / "m1", {"params": params, "workers": 2})
+    s1 = run_train("sequence_deeplog", first, tmp_path / "m1",
+                   {"params": params, "workers": 2, "torch": {"storage_path": str(tmp_path / "rt")}})
     assert s1["ray_train"]["workers"] == 2
+    # torch.storage_path holds the Ray Train run (else it lies beside the model, <out>.train)
+    assert s1["ray_train"]["run"] == str((tmp_path / "rt" / "sequence_deeplog").resolve())
+    assert any((tmp_path / "rt" / "sequence_deeplog").rglob("checkpoint_*"))
+    assert not (tmp_path / "m1.train").exists()
     m1 = TrainedModel.load(tmp_path / "m1")
     s2 = run_train("sequence_deeplog", second, tmp_path / "m2",
                    {"params": params, "torch": {"init_from": str(tmp_path / "m1"),
