@@ -58,12 +58,19 @@ def _check_cluster_spec(spec: dict) -> None:
         assert _mounts_shared_data(g["template"])
 
 
+def _only_variables_logad_reads(doc) -> None:
+    """Every LOGAD_* variable a manifest sets is one logad reads (a variable nothing reads
+    only misleads whoever sizes the cluster)."""
+    names = set(re.findall(r"\bLOGAD_[A-Z_]+", yaml.safe_dump(doc)))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "logad").rglob("*.py"))
+    assert all(n in source for n in names), sorted(n for n in names if n not in source)
+
+
 def test_raycluster_manifest():
     doc = _load("kuberay/raycluster.yaml")
     assert (doc["apiVersion"], doc["kind"]) == ("ray.io/v1", "RayCluster")
     _check_cluster_spec(doc["spec"])
-    env = {e["name"]: e["value"] for e in _containers(doc["spec"]["workerGroupSpecs"][0]["template"])[0]["env"]}
-    assert env["LOGAD_STORAGE"].startswith("s3://") and env["LOGAD_TRAIN_STORAGE_PATH"].startswith("s3://")
+    _only_variables_logad_reads(doc)
 
 
 def test_rayjob_manifest_runs_the_pipeline_entry_point():
@@ -71,10 +78,15 @@ def test_rayjob_manifest_runs_the_pipeline_entry_point():
     assert (doc["apiVersion"], doc["kind"]) == ("ray.io/v1", "RayJob")
     spec = doc["spec"]
     assert spec["shutdownAfterJobFinishes"] is True and spec["submissionMode"] == "K8sJobMode"
-    m = re.fullmatch(r"python /home/ray/logad/(jobs/\w+\.py) --config /home/ray/logad/(configs/\S+)", spec["entrypoint"])
+    m = re.fullmatch(r"python /home/ray/logad/(jobs/\w+\.py) --config /home/ray/logad/configs/(\S+)((?: --set \S+)*)",
+                     spec["entrypoint"])
     assert m and (ROOT / m[1]).is_file()
-    env = yaml.safe_load(spec["runtimeEnvYAML"])["env_vars"]
-    assert env["LOGAD_TRAIN_STORAGE_PATH"].startswith("s3://")
+    sets = m[3].split(" --set ")[1:]
+    from logad.pipeline import load_pipeline_config
+
+    cfg = load_pipeline_config(m[2], sets=sets)  # the overrides are valid keys of the config
+    assert cfg["out"].startswith("s3://") and cfg["train"]["torch"]["storage_path"].startswith("s3://")
+    _only_variables_logad_reads(doc)
     _check_cluster_spec(spec["rayClusterSpec"])
 
 
