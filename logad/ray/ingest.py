@@ -41,7 +41,7 @@ from logad.io import (ParquetSettings, Store, as_folder, commit, finished_manife
                       write_manifest, write_parquet, write_yaml)
 from logad.ray.pool import count_newlines_parallel
 from logad.ray.runtime import ensure_ray
-from logad.ray.workers import map_unit_groups
+from logad.ray.workers import in_process, map_unit_groups
 from logad.settings import IngestSettings, coerce, stage_key
 from logad.sources.events import UnitResult, unit_events
 from logad.sources.files import SourceFile, WorkUnit, expand_sources, plan_units
@@ -211,24 +211,27 @@ def run_ingest(sources: Sequence[str], out_dir: str | Path,
     labels = load_labels(cfg["labels"]) if cfg.get("labels") else None
     all_files = expand_sources(list(sources), cfg.get("read_timeout_s"))
     files, file_cols, extra = _file_columns(all_files, preset, cfg)
+    local = in_process(sum(f.size for f in files), settings.in_process_below_bytes)
     if isinstance(out, str):
         return _run_to_store(sources, Store.at(out), settings, preset, parquet, labels, all_files,
-                             files, file_cols, extra, t0)
+                             files, file_cols, extra, t0, local)
     with run_lock(out, "ingest"):
         remove_leftovers(out, ("events", "rejected", "_units"))
-        ensure_ray()
+        if not local:
+            ensure_ray()
         return _run(sources, out, settings, preset, parquet, labels, all_files, files, file_cols,
-                    extra, t0)
+                    extra, t0, local)
 
 
 def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Preset,
          parquet: ParquetSettings,
          labels: LabelSpec | None, all_files: list[SourceFile], files: list[SourceFile],
-         file_cols: dict, extra: dict, t0: float) -> dict:
-    """The work of :func:`run_ingest` once its inputs are checked and ``out`` is locked."""
+         file_cols: dict, extra: dict, t0: float, local: bool = False) -> dict:
+    """The work of :func:`run_ingest` once its inputs are checked and ``out`` is locked (in
+    this process when ``local``)."""
     cfg = settings.dump()
     units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=lambda tasks:
-                       count_newlines_parallel(tasks, cfg.get("read_timeout_s")))
+                       count_newlines_parallel(tasks, cfg.get("read_timeout_s"), here=local))
 
     done, todo = [], []
     for u in units:
@@ -247,7 +250,7 @@ def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Pr
     mark_running(out)
     if todo:
         rows += map_unit_groups(IngestWorker, (preset, labels, file_cols, str(out), cfg, parquet),
-                                todo, settings.workers, "ingest")
+                                todo, settings.workers, "ingest", local=local)
 
     # keep only shards of this plan: a re-run with another chunk size must not leave stale parts
     expected = {f"part-{u.index:06d}.parquet" for u in units}
@@ -259,6 +262,7 @@ def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Pr
     _side_tables(rows, labels, preset, cfg, all_files, extra,
                  lambda table, name: write_parquet(table, out / name))
     manifest = _manifest(sources, preset, units, done, rows, extra, t0, "ingest_config.yaml")
+    manifest["in_process"] = local
     manifest["parts"] = part_entries(out, [f"events/part-{r['unit']:06d}.parquet"
                                            for r in sorted(rows, key=lambda r: r["unit"])
                                            if r["has_events"]])
@@ -269,7 +273,7 @@ def _run(sources: Sequence[str], out: Path, settings: IngestSettings, preset: Pr
 def _run_to_store(sources: Sequence[str], store: Store, settings: IngestSettings, preset: Preset,
                   parquet: ParquetSettings, labels: LabelSpec | None,
                   all_files: list[SourceFile], files: list[SourceFile], file_cols: dict,
-                  extra: dict, t0: float) -> dict:
+                  extra: dict, t0: float, local: bool = False) -> dict:
     """:func:`run_ingest` into a folder on object storage: every unit into a new run's prefix,
     then the manifest commits it (:mod:`logad.io.store`). The skip key is the inputs' (name,
     size) and the settings: a re-run of a committed run returns its manifest."""
@@ -280,16 +284,18 @@ def _run_to_store(sources: Sequence[str], store: Store, settings: IngestSettings
         log.info("%s: ingest already complete for these inputs and settings; skipping", store.url)
         return {**done, "skipped": True}
     units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=lambda tasks:
-                       count_newlines_parallel(tasks, cfg.get("read_timeout_s")))
+                       count_newlines_parallel(tasks, cfg.get("read_timeout_s"), here=local))
     run = new_run()
     log.info("ingest: %d files, %d units into %s/%s", len(files), len(units), store.url, run)
-    ensure_ray()
+    if not local:
+        ensure_ray()
     rows = map_unit_groups(IngestWorker, (preset, labels, file_cols, store.url, cfg, parquet, run),
                            [(u, _fingerprint(u, settings)) for u in units], settings.workers,
-                           "ingest") if units else []
+                           "ingest", local=local) if units else []
     _side_tables(rows, labels, preset, cfg, all_files, extra,
                  lambda table, name: store.write_parquet(table, f"{run}/{name}"))
     manifest = _manifest(sources, preset, units, [], rows, extra, t0, f"{run}/ingest_config.yaml")
+    manifest["in_process"] = local
     # a stalled read, or a file that failed before its read, is tried again by the next run
     retry = any(r.get("stalled") for r in rows) or any(u.file.error for u in units)
     manifest["run_key"] = None if retry else key

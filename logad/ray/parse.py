@@ -56,7 +56,7 @@ from logad.parsing.steps import SummaryFold, mine
 from logad.parsing.worker import ParseWorker
 from logad.ray.pool import equal_groups, guided_groups, pool_size
 from logad.ray.runtime import ensure_ray
-from logad.ray.workers import Workers
+from logad.ray.workers import Workers, in_process
 from logad.schema import EVENTS_SCHEMA, REJECTED_SCHEMA, require_columns
 from logad.settings import ParseSettings, coerce, masking_rules, stage_key
 
@@ -217,17 +217,20 @@ def _run(events_dir: Path | str, out: Path | str, settings: ParseSettings, timer
                         state_path)
 
     mark_running(out)
-    ensure_ray()
+    local = in_process(stage_in.num_rows, settings.in_process_below)
+    if not local:
+        ensure_ray()
     batch_size = settings.batch_size
     units = stage_in.units()
-    n_workers = pool_size(settings.workers)
+    n_workers = 1 if local else pool_size(settings.workers)
     groups = equal_groups(units, int(num_blocks)) if num_blocks else guided_groups(units, n_workers)
     n_workers = max(1, min(n_workers, len(groups)))
     spill_dir = str(out / "_spill") if settings.spill else None
     if spill_dir:
         shutil.rmtree(spill_dir, ignore_errors=True)  # a killed run's leftovers
         Path(spill_dir).mkdir(parents=True)
-    with Workers(ParseWorker, (passes, batch_size, spill_dir, parquet), n=n_workers) as workers:
+    with Workers(ParseWorker, (passes, batch_size, spill_dir, parquet), n=n_workers,
+                 local=local) as workers:
         with timer("start_workers"):
             workers.each("ready")
         with timer("read_mask_distinct"):
@@ -292,6 +295,7 @@ def _run(events_dir: Path | str, out: Path | str, settings: ParseSettings, timer
         "damaged_parts": [{k: d[k] for k in ("file", "rows", "reason")} for d in damaged],
         "seconds": timer.seconds,
         "retried": retried,
+        "in_process": local,
         "workers": {"count": n_workers, "groups": len(groups),
                     "start_rss_mb": max(m["start_rss_mb"] for m in memory),
                     "peak_rss_mb": max(m["peak_rss_mb"] for m in memory)},

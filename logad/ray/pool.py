@@ -183,26 +183,26 @@ def equal_groups(units: Sequence[Any], n_groups: int) -> list[list[Any]]:
 LOCAL_COUNT_BYTES = 2 << 30
 
 
-def _count_here(sf: Any, start: int, end: int) -> int | str:
+def _count_here(sf: Any, start: int, end: int, timeout_s: float | None = None) -> int | str:
     from logad.sources.files import newline_count
 
     try:
-        return newline_count(sf, start, end)
-    except OSError as exc:
+        return newline_count(sf, start, end, timeout_s=timeout_s)
+    except (OSError, TimeoutError) as exc:
         return f"lines not counted (bytes from {start}): {type(exc).__name__}: {exc}"
 
 
 def count_newlines_parallel(tasks: Sequence[tuple[Any, int, int]],
-                            timeout_s: float | None = None) -> list[int | str]:
+                            timeout_s: float | None = None, here: bool = False) -> list[int | str]:
     """:func:`logad.sources.files.newline_count` of each ``(file, start, end)`` as Ray tasks
-    (in this process for local files up to :data:`LOCAL_COUNT_BYTES`), in order (the
+    (in this process with ``here``, or for local files up to :data:`LOCAL_COUNT_BYTES`), in order (the
     ``count_newlines`` of :func:`logad.sources.files.plan_units`). A range that could not be read (a stalled or failing remote source, ``timeout_s`` a wait) gives its
     message instead, which :func:`~logad.sources.files.plan_units` makes a per-file error."""
     if not tasks:
         return []
-    if all("://" not in sf.url or sf.url.startswith("file://") for sf, _, _ in tasks) and \
-            sum(e - s for _, s, e in tasks) <= LOCAL_COUNT_BYTES:
-        return [_count_here(sf, s, e) for sf, s, e in tasks]
+    if here or (all("://" not in sf.url or sf.url.startswith("file://") for sf, _, _ in tasks)
+                and sum(e - s for _, s, e in tasks) <= LOCAL_COUNT_BYTES):
+        return [_count_here(sf, s, e, timeout_s) for sf, s, e in tasks]
     import ray
     from ray.exceptions import RayTaskError
 

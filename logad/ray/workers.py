@@ -256,10 +256,10 @@ class Workers:
 
 
 def map_unit_groups(worker_cls: type, args: Sequence[Any], todo: Sequence[Any],
-                    workers: int | None, progress: str) -> list[Any]:
+                    workers: int | None, progress: str, local: bool = False) -> list[Any]:
     """Run ``worker_cls(*args).process(group)`` over guided groups of ``todo`` on a pool of
-    one-CPU actors (:class:`Workers`; ``workers``, else one per CPU); the rows of every group,
-    in input order.
+    one-CPU actors (:class:`Workers`; ``workers``, else one per CPU), or on one instance in
+    this process when ``local``; the rows of every group, in input order.
 
     The actors are killed at the end, also on error.
     """
@@ -267,10 +267,10 @@ def map_unit_groups(worker_cls: type, args: Sequence[Any], todo: Sequence[Any],
 
     if not todo:
         return []
-    n = pool_size(workers)
+    n = 1 if local else pool_size(workers)
     groups = guided_groups(list(todo), n)
     rows: list[Any] = []
-    with Workers(worker_cls, tuple(args), n=max(1, min(n, len(groups)))) as pool:
+    with Workers(worker_cls, tuple(args), n=max(1, min(n, len(groups))), local=local) as pool:
         for group_rows in pool.map("process", groups, progress=progress):
             rows += group_rows
     return rows

@@ -35,6 +35,7 @@ class IngestSettings(Settings):
     max_line_bytes: PositiveInt
     batch_lines: PositiveInt
     workers: Workers
+    in_process_below_bytes: NonNegativeInt  # smaller inputs are ingested in this process (0: never)
     read_timeout_s: Optional[PositiveInt]  # a remote source silent this long: a per-file error
     parquet: ParquetSection
     lo2: Lo2Section

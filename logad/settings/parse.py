@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Sequence
 
-from pydantic import Field
+from pydantic import Field, NonNegativeInt
 
 from logad.settings.base import Section, Settings
 from logad.settings.common import ParquetSection, PositiveInt, Workers
@@ -40,6 +40,7 @@ class ParseSettings(Settings):
     batch_size: PositiveInt
     num_blocks: Optional[PositiveInt]
     workers: Workers
+    in_process_below: NonNegativeInt  # fewer input lines are parsed in this process (0: never)
     spill: bool
     parquet: ParquetSection
 

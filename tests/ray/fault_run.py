@@ -67,9 +67,9 @@ def main(corpus: str, out: str, phase: str) -> None:
     if phase != "none":
         thread = threading.Thread(target=killer, daemon=True)
         thread.start()
-    cfg = {"preset": "OpenStack", "chunk_bytes": 64 << 10, "workers": 2}
+    cfg = {"preset": "OpenStack", "chunk_bytes": 64 << 10, "workers": 2, "in_process_below_bytes": 0}
     run_ingest([corpus], outp / "events", cfg)
-    run_parse(outp / "events", outp / "parsed", cfg={"workers": 2})
+    run_parse(outp / "events", outp / "parsed", cfg={"workers": 2, "in_process_below": 0})
     if phase in ("sessionize", "score"):
         run_later_stages(outp, workers=2)
     if thread is not None:

@@ -57,7 +57,7 @@ def reference(corpus, tmp_path_factory, ray_session):
     out = tmp_path_factory.mktemp("calm")
     cfg = {"preset": "OpenStack", "chunk_bytes": 64 << 10}
     run_ingest([str(corpus)], out / "events", cfg)
-    run_parse(out / "events", out / "parsed")
+    run_parse(out / "events", out / "parsed", cfg={"in_process_below": 0})
     return _result(out)
 
 
@@ -67,7 +67,7 @@ def reference_later(reference, corpus, tmp_path_factory, ray_session):
 
     out = tmp_path_factory.mktemp("calm2")
     run_ingest([str(corpus)], out / "events", {"preset": "OpenStack", "chunk_bytes": 64 << 10})
-    run_parse(out / "events", out / "parsed")
+    run_parse(out / "events", out / "parsed", cfg={"in_process_below": 0})
     run_later_stages(out, workers=1)
     return _later(out)
 

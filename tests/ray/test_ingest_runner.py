@@ -37,17 +37,18 @@ def _hdfs_like(tmp_path, n=4000, seed=7):
 def test_same_events_whatever_the_chunking_and_workers(ray_session, tmp_path):
     src = _hdfs_like(tmp_path)
     base = run_ingest([str(src)], tmp_path / "one", {"preset": "HDFS", "workers": 1})
-    assert base["units"] == 1
+    assert base["units"] == 1 and base["in_process"]  # a small input: no Ray
     ref = _events(tmp_path / "one")
-    for workers, chunk in ((1, 20_000), (2, 20_000), (2, 7_777)):
-        out = tmp_path / f"w{workers}-{chunk}"
-        m = run_ingest([str(src)], out, {"preset": "HDFS", "workers": workers, "chunk_bytes": chunk})
-        assert m["units"] > 1
+    for workers, chunk, below in ((1, 20_000, 0), (2, 20_000, 0), (2, 7_777, 0), (None, 7_777, 1 << 30)):
+        out = tmp_path / f"w{workers}-{chunk}-{below}"
+        m = run_ingest([str(src)], out, {"preset": "HDFS", "workers": workers, "chunk_bytes": chunk,
+                                         "in_process_below_bytes": below})
+        assert m["units"] > 1 and m["in_process"] is bool(below)
         assert _events(out).equals(ref)
         assert m["totals"]["lines_read"] == 4000 == m["totals"]["parsed"] + m["totals"]["rejected"]
     # identical shard files for the same plan on 1 and 2 workers
-    a = pq.read_table(tmp_path / "w1-20000" / "events" / "part-000003.parquet")
-    b = pq.read_table(tmp_path / "w2-20000" / "events" / "part-000003.parquet")
+    a = pq.read_table(tmp_path / "w1-20000-0" / "events" / "part-000003.parquet")
+    b = pq.read_table(tmp_path / "w2-20000-0" / "events" / "part-000003.parquet")
     assert a.equals(b)
 
 

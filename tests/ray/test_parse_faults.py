@@ -24,12 +24,12 @@ def test_a_worker_killed_in_pass_2_is_replaced_and_the_output_equals_a_clean_run
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)  # a worker without its state wrote here
-    clean = run_parse(events, tmp_path / "clean", cfg={"workers": 2})
+    clean = run_parse(events, tmp_path / "clean", cfg={"workers": 2, "in_process_below": 0})
     out = tmp_path / "killed"
     killed: dict = {}
     watcher = kill_worker_when(str(out / ".events.*.tmp" / "part-*"), "ParseWorker", killed)
     try:
-        m = run_parse(events, out, cfg={"workers": 2})
+        m = run_parse(events, out, cfg={"workers": 2, "in_process_below": 0})
     finally:
         killed["stop"] = True
         watcher.join()

@@ -34,7 +34,8 @@ def events_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cfg():
     # small batches, so blocks are not merged into one batch and every pass sees many of them
-    return {"batch_size": 400}  # over configs/parse.yaml, as `logad parse` resolves it
+    # on Ray (this input is below the in-process threshold), as `logad parse` resolves it
+    return {"batch_size": 400, "in_process_below": 0}
 
 
 def _ids(out):
@@ -49,14 +50,17 @@ def reference(ray_session, events_dir, cfg, tmp_path_factory):
     return out, manifest
 
 
-@pytest.mark.parametrize("num_blocks, workers, spill",
-                         [(2, None, True), (4, None, True), (8, None, True), (4, 1, True),
-                          (4, 2, True), (4, 2, False), (None, 2, True)])
+@pytest.mark.parametrize("num_blocks, workers, spill, below",
+                         [(2, None, True, 0), (4, None, True, 0), (8, None, True, 0), (4, 1, True, 0),
+                          (4, 2, True, 0), (4, 2, False, 0), (None, 2, True, 0),
+                          (None, None, True, 10**9), (4, None, False, 10**9)])
 def test_ids_do_not_depend_on_blocks_or_workers(ray_session, events_dir, cfg, reference, tmp_path,
-                                                num_blocks, workers, spill):
+                                                num_blocks, workers, spill, below):
+    """... nor on running in this process (``below``: the in-process threshold)."""
     ref_out, _ = reference
-    run_parse(events_dir, tmp_path, cfg={**cfg, "workers": workers, "spill": spill},
-              num_blocks=num_blocks)
+    m = run_parse(events_dir, tmp_path, cfg={**cfg, "workers": workers, "spill": spill,
+                                             "in_process_below": below}, num_blocks=num_blocks)
+    assert m["in_process"] is bool(below)
     assert _ids(tmp_path) == _ids(ref_out)
     assert not (tmp_path / "_spill").exists()  # the spill is removed when the run completes
     assert pq.read_table(tmp_path / "templates.parquet").equals(

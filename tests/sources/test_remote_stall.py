@@ -128,7 +128,7 @@ def test_a_stalled_remote_file_is_a_per_file_error_and_the_rest_is_ingested(ray_
     urls = [f"{server.url}/{n}" for n in names]
     out = tmp_path / "events"
     t0 = time.monotonic()
-    m = run_ingest(urls, out, {"read_timeout_s": TIMEOUT, "workers": 2})
+    m = run_ingest(urls, out, {"read_timeout_s": TIMEOUT, "workers": 2, "in_process_below_bytes": 0})
     assert time.monotonic() - t0 < 90  # bounded: no read waited for the server's 300 s stall
 
     files = {f["path"].rsplit("/", 1)[-1]: f for f in m["files"]}
@@ -158,7 +158,7 @@ def test_a_stalled_remote_file_is_a_per_file_error_and_the_rest_is_ingested(ray_
 
     # the source comes back: the re-run reads the stalled files again, the finished ones are kept
     server.mode.update({"stall.log": "ok", "noget.log": "ok", "silent.log": "ok"})
-    m2 = run_ingest(urls, out, {"read_timeout_s": TIMEOUT, "workers": 2})
+    m2 = run_ingest(urls, out, {"read_timeout_s": TIMEOUT, "workers": 2, "in_process_below_bytes": 0})
     assert m2["errors"] == [] and m2["units_skipped"] == 3
     assert _rows_by_path(out) == {u: LINES for u in urls}
 
@@ -171,7 +171,7 @@ def test_a_big_remote_file_that_stalls_while_its_lines_are_counted_is_a_per_file
     urls = [f"{server.url}/{n}" for n in ("good-0.log", "stall.log", "good-1.log")]
     t0 = time.monotonic()
     # byte ranges of 8 KiB: each file's newline counts are read before its units are
-    m = run_ingest(urls, tmp_path / "events", {"read_timeout_s": TIMEOUT, "chunk_bytes": 8192})
+    m = run_ingest(urls, tmp_path / "events", {"read_timeout_s": TIMEOUT, "chunk_bytes": 8192, "in_process_below_bytes": 0})
     assert time.monotonic() - t0 < 90
     assert m["units"] > 3  # the good files were cut into ranges
     files = {f["path"].rsplit("/", 1)[-1]: f for f in m["files"]}
@@ -184,7 +184,7 @@ def test_a_big_remote_file_that_stalls_while_its_lines_are_counted_is_a_per_file
     assert m["accounting_ok"] and m["n_files_failed"] == 1
 
     server.mode["stall.log"] = "ok"  # back: the re-run counts its lines and reads it
-    m2 = run_ingest(urls, tmp_path / "events", {"read_timeout_s": TIMEOUT, "chunk_bytes": 8192})
+    m2 = run_ingest(urls, tmp_path / "events", {"read_timeout_s": TIMEOUT, "chunk_bytes": 8192, "in_process_below_bytes": 0})
     # good-0's units are kept; the units after stall.log's (now three) are numbered anew
     assert m2["errors"] == [] and m2["units_skipped"] == 3 and m2["units"] == m["units"] + 2
     assert _rows_by_path(tmp_path / "events") == {u: LINES for u in urls}
