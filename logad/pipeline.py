@@ -228,7 +228,7 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
         (per stage and total).
     """
     from logad.io import as_folder, looks_remote
-    from logad.ray.runtime import ensure_ray
+    from logad.ray.runtime import size_local_ray
 
     cfg = load_pipeline_config(config, overrides, sets)
     out = as_folder(cfg["out"])
@@ -237,7 +237,9 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
     elif cfg["report"].get("baseline"):
         raise InputError(f"{out}: the report's baseline comparison (report.baseline) writes local "
                          "folders only; give out a local or shared path, or drop report.baseline")
-    ensure_ray(cfg.get("num_cpus"))  # one Ray session for every stage
+    # one Ray session for every stage that needs one, started by the first (a small corpus,
+    # whose stages all run in this process, never starts it)
+    size_local_ray(cfg.get("num_cpus"))
     state: dict = {}
     stages, seconds = {}, {}
     t_all = time.perf_counter()

@@ -1,4 +1,4 @@
-"""``logad run``: the whole chain from one pipeline config, in one Ray session."""
+"""``logad run``: the whole chain from one pipeline config, in one Ray session (when a stage needs one)."""
 
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ def test_default_console_is_logad_only_and_verbose_shows_ray(log_file, tmp_path)
     labels.write_text("BlockId,Label\n" + "".join(f"blk_{i},{'Anomaly' if i % 7 else 'Normal'}\n"
                                                    for i in range(20_000)))
     quiet = _logad("ingest", str(log_file), "--preset", "HDFS", "--out", str(tmp_path / "a"),
-                   "--labels", str(labels), "--num-cpus", "1", cwd=tmp_path)
+                   "--labels", str(labels), "--num-cpus", "1", "--set", "in_process_below_bytes=0",
+                   cwd=tmp_path)  # on Ray, although the input is small
     assert quiet.returncode == 0, quiet.stderr
     lines = [ln for ln in quiet.stderr.splitlines() if ln.strip()]
     assert lines and all(ln.startswith("logad") for ln in lines), quiet.stderr
@@ -50,7 +51,7 @@ def test_default_console_is_logad_only_and_verbose_shows_ray(log_file, tmp_path)
     assert "3" in quiet.stdout  # the result table: 3 events
 
     loud = _logad("-v", "ingest", str(log_file), "--preset", "HDFS", "--out", str(tmp_path / "b"),
-                  "--num-cpus", "1", cwd=tmp_path)
+                  "--num-cpus", "1", "--set", "in_process_below_bytes=0", cwd=tmp_path)
     assert loud.returncode == 0, loud.stderr
     assert "Started a local Ray instance" in loud.stderr
     assert "DEBUG logad" in loud.stderr
