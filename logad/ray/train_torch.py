@@ -5,9 +5,7 @@ runner owns every Ray call:
 
 * ``TorchTrainer`` with ``ScalingConfig(num_workers=N, use_gpu=<the cluster has GPUs>)``; the
   network is wrapped by ``ray.train.torch.prepare_model`` (DDP when N > 1), each worker reads its
-  shard of the examples (``ray.train.get_dataset_shard``) as NumPy batches, once into its own
-  memory when the shard is small (:data:`MATERIALIZE_MAX_BYTES`), shuffled in windows of
-  :data:`SHUFFLE_WINDOW_BYTES` (a whole permutation per epoch for a shard that fits), losses and the detector's epoch sums
+  shard of the examples (``ray.train.get_dataset_shard``), losses and the detector's epoch sums
   (LogBERT's centre) are all-reduced, mixed precision (bf16 autocast) only on CUDA.
 * Each epoch rank 0 writes a checkpoint folder (``Checkpoint.from_directory``): the current and
   the best weights as safetensors, the optimizer tensors as safetensors plus its plain fields as
@@ -130,70 +128,11 @@ def _allreduce(values: list[Any]) -> list[Any]:
     return out
 
 
-#: A worker whose shard of the examples holds at most this many bytes reads it once into NumPy
-#: and iterates in its own memory every epoch; a larger one streams the shard each epoch.
-MATERIALIZE_MAX_BYTES = 1 << 30
-#: Rows are shuffled within consecutive windows of about this many bytes of a shard (a multiple
-#: of the batch size); a shard that fits in one window is fully permuted, like the one-process loop.
-SHUFFLE_WINDOW_BYTES = 64 << 20
-
-
-def _ingest_plan(examples: dict[str, np.ndarray], batch_size: int, workers: int) -> dict[str, Any]:
-    """``{"window": rows, "materialize": bool}`` for one worker's shard of ``examples``."""
-    n = len(next(iter(examples.values()))) if examples else 0
-    nbytes = sum(int(v.nbytes) for v in examples.values())
-    row_bytes = max(nbytes // max(n, 1), 1)
-    window = max(SHUFFLE_WINDOW_BYTES // row_bytes // batch_size, 1) * batch_size
-    return {"window": int(window), "materialize": nbytes / max(workers, 1) <= MATERIALIZE_MAX_BYTES}
-
-
-def _window_batches(windows: Any, batch_size: int, *, seed: int | None) -> Any:
-    """Batches of ``batch_size`` rows from consecutive windows (dicts of NumPy arrays), each
-    window's rows in a seeded random order (one generator for the epoch), or in order when
-    ``seed`` is None. Batches never straddle two windows."""
-    rng = None if seed is None else np.random.default_rng(seed)
-    for win in windows:
-        n = len(next(iter(win.values())))
-        order = np.arange(n) if rng is None else rng.permutation(n)
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            yield {k: v[idx] for k, v in win.items()}
-
-
-class _ShardBatches:
-    """Epochs of batches over one worker's shard (``ray.train.get_dataset_shard``).
-
-    With ``materialize`` the shard is read once, on the first epoch, into NumPy arrays and cut
-    into windows in memory afterwards; otherwise each epoch streams it again in windows
-    (``iter_batches(batch_size=window, batch_format="numpy")``). Both give the same batches
-    (the shard's row order, the same windows and the same seeded permutations).
-    """
-
-    def __init__(self, shard: Any, *, window: int, materialize: bool) -> None:
-        self.shard, self.window, self.materialize = shard, int(window), bool(materialize)
-        self._arrays: dict[str, np.ndarray] | None = None
-
-    def _read(self) -> dict[str, np.ndarray]:
-        parts = list(self.shard.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0))
-        if not parts:
-            return {}
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-    def _windows(self) -> Any:
-        if not self.materialize:
-            yield from self.shard.iter_batches(batch_size=self.window, batch_format="numpy")
-            return
-        if self._arrays is None:
-            self._arrays = self._read()
-        if not self._arrays:
-            return
-        n = len(next(iter(self._arrays.values())))
-        for start in range(0, n, self.window):
-            yield {k: v[start:start + self.window] for k, v in self._arrays.items()}
-
-    def epoch(self, batch_size: int, *, seed: int | None) -> Any:
-        """One epoch's batches (dicts of NumPy arrays); shuffled with ``seed`` unless None."""
-        return _window_batches(self._windows(), batch_size, seed=seed)
+def _batches(shard: Any, batch_size: int, *, shuffle_seed: int | None) -> Any:
+    kwargs: dict[str, Any] = {"batch_size": batch_size}
+    if shuffle_seed is not None:
+        kwargs.update(local_shuffle_buffer_size=max(batch_size * 8, 1024), local_shuffle_seed=shuffle_seed)
+    return shard.iter_torch_batches(**kwargs)
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
@@ -225,10 +164,8 @@ def _worker_loop(config: dict[str, Any]) -> None:
         start = int(det.epochs) if tracker.stopped else int(meta["epoch"])
         tracker.resumed_at.append(int(meta["epoch"]))
     model = prepare_model(module)
-    plan = config["ingest"]
-    train_shard = _ShardBatches(ray.train.get_dataset_shard("train"), **plan)
-    val_ds = ray.train.get_dataset_shard("val")
-    val_shard = None if val_ds is None else _ShardBatches(val_ds, **plan)
+    train_shard = ray.train.get_dataset_shard("train")
+    val_shard = ray.train.get_dataset_shard("val")
     for epoch in range(start, int(det.epochs)):
         fail = config.get("fail_once_at")
         if fail is not None and epoch == fail[0] and rank == fail[2] and not os.path.exists(fail[1]):
@@ -237,7 +174,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
             # give it that time, then die as on a lost node (fault injection for tests)
             time.sleep(10.0)
             os._exit(1)
-        tr, n_tr, aux = det.run_epoch(model, train_shard.epoch(det.batch_size, seed=seed + epoch),
+        tr, n_tr, aux = det.run_epoch(model, _batches(train_shard, det.batch_size, shuffle_seed=seed + epoch),
                                       device=device, optimizer=optimizer)
         keys = sorted(aux)
         tr, n_tr, *aux_vals = _allreduce([tr, n_tr, *[aux[k] for k in keys]])
@@ -245,7 +182,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
         det._end_epoch(dict(zip(keys, aux_vals)))
         vl, n_vl = 0.0, 0
         if val_shard is not None:
-            vl, n_vl, _ = det.run_epoch(model, val_shard.epoch(det.batch_size, seed=None),
+            vl, n_vl, _ = det.run_epoch(model, _batches(val_shard, det.batch_size, shuffle_seed=None),
                                         device=device)
             vl, n_vl = _allreduce([vl, n_vl])
         stop = tracker.end_epoch(module, epoch, tr, n_tr, vl, n_vl, optimizer)
@@ -317,8 +254,7 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
             datasets["val"] = _dataset(val_ex)
         trainer = TorchTrainer(
             _worker_loop,
-            train_loop_config={"detector": d, "fail_once_at": fail_once_at,
-                               "ingest": _ingest_plan(train_ex, int(d.batch_size), workers)},
+            train_loop_config={"detector": d, "fail_once_at": fail_once_at},
             scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
             run_config=RunConfig(name=name, storage_path=storage,
                                  failure_config=FailureConfig(max_failures=int(cfg["max_failures"])),

@@ -104,37 +104,3 @@ def test_logad_train_chooses_logbert_radius_on_validation(ray_session, tmp_path)
     model = TrainedModel.load(tmp_path / "m")
     assert model.detector.radius_choice_ == tuned and model.detector.radius_ == tuned["radius"]
     assert summary["threshold_method"] == "best_f1 on validation"
-
-
-def test_shard_batches_are_the_same_materialized_or_streamed(ray_session, monkeypatch):
-    from logad.ray import train_torch as tt
-
-    rng = np.random.default_rng(0)
-    examples = {"hist": rng.integers(0, 50, (1000, 4)), "next": np.arange(1000)}
-    shard = tt._dataset(examples).iterator()
-
-    def epochs(materialize):
-        source = tt._ShardBatches(shard, window=256, materialize=materialize)
-        return [list(source.epoch(64, seed=s)) for s in (1, 2, None)]
-
-    kept, streamed = epochs(True), epochs(False)
-    for a, b in zip(kept, streamed):
-        assert len(a) == len(b) == 4 * 4  # 3 full windows of 4 batches, then 232 rows in 4
-        for x, y in zip(a, b):
-            assert x.keys() == y.keys()
-            for k in x:
-                np.testing.assert_array_equal(x[k], y[k])
-    shuffled, other, ordered = ([b["next"] for b in e] for e in kept)
-    np.testing.assert_array_equal(np.concatenate(ordered), np.arange(1000))
-    assert not np.array_equal(np.concatenate(shuffled), np.concatenate(other))
-    for i, rows in enumerate(shuffled):  # shuffled within the window, never across two
-        assert rows.min() // 256 == rows.max() // 256 == i // 4
-    np.testing.assert_array_equal(np.sort(np.concatenate(shuffled)), np.arange(1000))
-    first = shuffled[0]
-    np.testing.assert_array_equal(kept[0][0]["hist"], examples["hist"][first])
-
-    plan = tt._ingest_plan(examples, 64, workers=2)
-    assert plan["materialize"] and plan["window"] % 64 == 0 and plan["window"] >= 1000
-    monkeypatch.setattr(tt, "MATERIALIZE_MAX_BYTES", 100)
-    monkeypatch.setattr(tt, "SHUFFLE_WINDOW_BYTES", 40 * 64 * 3)
-    assert tt._ingest_plan(examples, 64, workers=2) == {"window": 192, "materialize": False}
