@@ -216,18 +216,20 @@ def _run_paths(run_dir: str | os.PathLike, name: str | None, resume: bool
     endpoint and credentials are those of every other access (None: Ray's own local one)."""
     from logad.io import Store, as_folder, looks_remote
 
+    # the run Ray Train restores is <storage>/<name>: that folder is what a fresh run empties
     if looks_remote(run_dir):
         url = str(as_folder(run_dir))
         parent, _, base = url.rpartition("/")
-        if not resume:
-            Store.at(url).remove("")  # a fresh run: no checkpoint of an earlier one is restored
+        name = name or base
         store = Store.at(parent)
-        return store.root, name or base, store.arrow_fs()
+        if not resume:
+            store.remove(name)  # a fresh run: no checkpoint of an earlier one is restored
+        return store.root, name, store.arrow_fs()
     run_dir = Path(run_dir)
     storage = run_dir.parent.resolve()
     name = name or run_dir.name
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)  # a fresh run: no checkpoint of an earlier one is restored
+    if not resume and (storage / name).exists():
+        shutil.rmtree(storage / name)  # a fresh run: no checkpoint of an earlier one is restored
     storage.mkdir(parents=True, exist_ok=True)
     return str(storage), name, None
 

@@ -69,9 +69,10 @@ def test_stopped_run_resumes(ray_session, normal_sessions, tmp_path):
                           cfg={"workers": 1, "resume": True})
     assert len(det.run_info_["resumed_at"]) == 1 and det.run_info_["resumed_at"][0] in (2, 3)
     assert [r["epoch"] for r in det.history_] == list(range(1, EPOCHS + 1))
-    # without resume the same run folder starts afresh
-    fresh = fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES, run_dir=tmp_path / "run",
-                            cfg={"workers": 1})
+    # without resume the same run starts afresh, also when a run name (torch.name) picks it
+    # rather than the folder: Ray Train would restore <storage>/<name>
+    fresh = fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES, run_dir=tmp_path / "other",
+                            cfg={"workers": 1, "name": "run"})
     assert fresh.run_info_["resumed_at"] == []
 
 
