@@ -332,3 +332,28 @@ def test_torch_model_trains_through_ray_train_with_its_run_and_model_on_s3(s3, t
     assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls("logad-test/torch/model")) == ["_runs", "manifest.json"]
     manifest = json.loads(fs.cat_file("logad-test/torch/model/manifest.json"))
     assert any(f["file"].endswith("model.safetensors") for f in manifest["files"])
+
+
+def test_score_stages_its_parts_on_object_storage_and_ranks_as_on_local_disk(s3, tmp_path, monkeypatch):
+    """On a cluster of several nodes the score workers cannot share a local staging folder:
+    they stage on object storage (``LOGAD_STAGING`` as a URL here, a prefix of the scores
+    folder's own by default). Small rank buckets send every staged part through the split,
+    refine and rank steps there; the scores equal a local run's and nothing staged is left."""
+    from logad.ray.score import run_score
+    from logad.ray.train import run_train
+    from logad.scoring.parts import read_scores
+    from tests.scoring.factory import make_sequences, write_sequences
+
+    seq = write_sequences(make_sequences(400, seed=9), tmp_path / "seq", parts=2)
+    run_train("sequence_xgb_counts", seq, tmp_path / "model")
+    cfg = {"local_below": 10**9, "rows_per_bucket": 40, "batch_size": 50}
+    monkeypatch.setenv("LOGAD_CACHE", str(tmp_path / "cache"))
+    here = run_score(tmp_path / "model", seq, tmp_path / "scores", cfg)
+    monkeypatch.setenv("LOGAD_STAGING", "s3://logad-test/staging")
+    there = run_score(tmp_path / "model", seq, "s3://logad-test/scored", cfg)
+    assert there["rank_pass"]["buckets"] == here["rank_pass"]["buckets"] > 5
+    assert there["rank_pass"]["refined"] == here["rank_pass"]["refined"]
+    cols = ["session_id", "score", "rank", "is_anomaly"]
+    assert read_scores("s3://logad-test/scored", columns=cols).equals(
+        read_scores(tmp_path / "scores", columns=cols))
+    assert s3["fs"].glob("logad-test/staging/**") == []

@@ -14,8 +14,10 @@ the sampled keys and counts per bucket only, and no worker sorts more than ``row
 rows, so neither's memory grows with the input. ``manifest.json`` is written last; the whole
 folder is renamed into place when it is complete (the commit point). For a scores folder on
 object storage (``--out s3://...``) the workers write the final parts straight under a new run
-prefix; the staged parts stay on local (or ``$LOGAD_STAGING``) disk, and the manifest, naming
-the parts, is committed last (:func:`logad.io.publish_dir`). Model folders there are fetched
+prefix; the staged parts stay on local disk (on a cluster of several nodes: under a prefix of
+the scores folder's own that no manifest names; ``$LOGAD_STAGING``, a shared path or an
+object-storage URL, when set), and the manifest, naming the parts, is committed last
+(:func:`logad.io.publish_dir`). Model folders there are fetched
 to a local cache by each worker (:func:`logad.io.fetch_dir`).
 
 The workers are Ray actors (:class:`logad.ray.workers.Workers`, one CPU each; a GPU each for
@@ -38,7 +40,7 @@ import numpy as np
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import (as_folder, atomic_dir, finished_manifest, join, key_file, looks_remote,
+from logad.io import (Store, as_folder, atomic_dir, finished_manifest, join, key_file, looks_remote,
                       new_run, open_parquet, publish_dir, sequences_files, write_manifest,
                       write_yaml)
 from logad.models.trained import TrainedModel
@@ -67,13 +69,13 @@ def _actor_options(torch_models: bool, gpus_per_actor: Any) -> dict:
     return {}
 
 
-def _rank_buckets(workers: Workers, summary: list[dict], staging: Path, out: str | Path,
+def _rank_buckets(workers: Workers, summary: list[dict], staging: str | Path, out: str | Path,
                   rows_per_bucket: int) -> tuple[dict, list[str]]:
     """Rank every model's rows in buckets of at most ``rows_per_bucket`` rows, highest first,
     each written as a final part into ``out`` (a local folder, or the run prefix of a scores
     folder on object storage: the workers write the parts there straight); what the pass did
     (buckets, refined, the largest bucket) and the parts written."""
-    rank_dir = staging / "rank"
+    rank_dir = join(staging, "rank")
     every = cut_every(rows_per_bucket)
     buckets: list[tuple[str, int, RankBucket]] = []  # (model, rows, bucket) in rank order
     pieces: dict[str, list] = {}  # staged part -> pieces to split
@@ -86,7 +88,7 @@ def _rank_buckets(workers: Workers, summary: list[dict], staging: Path, out: str
                 (r["part"], r["offset"], r["rows"]) for r in rows))))
             continue
         cuts = tuple(cut_keys([k for r in rows for k in r["keys"]], every))
-        prefix = str(rank_dir / f"m{mi:03d}")
+        prefix = str(join(rank_dir, f"m{mi:03d}"))
         for r in rows:
             pieces.setdefault(r["part"], []).append((model, r["offset"], r["rows"], cuts, prefix))
         split_models.append((model, len(cuts) + 1, prefix))
@@ -118,7 +120,7 @@ def _rank_buckets(workers: Workers, summary: list[dict], staging: Path, out: str
             "largest_bucket": largest}, written
 
 
-def _score(files: list[str], dirs: list[str], models: list[TrainedModel], staging: Path,
+def _score(files: list[str], dirs: list[str], models: list[TrainedModel], staging: str | Path,
            out: str | Path, cfg: dict, local: bool, torch_models: bool
            ) -> tuple[list[dict], dict, dict, list[str]]:
     """Score every unit on the workers (or in this process), then rank; the parts' summaries,
@@ -163,24 +165,36 @@ def _n_sessions(files: list[str]) -> int:
     return sum(open_parquet(f).metadata.num_rows for f in files)
 
 
-def _scratch(local: bool) -> Path:
-    """A local folder to build a scores folder bound for object storage in. The workers
-    stage parts in it, so on a cluster of several nodes it must be shared:
-    ``$LOGAD_STAGING``, else refused (one line) unless scoring runs in this process."""
+def _staging(out: str, local: bool) -> str | None:
+    """Where the workers stage their parts for a scores folder bound for object storage:
+    ``$LOGAD_STAGING`` (a shared path or an object-storage URL) when set; on a cluster of
+    several nodes, a prefix of the scores folder's own (``_runs/<id>``, never named by a
+    manifest, so the commit removes it), since a node's local disk is not the others'; else
+    None (local disk, the fastest)."""
     shared = os.environ.get("LOGAD_STAGING")
-    if not local and not shared:
-        import ray
-
-        from logad.ray.runtime import ensure_ray
-
-        ensure_ray()
-        if sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
-            raise InputError("score --out on object storage: the workers stage their parts on "
-                             "local disk; on a cluster of several nodes set LOGAD_STAGING to a "
-                             "folder every node shares, or give --out a shared path")
     if shared:
+        if looks_remote(shared):
+            return f"{as_folder(shared)}/{new_run().rsplit('/', 1)[-1]}"
         Path(shared).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="logad-score-", dir=shared or None))
+        return tempfile.mkdtemp(prefix="logad-score-", dir=shared)
+    if local:
+        return None
+    import ray
+
+    from logad.ray.runtime import ensure_ray
+
+    ensure_ray()
+    if sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
+        return f"{out}/{new_run()}"
+    return None
+
+
+def _remove(folder: str | Path) -> None:
+    """Remove a staging folder, local or on object storage."""
+    if looks_remote(folder):
+        Store.at(str(as_folder(folder))).remove("")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Path,
@@ -238,26 +252,31 @@ def run_score(model_dirs: str | Path | Sequence[str | Path], sequences: str | Pa
         return manifest
     # object storage: the workers write the final parts under a new run prefix; the staged
     # parts, the settings and the folder's manifest are made locally, then published
-    scratch, run = _scratch(local), new_run()
+    staging, run = _staging(str(out), local), new_run()
+    scratch = Path(tempfile.mkdtemp(prefix="logad-score-"))
     try:
         (scratch / "scores").mkdir()
         manifest = _write(scratch / "scores", f"{out}/{run}", files, dirs, models, cfg, key, n_in,
-                          local, torch_models, t0)
+                          local, torch_models, t0, staging)
         return publish_dir(scratch / "scores", str(out), manifest, run=run, written=manifest["parts"])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if staging is not None:
+            _remove(staging)
 
 
 def _write(tmp: Path, dest: str | Path, files: list[str], dirs: list[str], models: list, cfg: dict,
-           key: str, n_in: int, local: bool, torch_models: bool, t0: float) -> dict:
+           key: str, n_in: int, local: bool, torch_models: bool, t0: float,
+           staging: str | None = None) -> dict:
     """Score into the folder ``tmp`` (its final parts into ``dest``: ``tmp`` itself, or a run
     prefix on object storage), with ``score_config.yaml`` and ``manifest.json`` in ``tmp`` (the
-    manifest, returned)."""
-    staging = tmp / ".staging"
-    staging.mkdir()
-    summary, act, rank, written = _score(files, dirs, [m for m, _ in models], staging, dest, cfg,
+    manifest, returned); the staged parts go to ``staging`` (default ``tmp/.staging``)."""
+    where: str | Path = as_folder(staging) if staging else tmp / ".staging"
+    if isinstance(where, Path):
+        where.mkdir(parents=True, exist_ok=True)
+    summary, act, rank, written = _score(files, dirs, [m for m, _ in models], where, dest, cfg,
                                          local, torch_models)
-    shutil.rmtree(staging, ignore_errors=True)
+    _remove(where)
     per_model = []
     for (m, version), d in zip(models, dirs):
         rows = [r for r in summary if r["model"] == m.spec.name]

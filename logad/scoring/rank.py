@@ -30,11 +30,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logad.io import atomic_path
+from logad.io import atomic_path, is_remote
 
 __all__ = ["Key", "SAMPLES_PER_BUCKET", "sample_step", "cut_every", "rank_key", "sample_keys",
            "sample_offset",
-           "cut_keys", "key_positions", "exact_cuts", "write_staged", "read_staged"]
+           "cut_keys", "key_positions", "exact_cuts", "write_staged", "read_staged", "staged_files"]
 
 #: A row's place in rank order: (score, session id).
 Key = tuple[float, str]
@@ -130,13 +130,34 @@ def exact_cuts(score: np.ndarray, session_id: np.ndarray, rows_per_bucket: int) 
 
 
 def write_staged(table: pa.Table, path: str | Path) -> None:
-    """Write ``table`` as one Arrow IPC file, atomically (temp name, then rename)."""
+    """Write ``table`` as one Arrow IPC file, atomically (temp name, then rename; on object
+    storage one upload)."""
     with atomic_path(path) as tmp:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
 
 
 def read_staged(path: str | Path, columns: Sequence[str] | None = None) -> pa.Table:
-    """A staged IPC file through a memory map (only ``columns``, when given)."""
-    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    """A staged IPC file through a memory map (on object storage: its bytes), only
+    ``columns`` when given."""
+    if is_remote(path):
+        from fsspec.core import url_to_fs
+
+        fs, where = url_to_fs(str(path))
+        source = pa.BufferReader(fs.cat_file(where))
+    else:
+        source = pa.memory_map(str(path))
+    table = pa.ipc.open_file(source).read_all()
     return table.select(list(columns)) if columns is not None else table
+
+
+def staged_files(folder: str | Path) -> list[str | Path]:
+    """The staged ``*.arrow`` files of a bucket folder, by name (local or object storage)."""
+    if is_remote(folder):
+        from fsspec.core import url_to_fs
+
+        url = str(folder).rstrip("/")
+        fs, where = url_to_fs(url)
+        scheme = url.split("://", 1)[0]
+        return sorted(f"{scheme}://{p}" for p in fs.glob(f"{where}/*.arrow"))
+    return sorted(Path(folder).glob("*.arrow"))

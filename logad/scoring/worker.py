@@ -24,12 +24,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logad.io import open_parquet
+from logad.io import as_folder, join, open_parquet
 from logad.models.trained import TrainedModel
 from logad.scoring.parts import (PARTS_SCHEMA, add_ranks, model_version, score_models_batch,
                                  sort_for_rank, write_part)
 from logad.scoring.rank import (Key, exact_cuts, key_positions, read_staged, sample_keys,
-                                sample_offset, sample_step, write_staged)
+                                sample_offset, sample_step, staged_files, write_staged)
 
 __all__ = ["ScoreUnit", "SplitJob", "RankBucket", "ScoreWorker", "score_units", "columns_to_read",
            "summarize"]
@@ -146,7 +146,7 @@ class ScoreWorker:
         # import walks every scikit-learn module (torch included): ~2 CPU s an actor.
         self.models = [m if isinstance(m, tuple) else (TrainedModel.load(m), model_version(m))
                        for m in models]
-        self.staging = Path(staging)
+        self.staging = as_folder(staging)  # a local folder, or one on object storage
         self.split = split
         self.columns = None if columns is None else list(columns)
         self.rows_per_bucket = int(rows_per_bucket)
@@ -166,8 +166,8 @@ class ScoreWorker:
         if batch.num_rows == 0:
             return []
         rows = sort_for_rank(score_models_batch(self.models, batch))
-        write_staged(rows, self.staging / unit.part)
-        return summarize(rows, str(self.staging / unit.part), self.step)
+        write_staged(rows, join(self.staging, unit.part))
+        return summarize(rows, str(join(self.staging, unit.part)), self.step)
 
     def split_part(self, job: SplitJob) -> list[list[int]]:
         """Write each piece's bucket fragments; the rows of every bucket, per piece."""
@@ -181,21 +181,21 @@ class ScoreWorker:
             bounds = [0, *key_positions(score, sid, cuts).tolist(), rows]
             for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
                 if b > a:
-                    write_staged(piece.slice(a, b - a), Path(f"{prefix}-{k:06d}") / f"{stem}.arrow")
+                    write_staged(piece.slice(a, b - a), join(as_folder(f"{prefix}-{k:06d}"), f"{stem}.arrow"))
             counts.append([b - a for a, b in zip(bounds[:-1], bounds[1:])])
         return counts
 
     def refine(self, bucket: RankBucket) -> list[tuple[str, int]]:
         """Cut an oversized bucket (a fragment folder) from all of its keys (two columns) into
         buckets of ``rows_per_bucket`` rows; the new buckets' folders and rows, in rank order."""
-        files = sorted(Path(bucket.folder).glob("*.arrow"))
+        files = staged_files(as_folder(bucket.folder))
         keys = [read_staged(f, _KEY) for f in files]
         allk = pa.concat_tables(keys)
         cuts = tuple(exact_cuts(allk.column("score").to_numpy(),
                                 allk.column("session_id").to_numpy(zero_copy_only=False),
                                 self.rows_per_bucket))
         del allk, keys
-        prefix = str(Path(bucket.folder)) + "-r"
+        prefix = str(as_folder(bucket.folder)) + "-r"
         total = np.zeros(len(cuts) + 1, dtype=np.int64)
         for f in files:
             rows = read_staged(f, _KEY).num_rows
@@ -207,7 +207,7 @@ class ScoreWorker:
         """Sort the bucket's rows (score descending, session id), number them from
         ``bucket.start + 1`` and write them to ``bucket.out``; the rows written."""
         if bucket.folder:
-            pieces = [read_staged(f) for f in sorted(Path(bucket.folder).glob("*.arrow"))]
+            pieces = [read_staged(f) for f in staged_files(as_folder(bucket.folder))]
         else:
             pieces = [read_staged(p).slice(a, n) for p, a, n in bucket.slices]
         if not pieces:
