@@ -49,14 +49,17 @@ def main(corpus: str, out: str, phase: str) -> None:
     def killer() -> None:
         folder, pattern = watch[phase]
         t0 = time.monotonic()
+        victim = None
         while time.monotonic() - t0 < 120:
-            if folder.exists() and any(folder.glob(pattern)):
+            started = folder.exists() and any(folder.glob(pattern))
+            if victim is None or not started:
+                # the node of a live worker of the stage, looked up ahead (the lookup takes a
+                # while on a busy machine): a short stage could end between seeing its first
+                # file and finding the node
                 busy = {a["Address"]["NodeID"] for a in ray._private.state.actors().values()
                         if a["State"] == "ALIVE" and a["ActorClassName"] == worker_class[phase]}
                 victim = next((n for n in nodes if n.node_id in busy), None)
-                if victim is None:
-                    time.sleep(0.02)
-                    continue
+            if started and victim is not None:
                 cluster.remove_node(victim, allow_graceful=False)
                 event["killed_at"] = round(time.monotonic() - t0, 2)
                 event["killed_node_had_actor"] = worker_class[phase]
