@@ -195,9 +195,10 @@ def _count_here(sf: Any, start: int, end: int, timeout_s: float | None = None) -
 def count_newlines_parallel(tasks: Sequence[tuple[Any, int, int]],
                             timeout_s: float | None = None, here: bool = False) -> list[int | str]:
     """:func:`logad.sources.files.newline_count` of each ``(file, start, end)`` as Ray tasks
-    (in this process with ``here``, or for local files up to :data:`LOCAL_COUNT_BYTES`), in order (the
-    ``count_newlines`` of :func:`logad.sources.files.plan_units`). A range that could not be read (a stalled or failing remote source, ``timeout_s`` a wait) gives its
-    message instead, which :func:`~logad.sources.files.plan_units` makes a per-file error."""
+    (in this process with ``here``, or for local files up to :data:`LOCAL_COUNT_BYTES`), in
+    order (the ``count_newlines`` of :func:`logad.sources.files.plan_units`). A range that could
+    not be read (a stalled or failing remote source, ``timeout_s`` a wait) gives its message
+    instead, which :func:`~logad.sources.files.plan_units` makes a per-file error."""
     if not tasks:
         return []
     if here or (all("://" not in sf.url or sf.url.startswith("file://") for sf, _, _ in tasks)

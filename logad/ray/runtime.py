@@ -17,7 +17,7 @@ from typing import Any
 
 from logad.ray import reaper
 
-__all__ = ["ensure_ray", "size_local_ray", "stop_ray", "mute_ray_logs"]
+__all__ = ["ensure_ray", "size_local_ray", "stop_ray", "mute_ray_logs", "one_node"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,13 @@ def ensure_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
     cpus = ray.cluster_resources().get("CPU", 0)
     log.info("ray: %s with %g CPUs", "local" if _STARTED_HERE else "cluster", cpus)
     log.debug("ray resources: %s", ray.cluster_resources())
+
+
+def one_node() -> bool:
+    """Whether the Ray cluster has one node alive (every worker shares this node's disk)."""
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive")) <= 1
 
 
 def stop_ray() -> None:

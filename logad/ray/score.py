@@ -179,14 +179,10 @@ def _staging(out: str, local: bool) -> str | None:
         return tempfile.mkdtemp(prefix="logad-score-", dir=shared)
     if local:
         return None
-    import ray
-
-    from logad.ray.runtime import ensure_ray
+    from logad.ray.runtime import ensure_ray, one_node
 
     ensure_ray()
-    if sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
-        return f"{out}/{new_run()}"
-    return None
+    return None if one_node() else f"{out}/{new_run()}"
 
 
 def _remove(folder: str | Path) -> None:

@@ -273,13 +273,6 @@ def _upload(store: Store, work: Path, manifest: dict[str, Any]) -> dict[str, Any
     return commit(store, manifest, run)
 
 
-def _one_node_workers() -> bool:
-    """Whether every Ray worker runs on this node (the cluster has one node alive)."""
-    import ray
-
-    return sum(1 for n in ray.nodes() if n.get("Alive")) <= 1
-
-
 def _sessionize(settings: SessionizeSettings, stage_in: StageFolder, parsed_dir: Path | str,
                 out_dir: Path, key: str, labels: pa.Table | None,
                 labels_path: Path | str | None, one_node: bool = False) -> dict[str, Any]:
@@ -309,9 +302,10 @@ def _sessionize(settings: SessionizeSettings, stage_in: StageFolder, parsed_dir:
         if not local:
             from logad.ray.pool import pool_size
             from logad.ray.runtime import ensure_ray
+            from logad.ray.runtime import one_node as on_one_node
 
             ensure_ray()
-            if one_node and not _one_node_workers():
+            if one_node and not on_one_node():
                 log.warning("sessionize into object storage: its workers share a local spill, "
                             "so they run in this process (the cluster has several nodes)")
                 local = True
