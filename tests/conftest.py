@@ -56,10 +56,11 @@ def _need(module: str):
 
 
 @pytest.fixture(scope="session")
-def s3_server():
+def s3_server(tmp_path_factory):
     """A real S3-protocol server (moto's) on 127.0.0.1 with the bucket ``logad-test``; fsspec
-    (this process: its config; subprocesses and their Ray workers: ``env``) points at it.
-    Yields ``{"fs", "env", "endpoint"}``."""
+    (this process: its config; subprocesses and their Ray workers: ``env``) points at it, and
+    folders fetched from it are cached under the run's temporary folder (``LOGAD_CACHE``), not
+    the user's ``~/.cache``. Yields ``{"fs", "env", "endpoint"}``."""
     import json
     import socket
     from contextlib import closing
@@ -74,7 +75,8 @@ def s3_server():
     endpoint = f"http://127.0.0.1:{port}"
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-           "FSSPEC_S3": json.dumps({"endpoint_url": endpoint})}
+           "FSSPEC_S3": json.dumps({"endpoint_url": endpoint}),
+           "LOGAD_CACHE": str(tmp_path_factory.mktemp("logad-cache"))}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     import fsspec

@@ -46,37 +46,44 @@ def main(corpus: str, out: str, phase: str) -> None:
                     "sessionize": "SessionizeWorker", "score": "ScoreWorker"}
     event: dict = {"phase": phase, "killed_at": None}
 
+    stop = threading.Event()
+    victim: list = [None]  # the node of a live worker of the stage, kept current by lookup()
+
+    def lookup() -> None:
+        # apart from the file watch: the lookup takes a while on a busy machine, and a short
+        # stage (score) could start and end between two lookups
+        while not stop.is_set():
+            busy = {a["Address"]["NodeID"] for a in ray._private.state.actors().values()
+                    if a["State"] == "ALIVE" and a["ActorClassName"] == worker_class[phase]}
+            victim[0] = next((n for n in nodes if n.node_id in busy), None)
+            stop.wait(0.02)
+
     def killer() -> None:
         folder, pattern = watch[phase]
         t0 = time.monotonic()
-        victim = None
-        while time.monotonic() - t0 < 120:
-            started = folder.exists() and any(folder.glob(pattern))
-            if victim is None or not started:
-                # the node of a live worker of the stage, looked up ahead (the lookup takes a
-                # while on a busy machine): a short stage could end between seeing its first
-                # file and finding the node
-                busy = {a["Address"]["NodeID"] for a in ray._private.state.actors().values()
-                        if a["State"] == "ALIVE" and a["ActorClassName"] == worker_class[phase]}
-                victim = next((n for n in nodes if n.node_id in busy), None)
-            if started and victim is not None:
-                cluster.remove_node(victim, allow_graceful=False)
+        while time.monotonic() - t0 < 120 and not stop.is_set():
+            node = victim[0]
+            if node is not None and folder.exists() and any(folder.glob(pattern)):
+                cluster.remove_node(node, allow_graceful=False)
                 event["killed_at"] = round(time.monotonic() - t0, 2)
                 event["killed_node_had_actor"] = worker_class[phase]
+                stop.set()
                 return
-            time.sleep(0.02)
+            time.sleep(0.005)
 
-    thread = None
+    threads = []
     if phase != "none":
-        thread = threading.Thread(target=killer, daemon=True)
-        thread.start()
+        threads = [threading.Thread(target=f, daemon=True) for f in (lookup, killer)]
+        for t in threads:
+            t.start()
     cfg = {"preset": "OpenStack", "chunk_bytes": 64 << 10, "workers": 2, "in_process_below_bytes": 0}
     run_ingest([corpus], outp / "events", cfg)
     run_parse(outp / "events", outp / "parsed", cfg={"workers": 2, "in_process_below": 0})
     if phase in ("sessionize", "score"):
         run_later_stages(outp, workers=2)
-    if thread is not None:
-        thread.join(timeout=5)
+    stop.set()
+    for t in threads:
+        t.join(timeout=5)
     print("FAULT_EVENT " + json.dumps(event), flush=True)
     ray.shutdown()
     cluster.shutdown()
@@ -91,8 +98,10 @@ def run_later_stages(out: Path, workers: int) -> None:
     run_sessionize(out / "parsed", out / "sessions",
                    cfg={"by": "instance", "workers": workers, "ray": {"in_process_below": 0}})
     run_train("sequence_if_counts", out / "sessions", out / "model")  # no labels here
+    # small rank buckets: the split and rank passes give the faulted run more than a moment
+    # with staged parts (the sessions are two row groups: two score units)
     run_score([out / "model"], out / "sessions", out / "scores",
-              {"workers": workers, "batch_size": 20, "local_below": 0})
+              {"workers": workers, "batch_size": 20, "local_below": 0, "rows_per_bucket": 10})
 
 
 if __name__ == "__main__":
