@@ -339,6 +339,7 @@ class TorchSequenceDetector(Detector):
         optimizer, scheduler = self.make_optimizer(module)
         tracker = EpochTracker(self, module)
         for epoch in range(int(self.epochs)):
+            tracker.start_epoch()
             tr, n_tr, aux = self.run_epoch(module, iter_batches(train_ex, self.batch_size, shuffle=True,
                                                                 seed=seed + epoch),
                                            device=device, optimizer=optimizer)

@@ -5,6 +5,7 @@ best loss and weights, patience, the loss history and its CSV / PNG (no Ray, no 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,14 @@ HISTORY_CSV, HISTORY_PNG = "loss_history.csv", "loss_history.png"
 
 
 def write_history(history: list[dict[str, Any]], folder: Path, title: str) -> None:
-    """``loss_history.csv`` (epoch, train_loss, val_loss, lr) and a PNG of the two losses."""
+    """``loss_history.csv`` (epoch, train_loss, val_loss, lr, seconds) and a PNG of the two losses."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    cols = ["epoch", "train_loss", "val_loss", "lr"]
+    cols = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
     frame = pd.DataFrame(history, columns=cols)
     frame.to_csv(folder / HISTORY_CSV, index=False)
     fig, ax = plt.subplots(figsize=(4.5, 3), dpi=80)
@@ -49,6 +50,11 @@ class EpochTracker:
         self.best, self.stale, self.stopped = math.inf, 0, False
         self.resumed_at: list[int] = []  # epochs a restarted run continued from
         self._snapshot(module)
+        self.start_epoch()
+
+    def start_epoch(self) -> None:
+        """Start the clock of the next epoch's ``seconds`` (its training and validation passes)."""
+        self._started = time.perf_counter()
 
     def _snapshot(self, module: Any) -> None:
         self.best_state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
@@ -59,7 +65,8 @@ class EpochTracker:
         """Record epoch ``epoch`` (0-based); True when patience says stop."""
         row = {"epoch": epoch + 1, "train_loss": train_sum / max(n_train, 1),
                "val_loss": val_sum / n_val if n_val else float("nan"),
-               "lr": float(optimizer.param_groups[0]["lr"])}
+               "lr": float(optimizer.param_groups[0]["lr"]),
+               "seconds": round(time.perf_counter() - self._started, 4)}
         self.history.append(row)
         current = row["val_loss"] if n_val else row["train_loss"]
         if current < self.best - 1e-6:

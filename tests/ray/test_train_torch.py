@@ -46,6 +46,17 @@ def test_two_workers_train_a_working_model(ray_session, normal_sessions, tmp_pat
     assert (tmp_path / "model" / "loss_history.csv").read_text().count("\n") == EPOCHS + 1
 
 
+def test_one_worker_trains_the_same_network_as_the_one_process_loop(ray_session, normal_sessions, tmp_path):
+    # each worker reads its shard once and shuffles it in memory as the one-process loop does:
+    # with one worker the run is that loop (same seeds, same batches), plus DDP's set-up
+    X, X_test, _ = normal_sessions
+    plain = _deeplog().fit(X, None, feature_names=SEQ_FEATURE_NAMES)
+    ray_1 = fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES,
+                            run_dir=tmp_path / "run", cfg={"workers": 1})
+    assert [r["train_loss"] for r in ray_1.history_] == [r["train_loss"] for r in plain.history_]
+    np.testing.assert_array_equal(ray_1.score_samples(X_test), plain.score_samples(X_test))
+
+
 def test_killed_worker_restarts_from_the_checkpoint(ray_session, normal_sessions, tmp_path):
     X, X_test, y_test = normal_sessions
     marker = tmp_path / "killed.txt"
