@@ -1,4 +1,5 @@
-"""The commands that build small outputs on the driver, on object storage: `logad synth` with an
+"""The commands that build small outputs on the driver, on object storage: `logad synth` and
+`logad compare` with an
 ``s3://`` --out (and ``s3://`` inputs) against a real S3-protocol server (moto's, the
 ``s3_server`` fixture of tests/conftest.py). Each writes what its local run writes, committed by
 the folder's ``manifest.json``, and a second run with the same inputs and settings skips.
@@ -7,7 +8,10 @@ the folder's ``manifest.json``, and a second run with the same inputs and settin
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 def _committed(fs, folder: str) -> dict:
     """The committed manifest of ``logad-test/<folder>``; the folder holds only it and the
@@ -46,3 +50,48 @@ def test_synth_writes_a_corpus_to_s3_that_ingest_can_glob_and_a_rerun_skips(s3_s
     other = run_synth("openstack", "s3://logad-test/synth", {**cfg, "seed": 6})
     assert not other.get("skipped")
     assert fs.cat_file("logad-test/synth/nova-api.log") != (tmp_path / "local" / "nova-api.log").read_bytes()
+
+
+def _parse_folder(root: Path, counts: dict[str, int]) -> Path:
+    """A finished parse folder: an events part (``counts[t]`` lines of template ``t``) and
+    ``templates.parquet``."""
+    from logad.io import part_entries, write_json
+
+    ids = [t for t, n in counts.items() for _ in range(n)]
+    (root / "events").mkdir(parents=True)
+    pq.write_table(pa.table({"path": ["a.log"] * len(ids), "line_no": list(range(1, len(ids) + 1)),
+                             "template_id": ids, "raw": [f"{t} line {i}" for i, t in enumerate(ids)]}),
+                   root / "events" / "part-000000.parquet")
+    write_json({"stage": "parse", "status": "complete",
+                "parts": part_entries(root, ["events/part-000000.parquet"])}, root / "manifest.json")
+    pq.write_table(pa.table({"template_id": list(counts), "template": [f"{t} <*>" for t in counts],
+                             "count": list(counts.values())}), root / "templates.parquet")
+    return root
+
+
+def test_compare_reads_parse_folders_on_s3_and_publishes_its_result(s3_server, tmp_path):
+    from logad.io import publish_dir, read_json, read_published
+    from logad.report.compare import run_compare
+
+    target = _parse_folder(tmp_path / "target", {"t1": 5, "t2": 3, "new": 4})
+    base = _parse_folder(tmp_path / "base", {"t1": 6, "t2": 2, "gone": 1})
+    for name, folder in (("target", target), ("base", base)):
+        publish_dir(folder, f"s3://logad-test/compare/{name}", read_json(folder / "manifest.json"))
+    local = run_compare(target, base, tmp_path / "out")
+    url = "s3://logad-test/compare/out"
+    remote = run_compare("s3://logad-test/compare/target", "s3://logad-test/compare/base", url)
+    assert local["appeared"][0]["template_id"] == "new" and local["vanished"][0]["template_id"] == "gone"
+    assert len(local["appeared"][0]["samples"]) == 3  # raw lines read from the events parts
+
+    def same(r):
+        return {k: v for k, v in r.items() if k not in ("target", "baseline", "skipped")}
+
+    assert same(remote) == same(local)
+    assert remote["target"] == "s3://logad-test/compare/target"
+    _committed(s3_server["fs"], "compare/out")
+    assert json.loads(read_published(url, "compare.json")) == remote
+    again = run_compare(Path("s3://logad-test/compare/target"), "s3://logad-test/compare/base", url)
+    assert again["skipped"] and same(again) == same(local)
+    # a new commit of an input: compared again
+    publish_dir(base, "s3://logad-test/compare/base", read_json(base / "manifest.json"))
+    assert not run_compare("s3://logad-test/compare/target", "s3://logad-test/compare/base", url).get("skipped")
