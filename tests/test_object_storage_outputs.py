@@ -1,5 +1,5 @@
-"""The commands that build small outputs on the driver, on object storage: `logad synth` and
-`logad compare` with an
+"""The commands that build small outputs on the driver, on object storage: `logad synth`,
+`logad compare` and `logad ingest-sessions` with an
 ``s3://`` --out (and ``s3://`` inputs) against a real S3-protocol server (moto's, the
 ``s3_server`` fixture of tests/conftest.py). Each writes what its local run writes, committed by
 the folder's ``manifest.json``, and a second run with the same inputs and settings skips.
@@ -95,3 +95,30 @@ def test_compare_reads_parse_folders_on_s3_and_publishes_its_result(s3_server, t
     # a new commit of an input: compared again
     publish_dir(base, "s3://logad-test/compare/base", read_json(base / "manifest.json"))
     assert not run_compare("s3://logad-test/compare/target", "s3://logad-test/compare/base", url).get("skipped")
+
+
+def test_ingest_sessions_reads_and_writes_s3(s3_server, tmp_path):
+    from logad.io import open_stage, sequences_folder
+    from logad.sources.session_files import run_ingest_sessions
+
+    fs = s3_server["fs"]
+    fs.pipe_file("logad-test/sessions-in/hdfs_test_normal", ("\n".join("5 5 22 11 9" for _ in range(40)) + "\n").encode())
+    fs.pipe_file("logad-test/sessions-in/hdfs_test_abnormal", ("\n".join("5 22 7 7" for _ in range(10)) + "\n").encode())
+    sources = ["s3://logad-test/sessions-in/hdfs_test_normal", "s3://logad-test/sessions-in/hdfs_test_abnormal"]
+    url = "s3://logad-test/sessions-out"
+    local = run_ingest_sessions(sources, tmp_path / "local")
+    remote = run_ingest_sessions(sources, Path(url))  # a path option's s3:/ too
+    assert remote["counts"] == local["counts"] == {"read": 50, "processed": 50, "rejected": 0}
+    manifest = _committed(fs, "sessions-out")
+    assert manifest["stage"] == "ingest-sessions"
+    found = sequences_folder(url)
+    assert all(str(f).startswith(f"{url}/{manifest['run']}/sequences/") for f in found.files)
+    cols = ["session_id", "label", "event_ids", "split"]
+    assert found.read(cols).equals(sequences_folder(tmp_path / "local").read(cols))
+    assert found.read(cols).num_rows == 50
+    split = pq.read_table(fs.open(found.side("split.parquet")[len("s3://"):]))
+    assert split.equals(pq.read_table(tmp_path / "local" / "split.parquet"))
+    again = run_ingest_sessions(sources, url)
+    assert again["skipped"] and again["run"] == manifest["run"]
+    assert not run_ingest_sessions(sources, url, seed=1, split="random").get("skipped")
+    assert open_stage(url, "ingest-sessions").info.run != manifest["run"]
