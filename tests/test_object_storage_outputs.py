@@ -3,6 +3,7 @@
 ``s3://`` --out (and ``s3://`` inputs) against a real S3-protocol server (moto's, the
 ``s3_server`` fixture of tests/conftest.py). Each writes what its local run writes, committed by
 the folder's ``manifest.json``, and a second run with the same inputs and settings skips.
+The triage commands are tested so in tests/triage/test_object_storage.py.
 """
 
 from __future__ import annotations
