@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from logad.config import deep_merge
-from logad.errors import ConfigError, InputError
+from logad.errors import ConfigError
 from logad.io.store import join
 from logad.settings import PipelineSettings, resolve
 
@@ -223,9 +223,6 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
     out = as_folder(cfg["out"])
     if not looks_remote(out):
         out.mkdir(parents=True, exist_ok=True)
-    elif cfg["report"].get("baseline"):
-        raise InputError(f"{out}: the report's baseline comparison (report.baseline) writes local "
-                         "folders only; give out a local or shared path, or drop report.baseline")
     # one Ray session for every stage that needs one, started by the first (a small corpus,
     # whose stages all run in this process, never starts it)
     size_local_ray(cfg.get("num_cpus"))
