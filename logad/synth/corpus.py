@@ -134,11 +134,12 @@ def _to_object_storage(kind: str, url: str, cfg: Mapping[str, Any]) -> dict[str,
         summary = run_synth(kind, local, cfg)
         store.remove("manifest.json")
         before = {p[len(store.root) + 1:] for p in store.fs.find(store.root)} if store.fs.isdir(store.root) else set()
-        for rel in summary["files"]:
+        names = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+        for rel in names:  # the scratch folder holds what this run wrote, nothing else
             store.fs.put_file(str(local / rel), store.path(rel))
     finally:
         shutil.rmtree(local, ignore_errors=True)
-    stale = sorted(before - set(summary["files"]) - {"manifest.json"})
+    stale = sorted(before - set(names) - {"manifest.json"})
     if stale:
         log.warning("%s: %d file(s) this run did not write were already there and were left alone "
                     "(e.g. %s); use a fresh --out folder for a clean corpus", url, len(stale), ", ".join(stale[:3]))
@@ -147,6 +148,6 @@ def _to_object_storage(kind: str, url: str, cfg: Mapping[str, Any]) -> dict[str,
     from logad import __version__
 
     store.write_json("manifest.json", {"stage": "synth", "status": "complete", "logad_version": __version__,
-                                       "run_key": key, "kind": kind, "files": summary["files"],
+                                       "run_key": key, "kind": kind, "files": names,
                                        "summary": summary})
     return summary
