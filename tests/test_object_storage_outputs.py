@@ -111,6 +111,7 @@ def test_ingest_sessions_reads_and_writes_s3(s3_server, tmp_path):
     remote = run_ingest_sessions(sources, Path(url))  # a path option's s3:/ too
     assert remote["counts"] == local["counts"] == {"read": 50, "processed": 50, "rejected": 0}
     manifest = _committed(fs, "sessions-out")
+    assert remote == manifest
     assert manifest["stage"] == "ingest-sessions"
     found = sequences_folder(url)
     assert all(str(f).startswith(f"{url}/{manifest['run']}/sequences/") for f in found.files)

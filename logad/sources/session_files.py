@@ -50,15 +50,15 @@ def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: 
 
     ``out_dir`` may be an object-storage folder (``s3://...``): the folder is built locally and
     published (:func:`logad.io.output_dir`), its parts under the run's prefix, committed by
-    ``manifest.json``; a re-run whose key (the files' names and sizes, the labels file, the
-    settings) the committed manifest holds skips (``"skipped": True``).
+    ``manifest.json`` (returned as committed); a re-run whose key (the files' names and sizes,
+    the labels file, the settings) the committed manifest holds skips (``"skipped": True``).
     """
-    settings = {"split": split, "fracs": list(fracs), "seed": seed, "dedup": dedup,
-                "train_normal_only": train_normal_only,
-                "file_labels": dict(sorted((file_labels or {}).items()))}
     if looks_remote(out_dir):
         from logad.settings import stage_key
 
+        settings = {"split": split, "fracs": list(fracs), "seed": seed, "dedup": dedup,
+                    "train_normal_only": train_normal_only,
+                    "file_labels": dict(sorted((file_labels or {}).items()))}
         url = str(as_folder(out_dir))
         files = expand_sources(list(sources))
         key = stage_key([labels] if labels else [], settings, [[f.display, f.size] for f in files])
@@ -66,9 +66,9 @@ def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: 
         if done is not None:
             return {**done, "skipped": True}
         with output_dir(url) as built:
-            manifest = _ingest_sessions(sources, files, built.path, labels, file_labels, split, fracs,
-                                        seed, dedup, train_normal_only, key)
-        return manifest
+            _ingest_sessions(sources, files, built.path, labels, file_labels, split, fracs, seed,
+                             dedup, train_normal_only, key)
+        return built.committed  # its parts named under the run's prefix
     return _ingest_sessions(sources, expand_sources(list(sources)), Path(out_dir), labels,
                             file_labels, split, fracs, seed, dedup, train_normal_only)
 
