@@ -18,7 +18,8 @@ from logad import __version__
 from logad.config import load_yaml
 from logad.errors import ConfigError, InputError
 from logad.io import (as_folder, atomic_path, committed, finished_manifest, key_file, local_dir,
-                      looks_remote, output_dir, read_published, write_json, write_parquet, write_yaml)
+                      looks_remote, output_dir, read_published, read_table, write_json,
+                      write_parquet, write_yaml)
 from logad.parsing.masking import compile_passes, rules_from_config
 from logad.settings import stage_key
 from logad.triage import labels as L
@@ -53,11 +54,16 @@ def masking_rules(cfg: Mapping[str, Any]):
     return rules_from_config({"rules": load_yaml(cfg.get("masking") or "masking").get("rules") or []})
 
 
-def _read_labels(path: Path):
-    if not path.is_file():
-        return None
+def _read_labels(path: str | Path):
+    """The labels table at ``path`` (a local file or an object's URL), None when there is none."""
     try:
+        if looks_remote(path):
+            return read_table(path)
+        if not Path(path).is_file():
+            return None
         return pq.read_table(path)
+    except FileNotFoundError:
+        return None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise InputError(f"{path}: cannot read labels ({type(exc).__name__}: {exc})") from None
 
@@ -218,36 +224,19 @@ def run_train(labels_path: str | Path, out_dir: str | Path, cfg: Mapping[str, An
     return manifest
 
 
-def _labels_file(labels_path: str | Path) -> tuple[Path, str | Path]:
-    """The local ``labels.parquet`` of ``labels_path`` (a file or a label folder; on object
-    storage a published folder is fetched, a file downloaded to a cache) and its name for
-    messages (the URL, not the cache)."""
+def _labels_file(labels_path: str | Path) -> tuple[str | Path, str | Path]:
+    """The ``labels.parquet`` of ``labels_path`` (a file or a label folder; on object storage
+    a published folder is fetched, a file read by its URL) and its name for messages (the URL,
+    not the cache)."""
     if looks_remote(labels_path):
         url = str(as_folder(labels_path))
         if url.endswith(".parquet"):
-            return _fetched_file(url), url
+            return url, url
         return local_dir(url, "labels folder") / "labels.parquet", f"{url}/labels.parquet"
     p = Path(labels_path)
     if p.is_dir():
         p = p / "labels.parquet"
     return p, p
-
-
-def _fetched_file(url: str) -> Path:
-    """The object ``url`` downloaded once into the fetch cache (keyed by its size and version)."""
-    import hashlib
-
-    from logad.io import Store
-    from logad.io.publish import cache_root
-
-    folder, _, name = url.rpartition("/")
-    store = Store.at(folder)
-    ident = hashlib.blake2b(json.dumps([url, *store.stat(name)]).encode(), digest_size=12).hexdigest()
-    target = cache_root() / ident / name
-    if not target.is_file():
-        with atomic_path(target) as tmp:
-            store.fs.get_file(store.path(name), str(tmp))
-    return target
 
 
 def _labels_key(labels_path: str | Path) -> str | Path:
