@@ -29,7 +29,7 @@ import pyarrow as pa
 from logad import __version__
 from logad.errors import ConfigError
 from logad.io import (as_folder, finished_manifest, join, local_dir, looks_remote, output_dir,
-                      read_json, read_table, write_json, write_parquet, write_yaml)
+                      read_json, read_published, read_table, write_json, write_parquet, write_yaml)
 from logad.ray.pool import count_newlines_parallel
 from logad.ray.workers import map_unit_groups
 from logad.ray.runtime import ensure_ray
@@ -92,10 +92,11 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     ``model`` may be a folder on object storage (``logad triage train --out s3://...``: fetched
     to the cache) and so may ``out_dir``: there the workers write their parts under the run's
     prefix, the driver builds ``looks.parquet``, ``summary.json`` and the config locally and
-    publishes them (:func:`logad.io.output_dir`), ``manifest.json`` last; a re-run whose key
-    (the files' names and sizes, the model, the threshold and the settings) the committed
-    manifest holds skips (``"skipped": True``); a killed run is redone whole (locally finished
-    units are kept).
+    publishes them (:func:`logad.io.output_dir`), ``manifest.json`` last (its ``files`` are the
+    published files; the folder's own copy, returned with the ``run``, keeps the per-file
+    rows); a re-run whose key (the files' names and sizes, the model, the threshold and the
+    settings) the committed manifest holds skips (``"skipped": True``); a killed run is redone
+    whole (locally finished units are kept).
     """
     t0 = time.perf_counter()
     settings = predict_settings(cfg)
@@ -110,19 +111,20 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     files = expand_sources(list(sources))
     if not looks_remote(out_dir):
         out = Path(out_dir)
-        return _triage(sources, files, model, scorer, model_hash, threshold, settings, out, out, t0)
+        return _triage(sources, files, model, scorer, model_hash, threshold, settings, out, out, t0)[0]
     url = str(as_folder(out_dir))
     key = stage_key([], cfg, [[f.display, f.size] for f in files], model_hash, threshold)
     done = finished_manifest(url, key)
-    if done is not None:
+    if done is not None:  # the folder's own manifest: the committed one's files are the published ones
         log.info("%s: triage already complete for these inputs, model and settings; skipping", url)
-        return {**done, "skipped": True}
+        return {**json.loads(read_published(url, "manifest.json", "triage folder")),
+                "run": done["run"], "skipped": True}
     with output_dir(url) as built:
-        manifest = _triage(sources, files, model, scorer, model_hash, threshold, settings,
-                           f"{url}/{built.run}", built.path, t0, key=key)
-        built.written = [f"{sub}/part-{f['unit']:06d}.{ext}" for f in manifest.pop("_units")
+        manifest, rows = _triage(sources, files, model, scorer, model_hash, threshold, settings,
+                                 f"{url}/{built.run}", built.path, t0, key=key)
+        built.written = [f"{sub}/part-{r['unit']:06d}.{ext}" for r in rows
                          for sub, ext in (("looks", "parquet"), ("_units", "json"))]
-    return manifest
+    return {**manifest, "run": built.run}
 
 
 def _local_model(model: str | Path) -> str | Path:
@@ -139,10 +141,10 @@ def _local_model(model: str | Path) -> str | Path:
 
 def _triage(sources: Sequence[str], files: list, model: str | Path, scorer: TriageScorer,
             model_hash: str, threshold: float, settings: TriagePredictSection,
-            work: str | Path, out: Path, t0: float, key: str | None = None) -> dict:
+            work: str | Path, out: Path, t0: float, key: str | None = None) -> tuple[dict, list[dict]]:
     """The triage run: the workers' parts and unit markers in ``work`` (the local output
     folder, or a run prefix on object storage, where no unit is ever finished yet), the
-    outputs in the local folder ``out``."""
+    outputs in the local folder ``out``; returns the manifest and the units' rows."""
     cfg = settings.model_dump(mode="json")
     ensure_ray()
     units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=count_newlines_parallel)
@@ -208,4 +210,4 @@ def _triage(sources: Sequence[str], files: list, model: str | Path, scorer: Tria
     }
     write_yaml(cfg, out / "triage_config.yaml")
     write_json(manifest, out / "manifest.json")
-    return {**manifest, "_units": rows} if key is not None else manifest
+    return manifest, rows

@@ -105,7 +105,8 @@ def test_triage_predict_reads_logs_and_model_from_s3_and_publishes_its_looks(
     assert remote["totals"]["lines_read"] == 1200 and remote["accounting_ok"]
     assert out["looks"]["s3"] == out["looks"]["local"] and 0 < len(out["looks"]["s3"]) < 1200
     assert out["summary"]["s3"] == out["summary"]["local"]
-    assert again["skipped"] and again["totals"] == remote["totals"]
+    assert again["skipped"] and again["totals"] == remote["totals"] and again["run"] == remote["run"]
+    assert again["files"] == remote["files"] == local["files"]  # the per-file rows
     manifest = _committed(fs, "triage-predict/out")
     assert manifest["stage"] == "triage" and manifest["model"] == "s3://logad-test/triage-predict/model"
     named = {f["file"][len(manifest["run"]) + 1:] for f in manifest["files"]}
