@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from logad.config import deep_merge
-from logad.errors import ConfigError, InputError
+from logad.errors import ConfigError
 from logad.io.store import join
 from logad.settings import PipelineSettings, resolve
 
@@ -84,29 +84,18 @@ def _synth_marker(corpus: str | Path) -> dict:
 
 
 def _make_corpus(kind: str, corpus: str | Path, want: dict, key: str) -> dict:
-    """Generate the corpus into ``corpus``; on object storage it is generated locally and
-    uploaded, the marker written last (a killed upload is redone)."""
-    import shutil
-    import tempfile
-
+    """Generate the corpus into ``corpus`` (on object storage :func:`~logad.synth.run_synth`
+    generates it locally and uploads it), the marker written last (a killed run is redone)."""
     from logad.io import Store, looks_remote
     from logad.synth import run_synth
 
-    if not looks_remote(corpus):
-        s = run_synth(kind, corpus, want)
-        summary = {"corpus": str(corpus), "lines": s.get("lines")}
-        (Path(corpus) / _MARKER).write_text(json.dumps({"key": key, "summary": summary}))
-        return summary
-    local = Path(tempfile.mkdtemp(prefix="logad-synth-"))
-    try:
-        s = run_synth(kind, local, want)
-        store = Store.at(str(corpus))
-        for f in sorted(p for p in local.rglob("*") if p.is_file()):
-            store.fs.put_file(str(f), store.path(f.relative_to(local).as_posix()))
-    finally:
-        shutil.rmtree(local, ignore_errors=True)
+    s = run_synth(kind, corpus, want)
     summary = {"corpus": str(corpus), "lines": s.get("lines")}
-    store.write_json(_MARKER, {"key": key, "summary": summary})
+    marker = {"key": key, "summary": summary}
+    if looks_remote(corpus):
+        Store.at(str(corpus)).write_json(_MARKER, marker)
+    else:
+        (Path(corpus) / _MARKER).write_text(json.dumps(marker))
     return summary
 
 
@@ -234,9 +223,6 @@ def run_pipeline(config: str | Path | dict, on_stage: Callable[[str, dict], Any]
     out = as_folder(cfg["out"])
     if not looks_remote(out):
         out.mkdir(parents=True, exist_ok=True)
-    elif cfg["report"].get("baseline"):
-        raise InputError(f"{out}: the report's baseline comparison (report.baseline) writes local "
-                         "folders only; give out a local or shared path, or drop report.baseline")
     # one Ray session for every stage that needs one, started by the first (a small corpus,
     # whose stages all run in this process, never starts it)
     size_local_ray(cfg.get("num_cpus"))

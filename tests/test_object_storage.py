@@ -6,9 +6,9 @@ s3://...` (plain files and tar members read by byte range) give the same results
 files. Outputs: ingest -> parse -> sessionize -> train -> score -> evaluate -> explain -> report,
 and `logad run`, with every folder on s3:// give the same templates, sequences, scores, metrics
 and explanations as on local folders; each run is committed by its manifest (files under the
-run's prefix), a re-run skips, and a new commit deletes the previous run's prefix. Commands that
-do not write to object storage yet (synth, compare, triage, ingest-sessions) refuse an s3://
---out in one line, before any work.
+run's prefix), a re-run skips, and a new commit deletes the previous run's prefix. synth,
+compare and ingest-sessions on s3:// are tested in tests/test_object_storage_outputs.py, the
+triage commands in tests/triage/test_object_storage.py.
 The layer itself is tested in tests/io/test_store.py and tests/io/test_publish.py.
 """
 
@@ -179,7 +179,7 @@ _PIPELINE = textwrap.dedent("""
     cfg = {"synth": {"kind": "openstack", "lines": 1500}, "seed": 1, "models": ["sequence_xgb_counts"],
            "explain_models": ["sequence_xgb_counts"],
            "explain": {"shap_sample": 10, "shap_background": 20, "nn_normal_sample": 100},
-           "score": {"local_below": 0}}
+           "score": {"local_below": 0}, "report": {"baseline": sys.argv[3] + "/parsed"}}  # a local parse folder
     first, again = (run_pipeline(cfg, out=sys.argv[2] + "/run") for _ in range(2))
     out["pipeline"] = {"first": first["stages"], "again": again["stages"], "report": again["report"]}
     print("RESULT " + json.dumps(out, default=str))
@@ -188,7 +188,7 @@ _PIPELINE = textwrap.dedent("""
 
 @pytest.mark.timeout(400)
 def test_whole_pipeline_on_s3_matches_local_folders_and_reruns_skip(s3, tmp_path):
-    from logad.io import Store, open_stage
+    from logad.io import Store, open_stage, read_published
 
     src = tmp_path / "corpus"
     generate_openstack(src, seed=3, lines=3000)
@@ -241,8 +241,11 @@ def test_whole_pipeline_on_s3_matches_local_folders_and_reruns_skip(s3, tmp_path
     assert run["again"]["explain"]["sequence_xgb_counts"].endswith("(skipped)")
     assert run["report"].startswith(f"{s3_base}/run/report/_runs/")
     assert fs.isfile("logad-test/pipeline/run/pipeline.json")
+    # report.baseline: `logad compare` of the run's parse folder on s3 against a local one, published
+    compare = json.loads(read_published(f"{s3_base}/run/compare", "compare.json"))
+    assert compare["baseline"] == str(tmp_path / "local" / "parsed") and 0 <= compare["js"] <= 1
     for stage in ("events", "parsed", "sessions", "models/sequence_xgb_counts", "scores",
-                  "evaluation/sequence_xgb_counts", "explain/sequence_xgb_counts", "report"):
+                  "evaluation/sequence_xgb_counts", "explain/sequence_xgb_counts", "compare", "report"):
         folder = f"logad-test/pipeline/run/{stage}"
         assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(folder)) == ["_runs", "manifest.json"], stage
     assert not (Path.cwd() / "s3:").exists()
@@ -263,31 +266,6 @@ def test_local_folder_writers_refuse_s3_in_one_line(tmp_path):
         with pytest.raises(InputError, match="--out"):
             with atomic_dir(out):
                 pass
-    assert not (Path.cwd() / "s3:").exists()
-
-
-def test_commands_that_still_write_local_folders_only_refuse_s3_before_the_work(tmp_path):
-    from logad.errors import InputError
-    from logad.pipeline import run_pipeline
-    from logad.ray.triage import run_triage
-    from logad.report.compare import run_compare
-    from logad.sources.session_files import run_ingest_sessions
-    from logad.synth import run_synth
-    from logad.triage.runs import run_label
-
-    calls = {"synth": lambda out: run_synth("openstack", out, {"lines": 100}),
-             "compare": lambda out: run_compare(tmp_path / "no-parsed", tmp_path / "no-base", out),
-             "triage predict": lambda out: run_triage([str(tmp_path / "no.log")], tmp_path / "no-model", out),
-             "triage label": lambda out: run_label([str(tmp_path / "no.log")], out, {}),
-             "ingest-sessions": lambda out: run_ingest_sessions([str(tmp_path / "no.csv")], out)}
-    for name, call in calls.items():
-        for out in ("s3://logad-test/x", Path("s3://logad-test/x")):
-            with pytest.raises(InputError, match=r"^s3://logad-test/x: this stage cannot write to object "
-                                                 r"storage yet; give --out a local or shared path") as exc:
-                call(out)
-            assert "\n" not in str(exc.value), name
-    with pytest.raises(InputError, match=r"^s3://logad-test/run: the report's baseline comparison"):
-        run_pipeline({"synth": {"lines": 100}, "report": {"baseline": str(tmp_path)}}, out="s3://logad-test/run")
     assert not (Path.cwd() / "s3:").exists()
 
 

@@ -143,4 +143,7 @@ def ingest_sessions(
             "train anomalies dropped": st["train_anomalous_dropped"]}
     rows.update({f"{name} sessions (anomalous)": f"{v['sessions']} ({v['anomalous']})"
                  for name, v in st["splits"].items()})
-    echo_outputs(f"ingest-sessions → {out}", {**rows, "sequences": Path(out) / "sequences"})
+    from logad.io import as_folder, join
+
+    echo_outputs(f"ingest-sessions → {as_folder(out)}", {**rows, "sequences": join(as_folder(out), "sequences"),
+                                                         "skipped": bool(m.get("skipped"))})

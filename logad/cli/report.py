@@ -58,12 +58,14 @@ def compare(
     Example:
         logad compare --target runs/today/parsed --baseline runs/last_week/parsed --out runs/today/compare
     """
+    from logad.io import as_folder, join
     from logad.report.compare import run_compare
 
     r = run_compare(target, baseline, out)
-    echo_outputs(f"compare → {out}", {"cosine": f"{r['cosine']:.4f}", "KL (bits)": f"{r['kl']:.4f}",
-                                      "JS (bits)": f"{r['js']:.4f}", "appeared": r["n_appeared"],
-                                      "vanished": r["n_vanished"], "compare.json": Path(out) / "compare.json"})
+    echo_outputs(f"compare → {as_folder(out)}", {
+        "cosine": f"{r['cosine']:.4f}", "KL (bits)": f"{r['kl']:.4f}", "JS (bits)": f"{r['js']:.4f}",
+        "appeared": r["n_appeared"], "vanished": r["n_vanished"],
+        "compare.json": join(as_folder(out), "compare.json"), "skipped": bool(r.get("skipped"))})
     for kind in ("appeared", "vanished"):
         if r[kind]:
             echo_table(f"templates {kind}", [{"lines": t["lines"], "template": t["template"][:80],

@@ -107,11 +107,13 @@ def synth(
     elif episode_min is not None or episode_max is not None:
         raise ConfigError(f"--episode-min/--episode-max are options of kernel, not {k}")
     summary = run_synth(k, out, cfg)
-    rows = {"kind": k, "out": out, "files": len(summary["files"]), "lines": summary["lines"]}
+    rows = {"kind": k, "out": summary.get("out", out), "files": len(summary["files"]), "lines": summary["lines"]}
     for key in ("instances", "anomalies", "runs", "test_cases", "log_files", "anomalous_files",
                 "anomalous_lines", "stale_files"):
         if summary.get(key) or (key in summary and key != "stale_files"):
             rows[key.replace("_", " ")] = summary[key]
+    if summary.get("skipped"):
+        rows["skipped"] = "the same corpus is already there"
     rows.update({"seconds": summary["seconds"], "config": summary["config"]})
     echo_outputs(f"synth {k} → {out}", rows)
 

@@ -26,6 +26,15 @@ def _cfg(config: Optional[Path], flags: dict | None = None) -> dict:
     return _settings(config, flags).dump()
 
 
+def _named(out: Path, name: str, m: dict) -> object:
+    """The file ``name`` of the output folder ``out`` (an ``s3://`` one restored from the path
+    option's ``s3:/``), with ``(skipped)`` when the run found it finished."""
+    from logad.io import as_folder, join
+
+    where = join(as_folder(out), name)
+    return f"{where} (skipped)" if m.get("skipped") else where
+
+
 @triage_app.command("label")
 @handle_errors
 def label(
@@ -60,7 +69,7 @@ def label(
             "rows total": m["rows_total"], "user label problems": m["n_user_label_problems"]}
     if m["llm"]:
         rows.update({f"llm {k}": v for k, v in m["llm"].items() if k != "problems"})
-    rows["labels"] = Path(out) / "labels.parquet"
+    rows["labels"] = _named(out, "labels.parquet", m)
     echo_outputs(f"triage label → {out}", rows)
 
 
@@ -90,7 +99,7 @@ def train(
         "word / char features": f"{b['word_max_features']} / {b['char_max_features']}",
         "mean held-out AP": f"{b['mean_ap']:.3f}", "threshold": f"{m['threshold']:.4f}",
         "parity lines": m["parity_lines"], "seconds": m["seconds"],
-        "model": Path(out) / "model.json"})
+        "model": _named(out, "model.json", m)})
 
 
 @triage_app.command("predict")
@@ -125,8 +134,8 @@ def predict(
         "LOOK": t["look"], "share LOOK": f"{100 * m['look_share']:.2f} %",
         "threshold": f"{m['threshold']:.4f}",
         "files capped at max_look_share": m["capped_files"], "seconds": m["seconds"],
-        "errors": len(m["errors"]), "looks": Path(out) / "looks.parquet",
-        "summary": Path(out) / "summary.json"})
+        "errors": len(m["errors"]), "looks": _named(out, "looks.parquet", m),
+        "summary": _named(out, "summary.json", m)})
     if m["errors"]:
         raise typer.Exit(code=1)
 

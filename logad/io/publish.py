@@ -212,12 +212,14 @@ def key_file(folder: str | os.PathLike, name: str) -> str | Path:
 class Building:
     """A stage's output folder being built (:func:`output_dir`): ``path``, the local folder to
     write in; :meth:`name` gives where a file of it ends up; ``committed``, once published to
-    object storage, the manifest committed."""
+    object storage, the manifest committed; ``written``, files the stage's workers put straight
+    under ``<final>/<run>/`` (relative to it), named in the manifest with the local files."""
 
     path: Path
     final: str | Path
     run: str | None = None
     committed: dict[str, Any] | None = field(default=None)
+    written: list[str] = field(default_factory=list)
 
     def name(self, rel: str) -> str:
         """Where the file ``rel`` of the folder is once the folder is in place."""
@@ -244,6 +246,6 @@ def output_dir(out_dir: str | os.PathLike) -> Iterator[Building]:
         built.path.mkdir()
         yield built
         doc = json.loads((built.path / "manifest.json").read_text(encoding="utf-8"))
-        built.committed = publish_dir(built.path, url, doc, run=built.run)
+        built.committed = publish_dir(built.path, url, doc, run=built.run, written=built.written)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

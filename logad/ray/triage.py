@@ -25,11 +25,11 @@ from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from logad import __version__
 from logad.errors import ConfigError
-from logad.io import local_only, read_json, write_json, write_parquet, write_yaml
+from logad.io import (as_folder, finished_manifest, join, local_dir, looks_remote, output_dir,
+                      read_json, read_published, read_table, write_json, write_parquet, write_yaml)
 from logad.ray.pool import count_newlines_parallel
 from logad.ray.workers import map_unit_groups
 from logad.ray.runtime import ensure_ray
@@ -55,7 +55,7 @@ class TriageWorker:
 
     def __init__(self, model_doc: dict, out_dir: str, threshold: float, cfg: dict) -> None:
         self.scorer = TriageScorer(model_doc, "model")
-        self.out, self.threshold, self.cfg = Path(out_dir), threshold, cfg
+        self.out, self.threshold, self.cfg = as_folder(out_dir), threshold, cfg
 
     def process(self, units: list[tuple[WorkUnit, str]]) -> list[dict]:
         return [self._unit(u, fp) for u, fp in units]
@@ -72,12 +72,12 @@ class TriageWorker:
                                    unit.file.display, self.threshold))
         table = pa.concat_tables(parts) if parts else LOOK_SCHEMA.empty_table()
         name = f"part-{unit.index:06d}"
-        write_parquet(table, self.out / "looks" / f"{name}.parquet")
+        write_parquet(table, join(self.out, "looks", f"{name}.parquet"))
         row = {"unit": unit.index, "path": unit.file.display, "lines_read": stats.lines_read,
                "scored": lines, "rejected": stats.rejected, "look": table.num_rows,
                "bad_utf8": stats.bad_utf8, "error": stats.error,
                "seconds": round(time.perf_counter() - t0, 4), "fingerprint": fp}
-        write_json(row, self.out / "_units" / f"{name}.json")
+        write_json(row, join(self.out, "_units", f"{name}.json"))
         return row
 
 
@@ -88,40 +88,87 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     ``cfg``: the ``predict`` section of :class:`~logad.settings.TriageSettings` (a dict of its
     keys is validated over ``configs/triage.yaml`` at once). The manifest has per-file lines read, scored,
     rejected (blank, over-long) and LOOK, with ``read = scored + rejected`` for every file.
+
+    ``model`` may be a folder on object storage (``logad triage train --out s3://...``: fetched
+    to the cache) and so may ``out_dir``: there the workers write their parts under the run's
+    prefix, the driver builds ``looks.parquet``, ``summary.json`` and the config locally and
+    publishes them (:func:`logad.io.output_dir`), ``manifest.json`` last (its ``files`` are the
+    published files; the folder's own copy, returned with the ``run``, keeps the per-file
+    rows); a re-run whose key (the files' names and sizes, the model, the threshold and the
+    settings) the committed manifest holds skips (``"skipped": True``); a killed run is redone
+    whole (locally finished units are kept).
     """
-    local_only(out_dir)  # object storage: not written by this command yet; refused before the work
     t0 = time.perf_counter()
     settings = predict_settings(cfg)
     cfg = settings.model_dump(mode="json")
-    scorer = TriageScorer.load(model)
+    model = str(as_folder(model)) if looks_remote(model) else model
+    scorer = TriageScorer.load(_local_model(model))
     threshold = float(scorer.threshold if cfg["threshold"] is None else cfg["threshold"])
     if not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"--threshold: a probability in [0, 1], got {threshold}")
     model_hash = hashlib.blake2b(json.dumps(scorer.doc, sort_keys=True).encode(),
                                  digest_size=12).hexdigest()
-    out = Path(out_dir)
     files = expand_sources(list(sources))
+    if not looks_remote(out_dir):
+        out = Path(out_dir)
+        return _triage(sources, files, model, scorer, model_hash, threshold, settings, out, out, t0)[0]
+    url = str(as_folder(out_dir))
+    key = stage_key([], cfg, [[f.display, f.size] for f in files], model_hash, threshold)
+    done = finished_manifest(url, key)
+    if done is not None:  # the folder's own manifest: the committed one's files are the published ones
+        log.info("%s: triage already complete for these inputs, model and settings; skipping", url)
+        return {**json.loads(read_published(url, "manifest.json", "triage folder")),
+                "run": done["run"], "skipped": True}
+    with output_dir(url) as built:
+        manifest, rows = _triage(sources, files, model, scorer, model_hash, threshold, settings,
+                                 f"{url}/{built.run}", built.path, t0, key=key)
+        built.written = [f"{sub}/part-{r['unit']:06d}.{ext}" for r in rows
+                         for sub, ext in (("looks", "parquet"), ("_units", "json"))]
+    return {**manifest, "run": built.run}
+
+
+def _local_model(model: str | Path) -> str | Path:
+    """``model`` as a local folder or file to load: on object storage the folder (or the
+    folder of the ``model.json`` named) fetched to the cache."""
+    if not looks_remote(model):
+        return model
+    url = str(model)
+    if url.endswith(".json"):
+        folder, _, name = url.rpartition("/")
+        return local_dir(folder, "triage model folder") / name
+    return local_dir(url, "triage model folder")
+
+
+def _triage(sources: Sequence[str], files: list, model: str | Path, scorer: TriageScorer,
+            model_hash: str, threshold: float, settings: TriagePredictSection,
+            work: str | Path, out: Path, t0: float, key: str | None = None) -> tuple[dict, list[dict]]:
+    """The triage run: the workers' parts and unit markers in ``work`` (the local output
+    folder, or a run prefix on object storage, where no unit is ever finished yet), the
+    outputs in the local folder ``out``; returns the manifest and the units' rows."""
+    cfg = settings.model_dump(mode="json")
     ensure_ray()
     units = plan_units(files, int(cfg["chunk_bytes"]), count_newlines=count_newlines_parallel)
     done, todo = [], []
     for u in units:
         fp = _fingerprint(u, model_hash, threshold, settings)
-        marker = out / "_units" / f"part-{u.index:06d}.json"
-        if marker.exists() and (out / "looks" / f"part-{u.index:06d}.parquet").exists():
+        marker = join(work, "_units", f"part-{u.index:06d}.json")
+        if isinstance(work, Path) and marker.exists() and \
+                (work / "looks" / f"part-{u.index:06d}.parquet").exists():
             row = read_json(marker)
             if row.get("fingerprint") == fp:
                 done.append(row)
                 continue
         todo.append((u, fp))
     log.info("triage: %d files, %d units (%d already done)", len(files), len(units), len(done))
-    rows = list(done) + map_unit_groups(TriageWorker, (scorer.doc, str(out), threshold, cfg),
+    rows = list(done) + map_unit_groups(TriageWorker, (scorer.doc, str(work), threshold, cfg),
                                         todo, settings.workers, "triage")
     rows.sort(key=lambda r: r["unit"])
     expected = {f"part-{u.index:06d}.parquet" for u in units}
-    for p in (out / "looks").glob("part-*.parquet") if (out / "looks").exists() else []:
-        if p.name not in expected:
-            p.unlink()
-    parts = [pq.read_table(out / "looks" / f"part-{r['unit']:06d}.parquet") for r in rows]
+    if isinstance(work, Path) and (work / "looks").exists():
+        for p in (work / "looks").glob("part-*.parquet"):
+            if p.name not in expected:
+                p.unlink()
+    parts = [read_table(join(work, "looks", f"part-{r['unit']:06d}.parquet")) for r in rows]
     looks = pa.concat_tables(parts).cast(LOOK_SCHEMA) if parts else LOOK_SCHEMA.empty_table()
 
     per_file: dict[str, dict] = {}
@@ -151,7 +198,8 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     write_json(summary, out / "summary.json")
     file_rows = list(per_file.values())
     manifest = {
-        "stage": "triage", "logad_version": __version__, "model": str(model),
+        "stage": "triage", "status": "complete", "logad_version": __version__,
+        **({"run_key": key} if key is not None else {}), "model": str(model),
         "inputs": [str(s) for s in sources], "threshold": threshold,
         "max_look_share": cfg.get("max_look_share"), "capped_files": len(cuts), "units": len(units),
         "units_skipped": len(done), "files": file_rows,
@@ -162,4 +210,4 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     }
     write_yaml(cfg, out / "triage_config.yaml")
     write_json(manifest, out / "manifest.json")
-    return manifest
+    return manifest, rows

@@ -7,6 +7,7 @@ like sessionize's (``sequences/``, ``split.parquet``, ``rejected.parquet``, ``ma
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path, PurePosixPath
 from typing import Sequence
@@ -15,7 +16,8 @@ import pyarrow.compute as pc
 
 from logad import __version__
 from logad.errors import InputError
-from logad.io import local_only, part_entries, write_manifest, write_parquet
+from logad.io import (as_folder, finished_manifest, looks_remote, output_dir, part_entries,
+                      read_published, write_manifest, write_parquet)
 from logad.sources.files import SourceFile, expand_sources
 
 __all__ = ["run_ingest_sessions"]
@@ -46,8 +48,39 @@ def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: 
     ------
     InputError
         No session could be read from any file (the message names the layouts read).
+
+    ``out_dir`` may be an object-storage folder (``s3://...``): the folder is built locally and
+    published (:func:`logad.io.output_dir`), its parts under the run's prefix, committed by
+    ``manifest.json`` (whose ``files`` are the published files; the folder's own copy, returned
+    with the ``run``, keeps the per-file rows); a re-run whose key (the files' names and sizes,
+    the labels file, the settings) the committed manifest holds skips (``"skipped": True``).
     """
-    local_only(out_dir)  # object storage: not written by this command yet; refused before the work
+    if looks_remote(out_dir):
+        from logad.settings import stage_key
+
+        settings = {"split": split, "fracs": list(fracs), "seed": seed, "dedup": dedup,
+                    "train_normal_only": train_normal_only,
+                    "file_labels": dict(sorted((file_labels or {}).items()))}
+        url = str(as_folder(out_dir))
+        files = expand_sources(list(sources))
+        key = stage_key([labels] if labels else [], settings, [[f.display, f.size] for f in files])
+        done = finished_manifest(url, key)
+        if done is not None:  # the folder's own manifest: the committed one's files are the published ones
+            return {**json.loads(read_published(url, "manifest.json", "sequences folder")),
+                    "run": done["run"], "skipped": True}
+        with output_dir(url) as built:
+            manifest = _ingest_sessions(sources, files, built.path, labels, file_labels, split,
+                                        fracs, seed, dedup, train_normal_only, key)
+        return {**manifest, "run": built.run}
+    return _ingest_sessions(sources, expand_sources(list(sources)), Path(out_dir), labels,
+                            file_labels, split, fracs, seed, dedup, train_normal_only)
+
+
+def _ingest_sessions(sources: Sequence[str], files: list[SourceFile], out: Path,
+                     labels: str | None, file_labels: dict[str, int] | None, split: str,
+                     fracs: Sequence[float], seed: int, dedup: bool, train_normal_only: bool,
+                     key: str | None = None) -> dict:
+    """:func:`run_ingest_sessions` into the local folder ``out``."""
     import fsspec
     import pyarrow as pa
 
@@ -56,8 +89,6 @@ def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: 
                                        parse_session_lines)
 
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    files = expand_sources(list(sources))
     label_lines = None
     if labels:
         with fsspec.open(labels, "rt") as fh:
@@ -111,6 +142,7 @@ def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: 
     lab = seqs.column("label")
     totals = {k: sum(f[k] for f in file_rows) for k in ("lines_read", "parsed", "rejected")}
     manifest = {"stage": "ingest-sessions", "status": "complete", "logad_version": __version__,
+                **({"run_key": key} if key is not None else {}),
                 "inputs": [str(s) for s in sources],
                 "counts": {"read": totals["lines_read"], "processed": totals["parsed"],
                            "rejected": totals["rejected"]},

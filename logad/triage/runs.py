@@ -4,7 +4,9 @@ write the outputs atomically (no Ray: a labelled set is small next to the logs i
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -15,8 +17,11 @@ import pyarrow.parquet as pq
 from logad import __version__
 from logad.config import load_yaml
 from logad.errors import ConfigError, InputError
-from logad.io import atomic_path, local_only, write_json, write_parquet, write_yaml
+from logad.io import (as_folder, atomic_path, committed, finished_manifest, key_file, local_dir,
+                      looks_remote, output_dir, read_published, read_table, write_json,
+                      write_parquet, write_yaml)
 from logad.parsing.masking import compile_passes, rules_from_config
+from logad.settings import stage_key
 from logad.triage import labels as L
 
 __all__ = ["DEFAULTS", "resolve", "run_label", "run_train", "masking_rules"]
@@ -49,11 +54,16 @@ def masking_rules(cfg: Mapping[str, Any]):
     return rules_from_config({"rules": load_yaml(cfg.get("masking") or "masking").get("rules") or []})
 
 
-def _read_labels(path: Path):
-    if not path.is_file():
-        return None
+def _read_labels(path: str | Path):
+    """The labels table at ``path`` (a local file or an object's URL), None when there is none."""
     try:
+        if looks_remote(path):
+            return read_table(path)
+        if not Path(path).is_file():
+            return None
         return pq.read_table(path)
+    except FileNotFoundError:
+        return None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise InputError(f"{path}: cannot read labels ({type(exc).__name__}: {exc})") from None
 
@@ -65,8 +75,30 @@ def run_label(inputs: Sequence[str], out_dir: str | Path, cfg: Mapping[str, Any]
 
     ``client`` is a :class:`logad.triage.llm.BatchClient` (by default one from the environment,
     made only when ``use_llm``).
+
+    ``out_dir`` may be an object-storage folder (``s3://...``): the labels it holds (its
+    committed ``labels.parquet``) are fetched and extended in a local folder, which is then
+    published (:func:`logad.io.output_dir`), committed by a ``manifest.json``; a re-run whose
+    key (the datasets' files, the user labels, the settings and flags) it holds skips and
+    returns the committed ``label_manifest.json`` (``"skipped": True``).
     """
-    local_only(out_dir)  # object storage: not written by this command yet; refused before the work
+    if looks_remote(out_dir):
+        url = str(as_folder(out_dir))
+        found = L.discover_datasets(inputs)
+        key = stage_key([*found.values(), *([user_labels] if user_labels else [])],
+                        dict(resolve(cfg)), use_llm, new_only)
+        if finished_manifest(url, key) is not None:
+            return {**json.loads(read_published(url, "label_manifest.json", "labels folder")),
+                    "skipped": True}
+        with output_dir(url) as built:
+            if committed(url) is not None:  # extend the labels committed there
+                shutil.copyfile(local_dir(url, "labels folder") / "labels.parquet",
+                                built.path / "labels.parquet")
+            manifest = run_label(inputs, built.path, cfg, user_labels=user_labels, use_llm=use_llm,
+                                 new_only=new_only, client=client)
+            _commit_manifest(built.path, "triage-label", key, ["labels.parquet",
+                             "label_manifest.json", "triage_config.yaml"])
+        return manifest
     t0 = time.perf_counter()
     cfg = resolve(cfg)
     out = Path(out_dir)
@@ -130,8 +162,24 @@ def run_train(labels_path: str | Path, out_dir: str | Path, cfg: Mapping[str, An
     Writes ``model.json`` (the portable model, parity-checked), ``grid.csv`` and ``grid.json``
     (the grid table), ``oof.parquet`` (out-of-fold probabilities of the chosen setting),
     ``triage_config.yaml`` and ``train_manifest.json``.
+
+    ``labels_path`` may be on object storage (the folder of ``logad triage label --out s3://...``,
+    fetched, or a ``labels.parquet`` URL), and so may ``out_dir``: the model folder is then
+    built locally and published (:func:`logad.io.output_dir`), committed by a ``manifest.json``;
+    a re-run whose key (the labels' commit or file, the settings, ``datasets``) it holds skips
+    and returns the committed ``train_manifest.json`` (``"skipped": True``).
     """
-    local_only(out_dir)  # object storage: not written by this command yet; refused before the work
+    if looks_remote(out_dir):
+        url = str(as_folder(out_dir))
+        key = stage_key([_labels_key(labels_path)], dict(resolve(cfg)), sorted(datasets or []))
+        if finished_manifest(url, key) is not None:
+            return {**json.loads(read_published(url, "train_manifest.json", "triage model folder")),
+                    "skipped": True}
+        with output_dir(url) as built:
+            manifest = run_train(labels_path, built.path, cfg, datasets=datasets)
+            _commit_manifest(built.path, "triage-train", key, ["model.json", "grid.csv", "grid.json",
+                             "oof.parquet", "triage_config.yaml", "train_manifest.json"])
+        return manifest
     import pyarrow as pa
 
     from logad.triage.export import export_model
@@ -141,12 +189,10 @@ def run_train(labels_path: str | Path, out_dir: str | Path, cfg: Mapping[str, An
     t0 = time.perf_counter()
     cfg = resolve(cfg)
     settings = TrainSettings.from_config(cfg.get("train"))
-    p = Path(labels_path)
-    if p.is_dir():
-        p = p / "labels.parquet"
+    p, named = _labels_file(labels_path)
     table = _read_labels(p)
     if table is None:
-        raise InputError(f"{p}: no labels here (run `logad triage label` first)")
+        raise InputError(f"{named}: no labels here (run `logad triage label` first)")
     if datasets:
         table = table.filter(pa.compute.is_in(table["dataset"], pa.array(list(datasets))))
     rules = masking_rules(cfg)
@@ -170,12 +216,44 @@ def run_train(labels_path: str | Path, out_dir: str | Path, cfg: Mapping[str, An
     write_parquet(pa.table({"dataset": groups, "label": y, "oof_probability": oof[key]}),
                   out / "oof.parquet")
     write_yaml(dict(cfg), out / "triage_config.yaml")
-    manifest = {"stage": "triage-train", "logad_version": __version__, "labels": str(p),
+    manifest = {"stage": "triage-train", "logad_version": __version__, "labels": str(named),
                 "lines": len(raw), "look": int(y.sum()), "datasets": sorted(set(groups.tolist())),
                 "best": best, "threshold": threshold, "grid_points": len(rows),
                 "parity_lines": len(parity_lines), "seconds": round(time.perf_counter() - t0, 3)}
     write_json(manifest, out / "train_manifest.json")
     return manifest
+
+
+def _labels_file(labels_path: str | Path) -> tuple[str | Path, str | Path]:
+    """The ``labels.parquet`` of ``labels_path`` (a file or a label folder; on object storage
+    a published folder is fetched, a file read by its URL) and its name for messages (the URL,
+    not the cache)."""
+    if looks_remote(labels_path):
+        url = str(as_folder(labels_path))
+        if url.endswith(".parquet"):
+            return url, url
+        return local_dir(url, "labels folder") / "labels.parquet", f"{url}/labels.parquet"
+    p = Path(labels_path)
+    if p.is_dir():
+        p = p / "labels.parquet"
+    return p, p
+
+
+def _labels_key(labels_path: str | Path) -> str | Path:
+    """The file standing for ``labels_path`` in a skip key: a folder's committed manifest on
+    object storage, else the labels file itself."""
+    if looks_remote(labels_path):
+        url = str(as_folder(labels_path))
+        return url if url.endswith(".parquet") else key_file(url, "labels.parquet")
+    p = Path(labels_path)
+    return p / "labels.parquet" if p.is_dir() else p
+
+
+def _commit_manifest(out: Path, stage: str, key: str, outputs: Sequence[str]) -> None:
+    """The ``manifest.json`` that commits a triage folder published to object storage."""
+    write_json({"stage": stage, "status": "complete", "logad_version": __version__, "run_key": key,
+                "outputs": {name: name for name in outputs if (out / name).is_file()}},
+               out / "manifest.json")
 
 
 def _write_grid(rows: list[dict], out: Path) -> None:
