@@ -227,9 +227,9 @@ def test_whole_pipeline_on_s3_matches_local_folders_and_reruns_skip(s3, tmp_path
         assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(folder)) == ["_runs", "manifest.json"], stage
         manifest = json.loads(fs.cat_file(f"{folder}/manifest.json"))
         assert Store.at(f"{s3_base}/{stage}").runs() == [manifest["run"]]
-        named = [p["file"] if isinstance(p, dict) else p for p in manifest.get("parts") or manifest["files"]]
+        named = [p["file"] if isinstance(p, dict) else p for p in manifest.get("parts") or manifest["published"]]
         assert stage in ("events", "parsed", "sessions", "scores") or \
-            sorted(f["file"] for f in manifest["files"]) == \
+            sorted(f["file"] for f in manifest["published"]) == \
             sorted(p[len(folder) + 1:] for p in fs.find(f"{folder}/{manifest['run']}")), stage
         assert named and all(f.startswith(manifest["run"] + "/") for f in named)
     assert all(code == 0 for code, _ in out["cli"].values()), out["cli"]
@@ -309,7 +309,7 @@ def test_torch_model_trains_through_ray_train_with_its_run_and_model_on_s3(s3, t
     assert any("checkpoint_" in p for p in fs.find("logad-test/torch/model.train/sequence_deeplog"))
     assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls("logad-test/torch/model")) == ["_runs", "manifest.json"]
     manifest = json.loads(fs.cat_file("logad-test/torch/model/manifest.json"))
-    assert any(f["file"].endswith("model.safetensors") for f in manifest["files"])
+    assert any(f["file"].endswith("model.safetensors") for f in manifest["published"])
 
 
 def test_score_stages_its_parts_on_object_storage_and_ranks_as_on_local_disk(s3, tmp_path, monkeypatch):

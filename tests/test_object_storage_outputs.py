@@ -113,6 +113,9 @@ def test_ingest_sessions_reads_and_writes_s3(s3_server, tmp_path):
     manifest = _committed(fs, "sessions-out")
     assert remote["run"] == manifest["run"] and remote["files"] == local["files"]  # the per-file rows
     assert manifest["stage"] == "ingest-sessions"
+    # the committed manifest keeps the per-file rows beside the list of what was published
+    assert manifest["files"] == local["files"] and manifest["counts"] == local["counts"]
+    assert any(f["file"].endswith("split.parquet") for f in manifest["published"])
     found = sequences_folder(url)
     assert all(str(f).startswith(f"{url}/{manifest['run']}/sequences/") for f in found.files)
     cols = ["session_id", "label", "event_ids", "split"]

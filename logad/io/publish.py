@@ -32,8 +32,9 @@ __all__ = ["publish_dir", "fetch_dir", "read_published", "committed", "local_dir
            "key_file", "output_dir", "Building", "FILES"]
 
 #: The manifest field of a published folder naming its files: ``[{"file", "bytes"}]``, each
-#: relative to the folder (``_runs/<id>/model.yml``).
-FILES = "files"
+#: relative to the folder (``_runs/<id>/model.yml``). Not ``files``: ingest-sessions and triage
+#: keep their per-file rows (read = processed + rejected) under that key.
+FILES = "published"
 
 
 def cache_root() -> Path:

@@ -29,7 +29,7 @@ import pyarrow as pa
 from logad import __version__
 from logad.errors import ConfigError
 from logad.io import (as_folder, finished_manifest, join, local_dir, looks_remote, output_dir,
-                      read_json, read_published, read_table, write_json, write_parquet, write_yaml)
+                      read_json, read_table, write_json, write_parquet, write_yaml)
 from logad.ray.pool import count_newlines_parallel
 from logad.ray.workers import map_unit_groups
 from logad.ray.runtime import ensure_ray
@@ -92,9 +92,7 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     ``model`` may be a folder on object storage (``logad triage train --out s3://...``: fetched
     to the cache) and so may ``out_dir``: there the workers write their parts under the run's
     prefix, the driver builds ``looks.parquet``, ``summary.json`` and the config locally and
-    publishes them (:func:`logad.io.output_dir`), ``manifest.json`` last (its ``files`` are the
-    published files; the folder's own copy, returned with the ``run``, keeps the per-file
-    rows); a re-run whose key (the files' names and sizes, the model, the threshold and the
+    publishes them (:func:`logad.io.output_dir`), ``manifest.json`` last; a re-run whose key (the files' names and sizes, the model, the threshold and the
     settings) the committed manifest holds skips (``"skipped": True``); a killed run is redone
     whole (locally finished units are kept).
     """
@@ -115,10 +113,9 @@ def run_triage(sources: Sequence[str], model: str | Path, out_dir: str | Path,
     url = str(as_folder(out_dir))
     key = stage_key([], cfg, [[f.display, f.size] for f in files], model_hash, threshold)
     done = finished_manifest(url, key)
-    if done is not None:  # the folder's own manifest: the committed one's files are the published ones
+    if done is not None:
         log.info("%s: triage already complete for these inputs, model and settings; skipping", url)
-        return {**json.loads(read_published(url, "manifest.json", "triage folder")),
-                "run": done["run"], "skipped": True}
+        return {**done, "skipped": True}
     with output_dir(url) as built:
         manifest, rows = _triage(sources, files, model, scorer, model_hash, threshold, settings,
                                  f"{url}/{built.run}", built.path, t0, key=key)

@@ -7,7 +7,6 @@ like sessionize's (``sequences/``, ``split.parquet``, ``rejected.parquet``, ``ma
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path, PurePosixPath
 from typing import Sequence
@@ -17,7 +16,7 @@ import pyarrow.compute as pc
 from logad import __version__
 from logad.errors import InputError
 from logad.io import (as_folder, finished_manifest, looks_remote, output_dir, part_entries,
-                      read_published, write_manifest, write_parquet)
+                      write_manifest, write_parquet)
 from logad.sources.files import SourceFile, expand_sources
 
 __all__ = ["run_ingest_sessions"]
@@ -51,8 +50,7 @@ def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: 
 
     ``out_dir`` may be an object-storage folder (``s3://...``): the folder is built locally and
     published (:func:`logad.io.output_dir`), its parts under the run's prefix, committed by
-    ``manifest.json`` (whose ``files`` are the published files; the folder's own copy, returned
-    with the ``run``, keeps the per-file rows); a re-run whose key (the files' names and sizes,
+    ``manifest.json``; a re-run whose key (the files' names and sizes,
     the labels file, the settings) the committed manifest holds skips (``"skipped": True``).
     """
     if looks_remote(out_dir):
@@ -65,9 +63,8 @@ def run_ingest_sessions(sources: Sequence[str], out_dir: str | Path, *, labels: 
         files = expand_sources(list(sources))
         key = stage_key([labels] if labels else [], settings, [[f.display, f.size] for f in files])
         done = finished_manifest(url, key)
-        if done is not None:  # the folder's own manifest: the committed one's files are the published ones
-            return {**json.loads(read_published(url, "manifest.json", "sequences folder")),
-                    "run": done["run"], "skipped": True}
+        if done is not None:
+            return {**done, "skipped": True}
         with output_dir(url) as built:
             manifest = _ingest_sessions(sources, files, built.path, labels, file_labels, split,
                                         fracs, seed, dedup, train_normal_only, key)
