@@ -35,7 +35,7 @@ def test_publish_commits_files_under_a_run_prefix_and_fetch_gives_the_folder_bac
     doc = publish_dir(local, url, {"stage": "train", "status": "complete", "run_key": "k1"})
     store = Store.at(url)
     assert doc["run"].startswith("_runs/") and store.runs() == [doc["run"]]
-    assert sorted(f["file"] for f in doc["files"]) == [f"{doc['run']}/model.yml",
+    assert sorted(f["file"] for f in doc["published"]) == [f"{doc['run']}/model.yml",
                                                        f"{doc['run']}/plots/roc.png"]
     assert sorted(p.rsplit("/", 1)[-1] for p in store.fs.ls(store.root)) == ["_runs", "manifest.json"]
     assert committed(url)["run_key"] == "k1"
@@ -95,11 +95,11 @@ def test_output_dir_commits_on_success_only_and_names_files_the_workers_wrote(ur
     assert Store.at(url).runs() == [doc["run"]]
     # files the workers wrote under the run prefix are named by the commit with the local ones
     fourth = build("d")
-    names = [f["file"] for f in fourth.committed["files"]]
+    names = [f["file"] for f in fourth.committed["published"]]
     assert f"{fourth.run}/part-00000.parquet" not in names  # not passed as written: not trusted
     run = "_runs/20990101T000000Z-000000000000"
     Store.at(url).write_bytes(f"{run}/part-00000.parquet", b"rows")
     doc = publish_dir(_folder(tmp_path / "e", "e"), url, {"stage": "score"}, run=run,
                       written=["part-00000.parquet"])
-    assert f"{run}/part-00000.parquet" in [f["file"] for f in doc["files"]]
+    assert f"{run}/part-00000.parquet" in [f["file"] for f in doc["published"]]
     assert (fetch_dir(url, tmp_path / "cache") / "part-00000.parquet").read_bytes() == b"rows"

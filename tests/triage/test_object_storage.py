@@ -108,8 +108,9 @@ def test_triage_predict_reads_logs_and_model_from_s3_and_publishes_its_looks(
     assert again["skipped"] and again["totals"] == remote["totals"] and again["run"] == remote["run"]
     assert again["files"] == remote["files"] == local["files"]  # the per-file rows
     manifest = _committed(fs, "triage-predict/out")
+    assert manifest["files"] == local["files"]  # kept in the committed manifest too
     assert manifest["stage"] == "triage" and manifest["model"] == "s3://logad-test/triage-predict/model"
-    named = {f["file"][len(manifest["run"]) + 1:] for f in manifest["files"]}
+    named = {f["file"][len(manifest["run"]) + 1:] for f in manifest["published"]}
     assert {"looks.parquet", "summary.json", "manifest.json", "triage_config.yaml"} <= named
     # the workers' parts, written straight under the run's prefix, are named too
     assert sum(n.startswith("looks/part-") for n in named) == remote["units"]
