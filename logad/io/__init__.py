@@ -27,7 +27,7 @@ from logad.io.stage import (SEQUENCES_STAGES, Part, StageFolder, finished_input,
                             part_entries, read_part, sequences_files, sequences_folder,
                             sequences_parts, dataset_of)
 from logad.io.publish import (Building, committed, fetch_dir, key_file, local_dir, output_dir,
-                             publish_dir, read_published)
+                             prune_cache, publish_dir, read_published)
 from logad.io.store import (RUNS, Store, as_folder, is_remote, join, local_path, looks_remote,
                             new_run, open_parquet, read_table, store_or_none)
 
@@ -40,5 +40,5 @@ __all__ = ["atomic_path", "atomic_dir", "write_parquet", "TEXT_COLUMNS", "Parque
            "open_stage", "sequences_folder", "sequences_files", "sequences_parts", "read_part",
            "SEQUENCES_STAGES", "check_manifest", "RUNS", "Store", "commit", "is_remote",
            "local_path", "new_run", "store_or_none", "as_folder", "looks_remote", "read_table",
-           "open_parquet", "join", "local_only", "publish_dir", "fetch_dir", "read_published",
+           "open_parquet", "join", "local_only", "publish_dir", "fetch_dir", "prune_cache", "read_published",
            "committed", "local_dir", "key_file", "output_dir", "Building", "dataset_of"]

@@ -29,7 +29,7 @@ from logad.io.manifest import commit
 from logad.io.store import Store, as_folder, looks_remote, new_run
 
 __all__ = ["publish_dir", "fetch_dir", "read_published", "committed", "local_dir", "cache_root",
-           "key_file", "output_dir", "Building", "FILES"]
+           "key_file", "output_dir", "Building", "FILES", "prune_cache"]
 
 #: The manifest field of a published folder naming its files: ``[{"file", "bytes"}]``, each
 #: relative to the folder (``_runs/<id>/model.yml``). Not ``files``: ingest-sessions and triage
@@ -170,6 +170,7 @@ def fetch_dir(url: str, cache_dir: str | os.PathLike | None = None, what: str = 
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     final = root / _identity(url, doc)
     if final.is_dir():
+        _touch(final)
         return final
     root.mkdir(parents=True, exist_ok=True)
     store = Store.at(url)
@@ -189,7 +190,62 @@ def fetch_dir(url: str, cache_dir: str | os.PathLike | None = None, what: str = 
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    _touch(final)
+    prune_cache(root, keep=final)
     return final
+
+
+#: A cache entry used this recently is never pruned: a stage on this node may be reading it.
+CACHE_IN_USE_S = 3600.0
+
+
+def _touch(entry: Path) -> None:
+    """Mark a cache entry used now (its folder's mtime is its last use)."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass  # pruned by another process between the check and here: the caller's copy is gone
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def prune_cache(root: str | os.PathLike, *, max_bytes: int | None = None,
+                keep: Path | None = None, now: float | None = None) -> list[Path]:
+    """Remove least recently used entries of the fetch cache ``root`` until it holds at most
+    ``max_bytes`` (default ``$LOGAD_CACHE_MAX_GB``, 20 GB); entries used in the last
+    :data:`CACHE_IN_USE_S` and ``keep`` stay, and so do others' downloads in progress (``.tmp``
+    folders) unless a day old (a killed fetch). Returns the folders removed."""
+    import time
+
+    root = Path(root)
+    if max_bytes is None:
+        max_bytes = int(float(os.environ.get("LOGAD_CACHE_MAX_GB", "20")) * 1e9)
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    entries = []
+    for entry in (p for p in root.iterdir() if p.is_dir()) if root.is_dir() else ():
+        try:
+            used = entry.stat().st_mtime
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                if now - used > 86400:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry)
+                continue
+            entries.append((used, _size(entry), entry))
+        except OSError:
+            continue  # removed meanwhile by another process
+    total = sum(size for _, size, _ in entries)
+    for used, size, entry in sorted(entries, key=lambda e: e[0]):
+        if total <= max_bytes:
+            break
+        if entry == keep or now - used < CACHE_IN_USE_S:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+        total -= size
+    return removed
 
 
 def local_dir(folder: str | os.PathLike, what: str = "folder") -> Path:

@@ -103,3 +103,48 @@ def test_output_dir_commits_on_success_only_and_names_files_the_workers_wrote(ur
                       written=["part-00000.parquet"])
     assert f"{run}/part-00000.parquet" in [f["file"] for f in doc["published"]]
     assert (fetch_dir(url, tmp_path / "cache") / "part-00000.parquet").read_bytes() == b"rows"
+
+
+def _entry(root, name, nbytes, used_s_ago, now):
+    import os
+
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"x" * nbytes)
+    os.utime(folder, (now - used_s_ago, now - used_s_ago))
+    return folder
+
+
+def test_prune_cache_removes_least_recently_used_entries_but_not_those_in_use(tmp_path):
+    import time
+
+    from logad.io import prune_cache
+
+    now = time.time()
+    root = tmp_path / "cache"
+    old = _entry(root, "old", 1000, 3 * 3600, now)
+    older = _entry(root, "older", 1000, 5 * 3600, now)
+    in_use = _entry(root, "in-use", 1000, 60, now)  # used a minute ago: a stage may be reading it
+    stale_tmp = _entry(root, ".killed.tmp", 10, 2 * 86400, now)  # a fetch killed two days ago
+    fresh_tmp = _entry(root, ".fetching.tmp", 10, 5, now)  # another process downloading
+    assert prune_cache(root, max_bytes=5000, now=now) == [stale_tmp]  # under the limit
+    assert prune_cache(root, max_bytes=2500, now=now) == [older]  # the least recently used first
+    assert prune_cache(root, max_bytes=0, now=now) == [old]
+    assert sorted(p.name for p in root.iterdir()) == [".fetching.tmp", "in-use"]
+    assert prune_cache(root, max_bytes=0, keep=in_use, now=now + 2 * 3600) == []
+    assert fresh_tmp.is_dir() and in_use.is_dir()
+
+
+def test_fetch_marks_its_entry_used_and_prunes_the_cache_past_its_limit(url, tmp_path, monkeypatch):
+    import os
+
+    cache = tmp_path / "cache"
+    publish_dir(_folder(tmp_path / "a", "a"), url, {"stage": "train", "run_key": "k1"})
+    first = fetch_dir(url, cache)
+    os.utime(first, (1.0, 1.0))  # last used long ago
+    assert fetch_dir(url, cache) == first and first.stat().st_mtime > 1.0  # a hit marks it used
+    os.utime(first, (1.0, 1.0))
+    monkeypatch.setenv("LOGAD_CACHE_MAX_GB", "0")
+    publish_dir(_folder(tmp_path / "b", "b"), url, {"stage": "train", "run_key": "k2"})
+    second = fetch_dir(url, cache)  # the new commit's fetch prunes the old, unused entry
+    assert [p for p in cache.iterdir()] == [second] and (second / "model.yml").read_text() == "detector: b\n"
