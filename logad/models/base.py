@@ -34,14 +34,12 @@ Sequence detectors (DeepLog, LogBERT: next issue) fit this same interface:
 * Weights are torch ``state_dict`` tensors written as ``model.safetensors`` (listed in
   ``weight_files``), read with ``safetensors.torch.load_file``; the architecture comes from
   ``get_params()`` in ``model.yml``.
-* Training across workers: a detector may define
-  ``fit_distributed(self, train_ds, *, val_ds=None, scaling_config=None) -> self``.
-  The train runner (``logad/ray/train.py``) calls it when present (``distributed = True``),
-  passing Ray Datasets; the detector supplies the per-worker loop (reads
-  ``ray.train.get_dataset_shard("train")``, checkpoints as safetensors on rank 0), and the runner
-  owns every Ray call. Plain ``fit`` stays the one-process path (``num_workers=1``) used by tests.
-  After either path the threshold is set by the same shared rule and the folder is saved by the
-  same ``save``.
+* Training across workers: a torch detector (``TorchSequenceDetector``) exposes its hooks
+  (``_examples``, ``_build_module``, ``_loss``, ``run_epoch``) and ``fit_with(train_fn, ...)``;
+  :func:`logad.ray.train_torch.fit_distributed` runs those hooks in a Ray Train ``TorchTrainer``
+  (each worker an equal share of the examples, checkpoints as safetensors on rank 0) and owns
+  every Ray call. Plain ``fit`` stays the one-process path used by tests. After either path the
+  threshold is set by the same shared rule and the folder is saved by the same ``save``.
 """
 
 from __future__ import annotations

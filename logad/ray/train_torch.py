@@ -4,9 +4,13 @@ The detector builds its training examples (fixed-shape NumPy arrays) and its net
 runner owns every Ray call:
 
 * ``TorchTrainer`` with ``ScalingConfig(num_workers=N, use_gpu=<the cluster has GPUs>)``; the
-  network is wrapped by ``ray.train.torch.prepare_model`` (DDP when N > 1), each worker reads its
-  shard of the examples (``ray.train.get_dataset_shard``), losses and the detector's epoch sums
+  network is wrapped by ``ray.train.torch.prepare_model`` (DDP when N > 1), each worker takes an
+  equal share of the examples from one object-store copy (:func:`worker_share`) and shuffles it
+  in memory each epoch as the one-process loop does; losses and the detector's epoch sums
   (LogBERT's centre) are all-reduced, mixed precision (bf16 autocast) only on CUDA.
+* Not Ray Data shards: the detector builds every example in the driver's memory, so a dataset
+  over them adds no scale, only a split coordinator actor per dataset and a streaming pass
+  (3-13 s of a fit on two cores, measured); the object store gives each node one copy.
 * Each epoch rank 0 writes a checkpoint folder (``Checkpoint.from_directory``): the current and
   the best weights as safetensors, the optimizer tensors as safetensors plus its plain fields as
   JSON, the scheduler, the detector's fitted tensors (LogBERT centre, seen ids), the epoch, the
@@ -39,8 +43,9 @@ from logad.models._torch import (TorchSequenceDetector, iter_batches, load_state
                                  state_to_safetensors)
 from logad.models._training import EpochTracker
 from logad.models._transfer import transfer_state
+from logad.ray.runtime import one_node
 
-__all__ = ["fit_distributed", "cluster_gpus", "TORCH_DEFAULTS"]
+__all__ = ["fit_distributed", "cluster_gpus", "worker_share", "TORCH_DEFAULTS"]
 
 log = logging.getLogger(__name__)
 
@@ -128,24 +133,19 @@ def _allreduce(values: list[Any]) -> list[Any]:
     return out
 
 
-def _shard_examples(shard: Any) -> dict[str, np.ndarray]:
-    """The worker's whole shard as NumPy example arrays, read once.
-
-    The driver holds every example in memory before the run (the detector builds them), so a
-    worker's share fits too; reading it once spares each epoch a Ray Data pass (a streaming
-    executor, Arrow to torch conversion and a shuffle buffer per batch), which cost 20-30 % of
-    an epoch on two cores. Each epoch then shuffles the arrays in memory exactly as the
-    one-process loop does.
-    """
-    parts: dict[str, list[np.ndarray]] = {}
-    for batch in shard.iter_batches(batch_size=None, batch_format="numpy"):
-        for key, col in batch.items():
-            parts.setdefault(key, []).append(np.asarray(col))
-    return {k: (np.concatenate(v) if len(v) > 1 else v[0]) for k, v in parts.items()}
+def worker_share(examples: dict[str, np.ndarray], rank: int, world: int) -> dict[str, np.ndarray]:
+    """Worker ``rank``'s share of the example arrays among ``world`` workers: every
+    ``world``-th row from row ``rank``, the same number of rows for each (the last
+    ``n % world`` rows are left out, as an equal split must: DDP needs every worker to take the
+    same number of steps)."""
+    n = len(next(iter(examples.values()))) if examples else 0
+    stop = (n // world) * world
+    return {k: v[rank:stop:world] for k, v in examples.items()}
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
     """``train_loop_per_worker`` of the TorchTrainer (runs in every worker)."""
+    import ray
     import ray.train
     from ray.train.torch import get_device, prepare_model
 
@@ -173,9 +173,9 @@ def _worker_loop(config: dict[str, Any]) -> None:
         start = int(det.epochs) if tracker.stopped else int(meta["epoch"])
         tracker.resumed_at.append(int(meta["epoch"]))
     model = prepare_model(module)
-    train_ex = _shard_examples(ray.train.get_dataset_shard("train"))
-    val_shard = ray.train.get_dataset_shard("val")
-    val_ex = _shard_examples(val_shard) if val_shard is not None else {}
+    world = ctx.get_world_size()
+    train_ex = worker_share(ray.get(config["train"]), rank, world)
+    val_ex = worker_share(ray.get(config["val"]), rank, world) if config["val"] is not None else {}
     for epoch in range(start, int(det.epochs)):
         fail = config.get("fail_once_at")
         if fail is not None and epoch == fail[0] and rank == fail[2] and not os.path.exists(fail[1]):
@@ -193,7 +193,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
         scheduler.step()
         det._end_epoch(dict(zip(keys, aux_vals)))
         vl, n_vl = 0.0, 0
-        if val_shard is not None:
+        if val_ex:
             vl, n_vl, _ = det.run_epoch(model, iter_batches(val_ex, det.batch_size, shuffle=False),
                                         device=device)
             vl, n_vl = _allreduce([vl, n_vl])
@@ -212,15 +212,6 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------- the driver
-def _dataset(examples: dict[str, np.ndarray]) -> Any:
-    import pyarrow as pa
-    import ray
-    from ray.data.extensions import ArrowTensorArray
-
-    cols = {k: (ArrowTensorArray.from_numpy(v) if v.ndim > 1 else pa.array(v)) for k, v in examples.items()}
-    return ray.data.from_arrow(pa.table(cols))
-
-
 def _run_paths(run_dir: str | os.PathLike, name: str | None, resume: bool
                ) -> tuple[str, str, Any]:
     """Ray Train's ``(storage_path, name, storage_filesystem)`` of ``run_dir``: a local folder,
@@ -278,17 +269,19 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
     storage, name, storage_fs = _run_paths(run_dir, cfg.get("name"), bool(cfg["resume"]))
 
     def train_fn(d: TorchSequenceDetector, train_ex: dict, val_ex: dict) -> tuple[Any, list]:
-        datasets = {"train": _dataset(train_ex)}
-        if val_ex and len(next(iter(val_ex.values()))):
-            datasets["val"] = _dataset(val_ex)
+        import ray
+
+        has_val = bool(val_ex) and len(next(iter(val_ex.values()))) > 0
+        if one_node():  # preemption is a node's; here the driver would go with it (a process fewer)
+            os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
         trainer = TorchTrainer(
             _worker_loop,
-            train_loop_config={"detector": d, "fail_once_at": fail_once_at},
+            train_loop_config={"detector": d, "fail_once_at": fail_once_at, "train": ray.put(train_ex),
+                               "val": ray.put(val_ex) if has_val else None},
             scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
             run_config=RunConfig(name=name, storage_path=storage, storage_filesystem=storage_fs,
                                  failure_config=FailureConfig(max_failures=int(cfg["max_failures"])),
-                                 checkpoint_config=CheckpointConfig(num_to_keep=2)),
-            datasets=datasets)
+                                 checkpoint_config=CheckpointConfig(num_to_keep=2)))
         started = time.perf_counter()
         try:
             result = trainer.fit()
@@ -314,7 +307,7 @@ def fit_distributed(det: TorchSequenceDetector, X: list[np.ndarray], y: np.ndarr
                        "epochs_run": meta["epoch"], "best_val_loss": meta["best_val"],
                        "resumed_at": meta.get("resumed_at", []), "stopped_early": meta["stopped"],
                        # the trainer's wall time: its epochs (history ``seconds``) plus Ray
-                       # Train's start-up (controller, worker actors, process group, shards)
+                       # Train's start-up (controller, worker actors, process group)
                        "trainer_s": round(time.perf_counter() - started, 3)}
         return module, meta["history"]
 

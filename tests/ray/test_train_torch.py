@@ -11,7 +11,7 @@ from logad.evaluate.metrics import roc_auc
 from logad.models.registry import DETECTORS
 from logad.models.trained import TrainedModel
 from logad.ray.train import run_train
-from logad.ray.train_torch import fit_distributed
+from logad.ray.train_torch import fit_distributed, worker_share
 from tests.models.conftest import FAST_PARAMS, SEQ_FEATURE_NAMES, make_sequences
 from tests.scoring.factory import make_sequences as make_table
 from tests.scoring.factory import write_sequences
@@ -46,9 +46,21 @@ def test_two_workers_train_a_working_model(ray_session, normal_sessions, tmp_pat
     assert (tmp_path / "model" / "loss_history.csv").read_text().count("\n") == EPOCHS + 1
 
 
+def test_worker_shares_are_equal_disjoint_and_cover_all_but_the_remainder():
+    ex = {"x": np.arange(23 * 3).reshape(23, 3), "y": np.arange(23)}
+    for world in (1, 2, 4, 5):
+        shares = [worker_share(ex, r, world) for r in range(world)]
+        assert {len(s["y"]) for s in shares} == {23 // world}  # DDP: the same steps on every worker
+        taken = np.concatenate([s["y"] for s in shares])
+        assert len(set(taken)) == len(taken) == 23 - 23 % world
+        for s in shares:
+            np.testing.assert_array_equal(s["x"], ex["x"][s["y"]])  # rows kept together
+    assert worker_share({}, 0, 2) == {}
+
+
 def test_one_worker_trains_the_same_network_as_the_one_process_loop(ray_session, normal_sessions, tmp_path):
-    # each worker reads its shard once and shuffles it in memory as the one-process loop does:
-    # with one worker the run is that loop (same seeds, same batches), plus DDP's set-up
+    # each worker takes its share from one object-store copy and shuffles it in memory as the
+    # one-process loop does: with one worker the run is that loop (same seeds, same batches)
     X, X_test, _ = normal_sessions
     plain = _deeplog().fit(X, None, feature_names=SEQ_FEATURE_NAMES)
     ray_1 = fit_distributed(_deeplog(), X, None, feature_names=SEQ_FEATURE_NAMES,
