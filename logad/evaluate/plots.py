@@ -125,8 +125,11 @@ def confusion_matrix_figure(y: np.ndarray, scores: np.ndarray, threshold: float)
 
 def _save(fig: Figure, path: Path) -> str:
     engine = fig.get_layout_engine()
-    if engine is not None and mpl.rcParams["savefig.dpi"] in ("figure", fig.dpi):
-        # placed at the dpi it is saved at; without an engine savefig skips its placing draw
+    rc = mpl.rcParams
+    if engine is not None and rc["savefig.dpi"] in ("figure", fig.dpi) \
+            and not rc["figure.autolayout"] and not rc["figure.constrained_layout.use"]:
+        # placed at the dpi it is saved at, then no engine (these rc settings would bring one
+        # back): savefig then skips its placing draw
         engine.execute(fig)
         fig.set_layout_engine(None)
     with atomic_path(path) as tmp:
