@@ -15,7 +15,8 @@ import yaml
 
 from logad.errors import ConfigError
 
-__all__ = ["CONFIG_DIR", "config_path", "load_yaml", "load_config", "deep_merge", "set_dotted"]
+__all__ = ["CONFIG_DIR", "config_path", "parse_yaml", "load_yaml", "load_config", "deep_merge",
+           "set_dotted"]
 
 CONFIG_DIR = Path(os.environ.get("LOGAD_CONFIG_DIR", Path(__file__).resolve().parents[1] / "configs"))
 
@@ -31,10 +32,20 @@ def config_path(name: str | os.PathLike) -> Path:
     raise ConfigError(f"config {name!r} not found (looked in . and {CONFIG_DIR})")
 
 
+#: libyaml's parser where PyYAML was built with it: the same documents as ``yaml.safe_load``
+#: (same safe constructor), about ten times faster (each stage reads a few of these files)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, by libyaml when it is there; raises ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=_LOADER)
+
+
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     p = config_path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        data = parse_yaml(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

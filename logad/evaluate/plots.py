@@ -1,7 +1,9 @@
 """PNG plots of a scored split: PR curve, ROC curve, score histogram, confusion matrix.
 
 Figures are drawn with matplotlib's object API on the Agg canvas (no ``pyplot``, no global
-backend switch, safe in worker threads) and each PNG is written atomically.
+backend switch, safe in worker threads) and each PNG is written atomically, in one draw: the
+tight layout is placed first, then the figure drawn once (``savefig`` with a layout engine draws
+it twice, once without output to place it; the PNG is the same byte for byte).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -121,6 +124,14 @@ def confusion_matrix_figure(y: np.ndarray, scores: np.ndarray, threshold: float)
 
 
 def _save(fig: Figure, path: Path) -> str:
+    engine = fig.get_layout_engine()
+    rc = mpl.rcParams
+    if engine is not None and rc["savefig.dpi"] in ("figure", fig.dpi) \
+            and not rc["figure.autolayout"] and not rc["figure.constrained_layout.use"]:
+        # placed at the dpi it is saved at, then no engine (these rc settings would bring one
+        # back): savefig then skips its placing draw
+        engine.execute(fig)
+        fig.set_layout_engine(None)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return str(path)

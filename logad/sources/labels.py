@@ -70,16 +70,24 @@ def load_labels(path: str) -> LabelSpec:
     except FileNotFoundError:
         raise InputError(f"label file not found: {path}") from None
     rows = list(csv.reader(io.StringIO(text)))
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
+    rows = [r for r in rows if r and any(map(str.strip, r))]  # drop blank rows
     if not rows:
         raise InputError(f"{path}: label file is empty")
     header = [c.strip().lower() for c in rows[0]]
+    seen: dict[str, int] = {}  # label text -> value: a file holds a few texts on many rows
+
+    def value(text: str, i: int) -> int:
+        v = seen.get(text)
+        if v is None:
+            v = seen[text] = _label_value(text, f"{path}:{i}")
+        return v
+
     if header[:2] == ["blockid", "label"]:
         spec = LabelSpec("blocks", path)
         for i, r in enumerate(rows[1:], start=2):
             if len(r) < 2:
                 raise InputError(f"{path}:{i}: expected BlockId,Label, got {','.join(r)!r}")
-            spec.keys[r[0].strip()] = _label_value(r[1], f"{path}:{i}")
+            spec.keys[r[0].strip()] = value(r[1], i)
         return spec
     if "line_no" in header and "label" in header:
         spec = LabelSpec("lines", path)
@@ -90,7 +98,7 @@ def load_labels(path: str) -> LabelSpec:
                 key = (r[pi].strip() if pi is not None else None, int(r[li]))
             except (ValueError, IndexError):
                 raise InputError(f"{path}:{i}: expected an integer line_no, got {','.join(r)!r}") from None
-            spec.lines[key] = _label_value(r[lab], f"{path}:{i}")
+            spec.lines[key] = value(r[lab], i)
         return spec
     if len(header) == 1:
         spec = LabelSpec("instances", path)

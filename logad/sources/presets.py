@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from logad.config import CONFIG_DIR
+from logad.config import CONFIG_DIR, parse_yaml
 from logad.errors import ConfigError
 from logad.sources.formats import (LinePattern, check_re2, compile_format, compile_regex,
                                    clean_lines, epoch_to_timestamp, extract_all, extract_first,
@@ -150,7 +150,7 @@ def load_preset(name_or_path: str | os.PathLike, *, default_year: int | None = N
     """
     path = _find(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"preset {path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -40,3 +40,26 @@ def test_single_class_and_unlabelled(tmp_path):
 def test_constant_scores_threshold_outside_range(tmp_path):
     paths = write_plots(tmp_path, [0, 1, 0, 1], [0.3, 0.3, 0.3, 0.3], 5.0)
     assert all(_is_png(p) for p in paths.values())
+
+
+def test_one_draw_save_is_the_plain_savefig_byte_for_byte(tmp_path):
+    """``_save`` places the tight layout itself and draws once; the PNG is what a plain
+    ``savefig`` with the layout engine (two draws) writes."""
+    import io
+
+    from logad.evaluate import plots
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(500) < 0.1).astype(int)
+    s = rng.random(500) ** (1 + 3 * (1 - y))
+    figures = {"pr": lambda: plots.pr_curve_figure(y, s, 0.6),
+               "roc": lambda: plots.roc_curve_figure(y, s, 0.6),
+               "hist": lambda: plots.score_histogram_figure(y, s, 0.6),
+               "hist_unlabelled": lambda: plots.score_histogram_figure(None, s, 0.6),
+               "confusion": lambda: plots.confusion_matrix_figure(y, s, 0.6),
+               "one_class": lambda: plots.pr_curve_figure(np.zeros(50, int), s[:50], 0.6)}
+    for name, make in figures.items():
+        plain = io.BytesIO()
+        make().savefig(plain, format="png")
+        plots._save(make(), tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").read_bytes() == plain.getvalue(), name
